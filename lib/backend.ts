@@ -1,0 +1,176 @@
+/**
+ * The one place that decides which TensorFlow.js backend runs the math.
+ *
+ * Order of preference: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
+ * `@tensorflow/tfjs-node`) where its binding loads, else WebAssembly (its
+ * `.wasm` files read from the local package, never the network), else the
+ * pure-JS CPU backend. Everything else in the toolkit is written against the
+ * backend-neutral `@tensorflow/tfjs` API.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+
+/** A backend the toolkit can run on, by its TensorFlow.js registry name. */
+export type BackendName = "tensorflow" | "wasm" | "cpu";
+
+/** The backend names `--backend` accepts. */
+export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+
+/** One way to bring up a backend: loading it registers it with TensorFlow.js. */
+export interface BackendCandidate {
+  /** Registry name the backend registers under. */
+  name: BackendName;
+  /** What a person calls it, e.g. the npm package. */
+  label: string;
+  /** Imports and registers the backend; throws when it cannot load here. */
+  load(): Promise<void>;
+}
+
+/** What {@linkcode setupBackend} chose, and why the ones before it were passed over. */
+export interface BackendInfo {
+  name: BackendName;
+  label: string;
+  /** GPUs the process can see (native backend only; empty elsewhere). */
+  gpus: string[];
+  /** Candidates tried before the chosen one, with the reason each failed. */
+  skipped: { label: string; reason: string }[];
+}
+
+async function loadNative(pkg: string): Promise<void> {
+  // The package installs without its binding unless its install script ran
+  // (tensorflow/tfjs#8581), so the import itself is the honest test.
+  await import(pkg);
+  if (!tf.findBackend("tensorflow")) throw new Error(`${pkg} loaded but registered no backend`);
+}
+
+/** The built-in candidates, in order of preference. */
+export function defaultCandidates(): BackendCandidate[] {
+  return [
+    {
+      name: "tensorflow",
+      label: "@tensorflow/tfjs-node-gpu",
+      load: () => loadNative("@tensorflow/tfjs-node-gpu"),
+    },
+    {
+      name: "tensorflow",
+      label: "@tensorflow/tfjs-node",
+      load: () => loadNative("@tensorflow/tfjs-node"),
+    },
+    {
+      name: "wasm",
+      label: "@tensorflow/tfjs-backend-wasm",
+      load: async () => {
+        // In a Node-like runtime emscripten reads the .wasm beside the package
+        // with `fs`: nothing is fetched over the network.
+        await import("@tensorflow/tfjs-backend-wasm");
+        registerWasmTrainingKernels();
+      },
+    },
+    { name: "cpu", label: "@tensorflow/tfjs-backend-cpu (pure JS)", load: () => Promise.resolve() },
+  ];
+}
+
+function firstLine(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.split("\n")[0].slice(0, 200);
+}
+
+/**
+ * Chooses and activates a backend. With `requested`, only candidates of that
+ * name are tried and failing to load is an error; without, the first that
+ * loads wins.
+ */
+export async function setupBackend(
+  options: { requested?: BackendName; candidates?: BackendCandidate[] } = {},
+): Promise<BackendInfo> {
+  const { requested } = options;
+  if (requested !== undefined && !BACKEND_NAMES.includes(requested)) {
+    throw new Error(`unknown backend '${requested}': use one of ${BACKEND_NAMES.join(", ")}`);
+  }
+  const candidates = (options.candidates ?? defaultCandidates())
+    .filter((c) => requested === undefined || c.name === requested);
+  const skipped: BackendInfo["skipped"] = [];
+  for (const c of candidates) {
+    try {
+      await c.load();
+      if (!(await tf.setBackend(c.name))) throw new Error(`tf.setBackend('${c.name}') failed`);
+      await tf.ready();
+      const gpus = c.name === "tensorflow" ? visibleGpus() : [];
+      return { name: c.name, label: c.label, gpus, skipped };
+    } catch (e) {
+      skipped.push({ label: c.label, reason: firstLine(e) });
+    }
+  }
+  const why = skipped.map((s) => `  ${s.label}: ${s.reason}`).join("\n");
+  throw new Error(
+    `no backend could be loaded${requested ? ` for --backend ${requested}` : ""}:\n${why}`,
+  );
+}
+
+/** The one line every script prints at start, naming the backend in use. */
+export function describeBackend(info: BackendInfo): string {
+  const gpus = info.name === "tensorflow"
+    ? `, GPUs: ${info.gpus.length ? info.gpus.join("; ") : "none (CPU)"}`
+    : "";
+  const skipped = info.skipped.length
+    ? ` (skipped ${info.skipped.map((s) => `${s.label}: ${s.reason}`).join("; ")})`
+    : "";
+  return `backend: ${info.name} via ${info.label}${gpus}${skipped}`;
+}
+
+/**
+ * GPUs the NVIDIA driver exposes to this process, read from /proc (no
+ * subprocess), filtered by CUDA_VISIBLE_DEVICES when it lists indices.
+ */
+export function visibleGpus(): string[] {
+  const root = "/proc/driver/nvidia/gpus";
+  let models: string[] = [];
+  try {
+    const dirs = [...Deno.readDirSync(root)].map((d) => d.name).sort();
+    models = dirs.map((d) => {
+      const text = Deno.readTextFileSync(`${root}/${d}/information`);
+      return /^Model:\s*(.+)$/m.exec(text)?.[1]?.trim() ?? d;
+    });
+  } catch {
+    return [];
+  }
+  const visible = Deno.env.get("CUDA_VISIBLE_DEVICES");
+  if (visible === undefined || visible.trim() === "") return models.map((m, i) => `${i}: ${m}`);
+  return visible.split(",").map((s) => Number(s.trim())).filter((i) => models[i] !== undefined)
+    .map((i) => `${i}: ${models[i]}`);
+}
+
+/**
+ * Throws a clear error when the active backend lacks a kernel a step needs,
+ * naming the kernel and the backends that do have it.
+ */
+export function assertKernels(kernelNames: readonly string[]): void {
+  const backend = tf.getBackend();
+  const missing = kernelNames.filter((k) => !tf.getKernel(k, backend));
+  if (missing.length === 0) return;
+  const others = ["tensorflow", "wasm", "cpu", "webgl"].filter((b) => b !== backend);
+  const lines = missing.map((k) => {
+    const has = others.filter((b) => tf.getKernel(k, b));
+    return `kernel '${k}' is not registered for backend '${backend}'` +
+      (has.length ? `; it is available on: ${has.join(", ")} (use --backend)` : "");
+  });
+  throw new Error(lines.join("\n"));
+}
+
+/**
+ * Rewrites TensorFlow.js' "Kernel 'X' not registered for backend 'Y'" error
+ * into one that also names the backends that have X.
+ */
+export function explainKernelError(e: unknown): unknown {
+  const m = e instanceof Error &&
+    /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(e.message);
+  if (!m) return e;
+  try {
+    assertKernels([m[1]]);
+  } catch (better) {
+    return better;
+  }
+  return e;
+}

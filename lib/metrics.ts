@@ -1,0 +1,129 @@
+/**
+ * Classification and vote-fraction metrics: the one implementation behind
+ * train's per-epoch validation, its end-of-run report, and `evaluate`.
+ *
+ * Conventions (those of scikit-learn where it has one): precision of a class
+ * never predicted is 0; recall of a class with no support is undefined and
+ * left out of balanced accuracy; macro-F1 averages the classes that have
+ * support or predictions (a class absent from both says nothing).
+ *
+ * @module
+ */
+
+/** Precision, recall and F1 of one class. */
+export interface ClassMetrics {
+  name: string;
+  precision: number;
+  /** `null` where the class has no support. */
+  recall: number | null;
+  f1: number;
+  support: number;
+  predicted: number;
+}
+
+/** Everything `evaluate` and train's report say about a classifier. */
+export interface ClassificationMetrics {
+  n: number;
+  accuracy: number;
+  balancedAccuracy: number;
+  macroF1: number;
+  /** The true class is among the two most probable. */
+  top2Accuracy: number;
+  /** Expected calibration error of the top prediction, 15 equal-width bins. */
+  ece: number;
+  /** Mean negative log-likelihood of the true class. */
+  logLoss: number;
+  /** confusion[true][predicted] counts. */
+  confusion: number[][];
+  perClass: ClassMetrics[];
+}
+
+/** Index of the largest of `c` values starting at `off`. */
+export function argmaxAt(values: ArrayLike<number>, off: number, c: number): number {
+  let best = 0;
+  for (let j = 1; j < c; j++) if (values[off + j] > values[off + best]) best = j;
+  return best;
+}
+
+/**
+ * Metrics of class probabilities `probs` (n x classes, row-major) against
+ * true class indices `labels`.
+ */
+export function classificationMetrics(
+  probs: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: readonly string[],
+  options: { eceBins?: number } = {},
+): ClassificationMetrics {
+  const c = classes.length;
+  const n = labels.length;
+  if (probs.length !== n * c) {
+    throw new Error(`metrics: ${probs.length} probabilities for ${n} labels x ${c} classes`);
+  }
+  const bins = options.eceBins ?? 15;
+  const confusion = Array.from({ length: c }, () => new Array<number>(c).fill(0));
+  const binCount = new Array<number>(bins).fill(0);
+  const binConf = new Array<number>(bins).fill(0);
+  const binCorrect = new Array<number>(bins).fill(0);
+  let correct = 0, top2 = 0, nll = 0;
+  for (let i = 0; i < n; i++) {
+    const y = labels[i];
+    if (!(y >= 0 && y < c)) throw new Error(`metrics: label ${y} of row ${i} is not a class index`);
+    const off = i * c;
+    const pred = argmaxAt(probs, off, c);
+    confusion[y][pred]++;
+    if (pred === y) correct++;
+    // Top-2: fewer than one other class beats the true one.
+    let above = 0;
+    for (let j = 0; j < c; j++) if (j !== y && probs[off + j] > probs[off + y]) above++;
+    if (above < 2) top2++;
+    nll -= Math.log(Math.max(probs[off + y], 1e-12));
+    const conf = probs[off + pred];
+    const b = Math.min(bins - 1, Math.floor(conf * bins));
+    binCount[b]++;
+    binConf[b] += conf;
+    if (pred === y) binCorrect[b]++;
+  }
+  const perClass: ClassMetrics[] = classes.map((name, k) => {
+    const tp = confusion[k][k];
+    const support = confusion[k].reduce((a, b) => a + b, 0);
+    const predicted = confusion.reduce((a, row) => a + row[k], 0);
+    const precision = predicted > 0 ? tp / predicted : 0;
+    const recall = support > 0 ? tp / support : null;
+    const f1 = precision + (recall ?? 0) > 0
+      ? 2 * precision * (recall ?? 0) / (precision + (recall ?? 0))
+      : 0;
+    return { name, precision, recall, f1, support, predicted };
+  });
+  const recalls = perClass.filter((m) => m.recall !== null).map((m) => m.recall!);
+  const counted = perClass.filter((m) => m.support > 0 || m.predicted > 0);
+  let ece = 0;
+  for (let b = 0; b < bins; b++) {
+    if (binCount[b] > 0) ece += Math.abs(binCorrect[b] - binConf[b]) / Math.max(n, 1);
+  }
+  return {
+    n,
+    accuracy: n ? correct / n : 0,
+    balancedAccuracy: recalls.length ? mean(recalls) : 0,
+    macroF1: counted.length ? mean(counted.map((m) => m.f1)) : 0,
+    top2Accuracy: n ? top2 / n : 0,
+    ece,
+    logLoss: n ? nll / n : 0,
+    confusion,
+    perClass,
+  };
+}
+
+/** Root-mean-square error over every value (the competition's metric over 37 x N fractions). */
+export function rmse(pred: ArrayLike<number>, truth: ArrayLike<number>): number {
+  if (pred.length !== truth.length) {
+    throw new Error(`rmse: ${pred.length} predictions for ${truth.length} targets`);
+  }
+  let s = 0;
+  for (let i = 0; i < pred.length; i++) s += (pred[i] - truth[i]) ** 2;
+  return pred.length ? Math.sqrt(s / pred.length) : 0;
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}

@@ -1,0 +1,206 @@
+/**
+ * ResNet-34 (He et al. 2016, v1) as a TensorFlow.js Layers model, written
+ * as a few block functions in the manner of Keras' `applications/resnet.py`.
+ *
+ * Matches torchvision's `resnet34` layer for layer (bias-free convolutions,
+ * batch norm after each, 1x1 projection shortcuts where the shape changes),
+ * with a configurable head.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { NUM_VOTES } from "../data/schema.ts";
+import { Standardize } from "./standardize.ts";
+import { GalaxyZooVotes } from "./votes_head.ts";
+import { SeededDropout } from "./seeded_dropout.ts";
+
+/** What the model predicts. */
+export type HeadKind = "softmax" | "votes";
+
+/** Options of {@linkcode resnet34}. */
+export interface ResNetOptions {
+  /** Input side in pixels, or [height, width]. Default 64. */
+  inputSize?: number | [number, number];
+  /** Input channels. Default 3. */
+  channels?: number;
+  /** Number of outputs: classes for `softmax`; must be 37 for `votes`. Default 5. */
+  outputs?: number;
+  /** `softmax` class probabilities, or `votes` (37 tree-consistent fractions). Default `softmax`. */
+  head?: HeadKind;
+  /** Dropout rate before the head. Default 0.3. */
+  dropout?: number;
+  /**
+   * `imagenet`: 7x7 stride-2 conv and 3x3 stride-2 max-pool (torchvision);
+   * `small`: one 3x3 stride-1 conv and no pool, for inputs of 64 px and less.
+   */
+  stem?: "imagenet" | "small";
+  /** L2 penalty on every kernel. Default 0. */
+  weightDecay?: number;
+  /** Per-channel pixel mean and std (0-255 units) the model standardises with. */
+  mean?: number[];
+  std?: number[];
+  /** Seed of every initializer: the same seed gives the same initial weights. */
+  seed?: number;
+  name?: string;
+}
+
+/** Stages of ResNet-34: [filters, blocks]. */
+const STAGES: readonly [number, number][] = [[64, 3], [128, 4], [256, 6], [512, 3]];
+
+/** Shared layer settings: seeded He init (fan-out, as torchvision) and optional L2. */
+class Init {
+  #seed: number;
+  constructor(seed: number, readonly weightDecay: number) {
+    this.#seed = seed;
+  }
+  kernel(): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.varianceScaling({
+      scale: 2,
+      mode: "fanOut",
+      distribution: "normal",
+      seed: this.#seed++,
+    });
+  }
+  dense(): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.glorotUniform({ seed: this.#seed++ });
+  }
+  regularizer(): ReturnType<typeof tf.regularizers.l2> | undefined {
+    return this.weightDecay > 0 ? tf.regularizers.l2({ l2: this.weightDecay }) : undefined;
+  }
+}
+
+function conv(
+  x: tf.SymbolicTensor,
+  filters: number,
+  kernel: number,
+  stride: number,
+  padding: "same" | "valid",
+  name: string,
+  init: Init,
+): tf.SymbolicTensor {
+  return tf.layers.conv2d({
+    filters,
+    kernelSize: kernel,
+    strides: stride,
+    padding,
+    useBias: false,
+    kernelInitializer: init.kernel(),
+    kernelRegularizer: init.regularizer(),
+    name,
+  }).apply(x) as tf.SymbolicTensor;
+}
+
+function batchNorm(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
+  // PyTorch's defaults (momentum 0.1 there is 0.9 here), so the peer comparison is like for like.
+  return tf.layers.batchNormalization({ axis: 3, momentum: 0.9, epsilon: 1e-5, name })
+    .apply(x) as tf.SymbolicTensor;
+}
+
+function relu(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
+  return tf.layers.reLU({ name }).apply(x) as tf.SymbolicTensor;
+}
+
+/** A basic residual block: two 3x3 convs, with a 1x1 projection shortcut when the shape changes. */
+function basicBlock(
+  x: tf.SymbolicTensor,
+  filters: number,
+  stride: number,
+  name: string,
+  init: Init,
+): tf.SymbolicTensor {
+  const inFilters = x.shape[3];
+  let shortcut = x;
+  if (stride !== 1 || inFilters !== filters) {
+    shortcut = conv(x, filters, 1, stride, "valid", `${name}_0_conv`, init);
+    shortcut = batchNorm(shortcut, `${name}_0_bn`);
+  }
+  let y = conv(x, filters, 3, stride, "same", `${name}_1_conv`, init);
+  y = relu(batchNorm(y, `${name}_1_bn`), `${name}_1_relu`);
+  y = conv(y, filters, 3, 1, "same", `${name}_2_conv`, init);
+  y = batchNorm(y, `${name}_2_bn`);
+  const sum = tf.layers.add({ name: `${name}_add` }).apply([shortcut, y]) as tf.SymbolicTensor;
+  return relu(sum, `${name}_out`);
+}
+
+/** A stage of `blocks` basic blocks; the first one may downsample. */
+function stack(
+  x: tf.SymbolicTensor,
+  filters: number,
+  blocks: number,
+  stride: number,
+  name: string,
+  init: Init,
+): tf.SymbolicTensor {
+  x = basicBlock(x, filters, stride, `${name}_block1`, init);
+  for (let i = 2; i <= blocks; i++) x = basicBlock(x, filters, 1, `${name}_block${i}`, init);
+  return x;
+}
+
+/** Builds ResNet-34 taking raw 0-255 pixels of shape [H, W, C]. */
+export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
+  const size = options.inputSize ?? 64;
+  const [h, w] = typeof size === "number" ? [size, size] : size;
+  const channels = options.channels ?? 3;
+  const head = options.head ?? "softmax";
+  const outputs = options.outputs ?? (head === "votes" ? NUM_VOTES : 5);
+  const stem = options.stem ?? "imagenet";
+  const dropout = options.dropout ?? 0.3;
+  if (head === "votes" && outputs !== NUM_VOTES) {
+    throw new Error(`the votes head has ${NUM_VOTES} outputs, not ${outputs}`);
+  }
+  if (!(outputs >= 1)) throw new Error(`outputs must be >= 1, got ${outputs}`);
+  if (!(dropout >= 0 && dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${dropout}`);
+  const minSide = stem === "imagenet" ? 32 : 8;
+  if (h < minSide || w < minSide) {
+    throw new Error(`input ${h}x${w} is too small for the ${stem} stem (at least ${minSide} px)`);
+  }
+  const init = new Init(options.seed ?? 0, options.weightDecay ?? 0);
+
+  const input = tf.input({ shape: [h, w, channels], name: "pixels" });
+  let x = new Standardize({
+    mean: options.mean ?? new Array(channels).fill(127.5),
+    std: options.std ?? new Array(channels).fill(127.5),
+    name: "standardize",
+  }).apply(input) as tf.SymbolicTensor;
+
+  if (stem === "imagenet") {
+    x = tf.layers.zeroPadding2d({ padding: 3, name: "conv1_pad" }).apply(x) as tf.SymbolicTensor;
+    x = conv(x, 64, 7, 2, "valid", "conv1_conv", init);
+    x = relu(batchNorm(x, "conv1_bn"), "conv1_relu");
+    x = tf.layers.zeroPadding2d({ padding: 1, name: "pool1_pad" }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: "pool1_pool" })
+      .apply(x) as tf.SymbolicTensor;
+  } else {
+    x = conv(x, 64, 3, 1, "same", "conv1_conv", init);
+    x = relu(batchNorm(x, "conv1_bn"), "conv1_relu");
+  }
+
+  STAGES.forEach(([filters, blocks], i) => {
+    x = stack(x, filters, blocks, i === 0 ? 1 : 2, `conv${i + 2}`, init);
+  });
+
+  x = tf.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tf.SymbolicTensor;
+  if (dropout > 0) {
+    x = new SeededDropout({ rate: dropout, seed: options.seed, name: "dropout" })
+      .apply(x) as tf.SymbolicTensor;
+  }
+  const logits = tf.layers.dense({
+    units: outputs,
+    kernelInitializer: init.dense(),
+    kernelRegularizer: init.regularizer(),
+    name: head === "votes" ? "votes_logits" : "logits",
+  }).apply(x) as tf.SymbolicTensor;
+  const out = head === "votes"
+    ? new GalaxyZooVotes({ name: "votes" }).apply(logits) as tf.SymbolicTensor
+    : tf.layers.softmax({ name: "probs" }).apply(logits) as tf.SymbolicTensor;
+
+  return tf.model({ inputs: input, outputs: out, name: options.name ?? "resnet34" });
+}
+
+/** Number of trainable scalars in a model (torchvision's `parameters()` count). */
+export function countTrainableParams(model: tf.LayersModel): number {
+  return model.trainableWeights.reduce(
+    (n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1),
+    0,
+  );
+}

@@ -1,0 +1,163 @@
+/**
+ * Training checkpoints: every variable of the model (weights and batch-norm
+ * statistics), the optimizer's state, and where the run stands (epoch, step,
+ * best score, early-stopping count). The data order and every random draw
+ * are functions of (seed, epoch, position), so this is all a resumed run
+ * needs to replay exactly what an uninterrupted one would have done.
+ *
+ * Binary files are named by their content hash and `state.json` is renamed
+ * into place last: a run killed at any moment leaves the previous complete
+ * checkpoint readable.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+
+/** Where a run stands; stored as `state.json`. */
+export interface RunState {
+  /** Epoch in progress (0-based). */
+  epoch: number;
+  /** Batches of `epoch` already done: a resumed run starts at this batch. */
+  batchInEpoch: number;
+  /** Optimizer updates applied so far. */
+  step: number;
+  /** Best validation score so far (higher is better) and its epoch; -Infinity before any. */
+  bestScore: number;
+  bestEpoch: number;
+  /** Epochs since the best one, for early stopping. */
+  sinceBest: number;
+  /** Running sums of the epoch in progress, so its train metrics survive a resume. */
+  epochLossSum: number;
+  epochCorrect: number;
+  epochSeen: number;
+  /** Seconds of training done before this checkpoint, over all sessions. */
+  elapsedSeconds: number;
+}
+
+/** A checkpoint as read back. */
+export interface Checkpoint {
+  state: RunState;
+  variables: Float32Array[];
+  optimizer: Float32Array[];
+  optimizerStep: number;
+}
+
+interface StateFile extends RunState {
+  format: 1;
+  variables: { file: string; sizes: number[] };
+  optimizer: { file: string; sizes: number[]; step: number };
+  writtenAt: string;
+}
+
+function pack(arrays: readonly Float32Array[]): Uint8Array {
+  const total = arrays.reduce((n, a) => n + a.length, 0);
+  const out = new Float32Array(total);
+  let off = 0;
+  for (const a of arrays) {
+    out.set(a, off);
+    off += a.length;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+function unpack(bytes: Uint8Array, sizes: readonly number[], path: string): Float32Array[] {
+  const total = sizes.reduce((n, s) => n + s, 0);
+  if (bytes.byteLength !== total * 4) {
+    throw new Error(`${path}: ${bytes.byteLength} bytes, state.json expects ${total * 4}`);
+  }
+  const all = new Float32Array(bytes.slice().buffer);
+  const out: Float32Array[] = [];
+  let off = 0;
+  for (const s of sizes) {
+    out.push(all.subarray(off, off + s));
+    off += s;
+  }
+  return out;
+}
+
+async function writeHashed(dir: string, prefix: string, bytes: Uint8Array): Promise<string> {
+  const name = `${prefix}-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.bin`;
+  await writeFileAtomic(join(dir, name), bytes);
+  return name;
+}
+
+/** Writes a checkpoint into `dir` atomically (see the module doc). */
+export async function saveCheckpoint(
+  dir: string,
+  state: RunState,
+  variables: readonly tf.Variable[],
+  optimizer: { state: readonly Float32Array[]; step: number },
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const values = variables.map((v) => v.dataSync() as Float32Array);
+  const varFile = await writeHashed(dir, "variables", pack(values));
+  const optFile = await writeHashed(dir, "optimizer", pack(optimizer.state));
+  const file: StateFile = {
+    format: 1,
+    ...state,
+    variables: { file: varFile, sizes: values.map((v) => v.length) },
+    optimizer: {
+      file: optFile,
+      sizes: optimizer.state.map((a) => a.length),
+      step: optimizer.step,
+    },
+    writtenAt: new Date().toISOString(),
+  };
+  await writeJsonAtomic(join(dir, "state.json"), file);
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.endsWith(".bin") && e.name !== varFile && e.name !== optFile) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
+  }
+}
+
+/** Reads the checkpoint in `dir`, or `null` when there is none. */
+export async function loadCheckpoint(dir: string): Promise<Checkpoint | null> {
+  const statePath = join(dir, "state.json");
+  try {
+    await Deno.stat(statePath);
+  } catch {
+    return null;
+  }
+  const file = await readJson<StateFile>(statePath);
+  if (file.format !== 1) throw new Error(`${statePath}: unknown checkpoint format ${file.format}`);
+  const read = async (name: string) => {
+    try {
+      return await Deno.readFile(join(dir, name));
+    } catch (e) {
+      throw new Error(`checkpoint file ${join(dir, name)} cannot be read: ${(e as Error).message}`);
+    }
+  };
+  const variables = unpack(
+    await read(file.variables.file),
+    file.variables.sizes,
+    join(dir, file.variables.file),
+  );
+  const optimizer = unpack(
+    await read(file.optimizer.file),
+    file.optimizer.sizes,
+    join(dir, file.optimizer.file),
+  );
+  const { format: _f, variables: _v, optimizer: _o, writtenAt: _w, ...state } = file;
+  return { state, variables, optimizer, optimizerStep: file.optimizer.step };
+}
+
+/** Assigns saved values to variables, checking that the shapes agree. */
+export function restoreVariables(vars: readonly tf.Variable[], values: readonly Float32Array[]) {
+  if (vars.length !== values.length) {
+    throw new Error(
+      `checkpoint has ${values.length} variables, the model ${vars.length}: a different model?`,
+    );
+  }
+  vars.forEach((v, i) => {
+    if (values[i].length !== v.size) {
+      throw new Error(
+        `checkpoint variable ${i} has ${values[i].length} values, ${v.name} needs ${v.size}`,
+      );
+    }
+    tf.tidy(() => v.assign(tf.tensor(values[i], v.shape, "float32")));
+  });
+}

@@ -1,0 +1,698 @@
+/**
+ * The training loop behind `deno task train`, read top to bottom: open the
+ * dataset, build ResNet-34, then for each epoch stream shuffled batches,
+ * augment, step, validate, checkpoint, and keep the best model; at the end,
+ * evaluate the best model on the test split.
+ *
+ * A run folder holds `config.json`, `metrics.jsonl` (one line per epoch),
+ * `checkpoint/` (the last state, for `--resume`), `model/` (the best model
+ * by validation score, TF.js Layers format) and `report.json`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { openDataset, type Split } from "../data/dataset.ts";
+import { NUM_VOTES } from "../data/schema.ts";
+import {
+  balancedAlpha,
+  binaryFocalLoss,
+  categoricalFocalLoss,
+  type LossFn,
+} from "../focal_loss.ts";
+import { predictAll } from "../inference.ts";
+import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { loadModel, saveModel } from "../io/model_io.ts";
+import { argmaxAt, type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
+import { resnet34 } from "../model/resnet.ts";
+import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
+import {
+  type Checkpoint,
+  loadCheckpoint,
+  restoreVariables,
+  type RunState,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import { type Collective, singleProcess } from "./collective.ts";
+import { adam, type Optimizer, sgdNesterov, warmupCosine } from "./optimizers.ts";
+import { allVariables, computeGradients, trainableVariables } from "./step.ts";
+
+/** Every setting of a run; `config.json` stores them all. */
+export interface TrainOptions {
+  /** Preprocessed dataset folder. */
+  data: string;
+  /** Run folder. */
+  out: string;
+  epochs: number;
+  /** Global batch size (split evenly across replicas). */
+  batch: number;
+  /** Peak learning rate. */
+  lr: number;
+  optimizer: "adam" | "sgd";
+  /** Linear warm-up length in epochs (fractions allowed). */
+  warmupEpochs: number;
+  /** `focal`: categorical focal for classes, binary focal on fractions for votes. */
+  loss: "focal" | "ce" | "bfocal" | "mse";
+  gamma: number;
+  /** A number, or `balanced` (inverse train-split class frequency). */
+  alpha: number | "balanced";
+  labelSmoothing: number;
+  seed: number;
+  /** Epochs without improvement before stopping; 0 never stops early. */
+  patience: number;
+  /** Validation score that picks the best model. */
+  monitor: "accuracy" | "balanced_accuracy" | "macro_f1" | "loss" | "rmse";
+  dropout: number;
+  weightDecay: number;
+  stem: "imagenet" | "small";
+  augment: boolean;
+  /** Checkpoint every this many steps as well as after each epoch; 0: epochs only. */
+  checkpointSteps: number;
+  /** Checkpoint when this many seconds passed since the last one; 0: off. */
+  checkpointSeconds: number;
+  evalBatch: number;
+  /** Continue from the run folder's checkpoint. */
+  resume: boolean;
+  /** Stop (as if killed, without a final checkpoint) after this many steps of this session: for tests. */
+  haltAfterSteps?: number;
+}
+
+/** Defaults of `deno task train`. */
+export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
+  epochs: 20,
+  batch: 32,
+  lr: 1e-3,
+  optimizer: "adam",
+  warmupEpochs: 1,
+  loss: "focal",
+  gamma: 2,
+  alpha: 0.25,
+  labelSmoothing: 0,
+  seed: 0,
+  patience: 5,
+  monitor: "accuracy",
+  dropout: 0.3,
+  weightDecay: 0,
+  stem: "imagenet",
+  augment: true,
+  checkpointSteps: 0,
+  checkpointSeconds: 300,
+  evalBatch: 64,
+  resume: false,
+};
+
+/** One line of `metrics.jsonl`. */
+export interface EpochRow {
+  epoch: number;
+  step: number;
+  lr: number;
+  train_loss: number;
+  train_accuracy: number | null;
+  val_loss: number;
+  val_accuracy?: number;
+  val_balanced_accuracy?: number;
+  val_macro_f1?: number;
+  val_rmse?: number;
+  images_per_sec: number;
+  seconds: number;
+}
+
+/** What the loop reports as it goes; the script turns these into a progress bar. */
+export type TrainEvent =
+  | {
+    type: "start";
+    trainSize: number;
+    valSize: number;
+    stepsPerEpoch: number;
+    params: number;
+    resumedAt: RunState | null;
+  }
+  | {
+    type: "step";
+    epoch: number;
+    batch: number;
+    batches: number;
+    loss: number;
+    imagesPerSec: number;
+    etaSeconds: number;
+  }
+  | { type: "epoch"; row: EpochRow; best: boolean }
+  | { type: "checkpoint"; step: number }
+  | { type: "early_stop"; epoch: number; bestEpoch: number }
+  | { type: "done"; report: TrainReport };
+
+/** `report.json`: the best model on the test split. */
+export interface TrainReport {
+  bestEpoch: number;
+  monitor: string;
+  bestScore: number;
+  split: Split;
+  classes: string[];
+  metrics: ClassificationMetrics | null;
+  rmse: number | null;
+}
+
+/** Raised when the loss stops being a finite number. */
+export class TrainingDivergedError extends Error {}
+
+/** Raised by `haltAfterSteps`, standing in for a kill in tests. */
+export class TrainingHalted extends Error {}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** Loss function for the dataset's head and the options. */
+export function lossFor(
+  o: Pick<TrainOptions, "loss" | "gamma" | "alpha" | "labelSmoothing">,
+  head: "softmax" | "votes",
+  trainCounts: number[],
+): LossFn {
+  const alpha = o.alpha === "balanced"
+    ? (head === "votes" ? 0.5 : balancedAlpha(trainCounts))
+    : o.alpha;
+  if (head === "votes") {
+    if (o.loss === "mse") return (y, p) => tf.losses.meanSquaredError(y, p) as tf.Scalar;
+    if (o.loss === "ce") {
+      throw new Error("--loss ce needs a class scheme; votes use mse, focal or bfocal");
+    }
+    return binaryFocalLoss({ alpha: alpha as number, gamma: o.gamma });
+  }
+  switch (o.loss) {
+    case "focal":
+      return categoricalFocalLoss({ alpha, gamma: o.gamma, labelSmoothing: o.labelSmoothing });
+    case "ce":
+      return categoricalFocalLoss({
+        alpha: Array.isArray(alpha) ? alpha : 1,
+        gamma: 0,
+        labelSmoothing: o.labelSmoothing,
+      });
+    case "bfocal":
+      return binaryFocalLoss({ alpha: alpha as number, gamma: o.gamma });
+    case "mse":
+      return (y, p) => tf.losses.meanSquaredError(y, p) as tf.Scalar;
+  }
+}
+
+/** Higher is better for every monitored score (loss and RMSE are negated). */
+function score(monitor: TrainOptions["monitor"], row: EpochRow): number {
+  switch (monitor) {
+    case "accuracy":
+      return row.val_accuracy ?? -Infinity;
+    case "balanced_accuracy":
+      return row.val_balanced_accuracy ?? -Infinity;
+    case "macro_f1":
+      return row.val_macro_f1 ?? -Infinity;
+    case "loss":
+      return -row.val_loss;
+    case "rmse":
+      return -(row.val_rmse ?? Infinity);
+  }
+}
+
+/** Flattens gradients into one buffer, all-reduces it, and splits it back. */
+async function allReduceGradients(
+  collective: Collective,
+  grads: tf.Tensor[],
+): Promise<tf.Tensor[]> {
+  if (collective.size === 1) return grads;
+  const total = grads.reduce((n, g) => n + g.size, 0);
+  const flat = new Float32Array(total);
+  let off = 0;
+  for (const g of grads) {
+    flat.set(g.dataSync() as Float32Array, off);
+    off += g.size;
+  }
+  await collective.allReduceMean(flat);
+  off = 0;
+  return grads.map((g) => {
+    const t = tf.tensor(flat.subarray(off, off + g.size), g.shape, "float32");
+    off += g.size;
+    g.dispose();
+    return t;
+  });
+}
+
+/** A hash of the trainable weights, to check that replicas agree bit for bit. */
+export function weightsDigest(vars: readonly tf.Variable[]): string {
+  const h = createHash("sha256");
+  for (const v of vars) h.update(new Uint8Array((v.dataSync() as Float32Array).buffer));
+  return h.digest("hex");
+}
+
+/**
+ * Trains a model as `options` say, reporting progress through `onEvent`.
+ * In a mirrored run every replica calls this with its own `collective`;
+ * only rank 0 writes files.
+ */
+export async function train(
+  options: TrainOptions,
+  onEvent: (e: TrainEvent) => void = () => {},
+  collective: Collective = singleProcess(),
+): Promise<TrainReport> {
+  const o = options;
+  const lead = collective.rank === 0;
+  if (o.batch % collective.size !== 0) {
+    throw new Error(`--batch ${o.batch} does not split evenly over ${collective.size} replicas`);
+  }
+  const ds = await openDataset(o.data);
+  try {
+    const m = ds.manifest;
+    const head = m.kind === "votes" ? "votes" : "softmax";
+    const classes = m.classes;
+    const trainSize = ds.size("train");
+    const valSize = ds.size("val");
+    if (trainSize < o.batch) {
+      throw new Error(
+        `${o.data}: the train split has ${trainSize} images, fewer than --batch ${o.batch}`,
+      );
+    }
+    const stepsPerEpoch = Math.floor(trainSize / o.batch);
+    const totalSteps = stepsPerEpoch * o.epochs;
+    const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
+    const local = o.batch / collective.size;
+    const side = m.size;
+
+    // config.json: every flag, the dataset's identity, and what predict needs to preprocess.
+    const manifestHash = sha256(await Deno.readTextFile(join(o.data, "manifest.json")));
+    const modelOptions = {
+      inputSize: side,
+      outputs: head === "votes" ? NUM_VOTES : classes.length,
+      head,
+      stem: o.stem,
+      dropout: o.dropout,
+      weightDecay: o.weightDecay,
+      mean: m.mean,
+      std: m.std,
+      seed: o.seed,
+    } as const;
+    const config = {
+      options: { ...o, haltAfterSteps: undefined },
+      dataset: {
+        dir: o.data,
+        manifestSha256: manifestHash,
+        scheme: m.scheme,
+        kind: m.kind,
+        classes,
+        flipPairs: m.flipPairs,
+        size: side,
+        crop: m.crop,
+      },
+      model: modelOptions,
+      replicas: collective.size,
+      versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOL_VERSION },
+      backend: tf.getBackend(),
+    };
+    const configPath = join(o.out, "config.json");
+    const checkpointDir = join(o.out, "checkpoint");
+    const metricsPath = join(o.out, "metrics.jsonl");
+    let checkpoint: Checkpoint | null = null;
+    if (o.resume) {
+      checkpoint = await loadCheckpoint(checkpointDir);
+      if (checkpoint) {
+        const old = await readJson<typeof config>(configPath);
+        checkResumable(old, config, o.out);
+      }
+    } else if (lead) {
+      await assertFreshRunFolder(o.out);
+    }
+    if (lead) await writeJsonAtomic(configPath, config);
+
+    const model = resnet34(modelOptions);
+    const vars = trainableVariables(model);
+    const everything = allVariables(model);
+    const optimizer: Optimizer = o.optimizer === "adam" ? adam(vars) : sgdNesterov(vars);
+    const loss = lossFor(o, head, ds.classCounts("train"));
+    const state: RunState = checkpoint?.state ?? {
+      epoch: 0,
+      batchInEpoch: 0,
+      step: 0,
+      bestScore: -Infinity,
+      bestEpoch: -1,
+      sinceBest: 0,
+      epochLossSum: 0,
+      epochCorrect: 0,
+      epochSeen: 0,
+      elapsedSeconds: 0,
+    };
+    if (checkpoint) {
+      restoreVariables(everything, checkpoint.variables);
+      optimizer.setState(checkpoint.optimizer, checkpoint.optimizerStep);
+      if (lead) await truncateMetrics(metricsPath, state.epoch);
+    } else {
+      // Every replica starts from rank 0's weights, not merely the same seed.
+      await broadcastVariables(collective, vars);
+    }
+    onEvent({
+      type: "start",
+      trainSize,
+      valSize,
+      stepsPerEpoch,
+      params: vars.reduce((n, v) => n + v.size, 0),
+      resumedAt: checkpoint ? { ...state } : null,
+    });
+
+    const save = async () => {
+      if (lead) {
+        await saveCheckpoint(checkpointDir, state, everything, {
+          state: optimizer.getState(),
+          step: optimizer.step,
+        });
+      }
+      onEvent({ type: "checkpoint", step: state.step });
+    };
+    const sessionStart = performance.now();
+    const elapsedBefore = state.elapsedSeconds;
+    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
+    let lastSave = performance.now();
+    let sessionSteps = 0;
+    let sessionImages = 0;
+
+    for (; state.epoch < o.epochs; state.epoch++) {
+      const epochStart = performance.now();
+      const batches = ds.batches("train", {
+        batchSize: o.batch,
+        shuffle: true,
+        seed: o.seed,
+        epoch: state.epoch,
+        startBatch: state.batchInEpoch,
+        dropRemainder: true,
+      });
+      for await (const batch of batches) {
+        const from = collective.rank * local;
+        const pixels = batch.pixels.subarray(
+          from * side * side * 3,
+          (from + local) * side * side * 3,
+        );
+        const labels = batch.labels?.subarray(from, from + local) ?? null;
+        const aug = o.augment
+          ? augmentBatch(pixels, local, side, labels, m.flipPairs, {
+            seed: o.seed,
+            epoch: state.epoch,
+            offset: state.batchInEpoch * o.batch + from,
+          }, DEFAULT_AUGMENT)
+          : { pixels: Float32Array.from(pixels), labels };
+        const x = tf.tensor4d(aug.pixels, [local, side, side, 3]);
+        const y = head === "votes"
+          ? tf.tensor2d(batch.votes!.subarray(from * NUM_VOTES, (from + local) * NUM_VOTES), [
+            local,
+            NUM_VOTES,
+          ])
+          : tf.oneHot(tf.tensor1d(aug.labels!, "int32"), classes.length);
+        let correct = 0;
+        let grads: tf.Tensor[];
+        let lossValue: number;
+        try {
+          const g = computeGradients(model, vars, loss, x, y, state.step, {
+            replica: collective.rank,
+            argmax: head === "softmax",
+          });
+          grads = g.grads;
+          lossValue = g.loss;
+          if (g.predicted) {
+            for (let i = 0; i < local; i++) if (g.predicted[i] === aug.labels![i]) correct++;
+          }
+        } finally {
+          tf.dispose([x, y]);
+        }
+        grads = await allReduceGradients(collective, grads);
+        if (collective.size > 1) {
+          const all = await collective.allGather(lossValue);
+          lossValue = all.reduce((a, b) => a + b, 0) / all.length;
+          correct = (await collective.allGather(correct)).reduce((a, b) => a + b, 0);
+        }
+        if (!Number.isFinite(lossValue)) {
+          tf.dispose(grads);
+          throw new TrainingDivergedError(
+            `loss is ${lossValue} at step ${state.step + 1} (epoch ${state.epoch + 1}, batch ${
+              state.batchInEpoch + 1
+            }): stopped without applying it. The last good checkpoint is kept in ${checkpointDir}` +
+              ` (resume with --resume, perhaps with a lower --lr than ${o.lr}).`,
+          );
+        }
+        optimizer.apply(grads, warmupCosine(state.step, totalSteps, o.lr, warmupSteps));
+        tf.dispose(grads);
+        state.step++;
+        state.batchInEpoch++;
+        state.epochLossSum += lossValue * o.batch;
+        state.epochCorrect += correct;
+        state.epochSeen += o.batch;
+        sessionSteps++;
+        sessionImages += o.batch;
+        const secs = (performance.now() - sessionStart) / 1000;
+        const ips = sessionImages / secs;
+        onEvent({
+          type: "step",
+          epoch: state.epoch,
+          batch: state.batchInEpoch,
+          batches: stepsPerEpoch,
+          loss: lossValue,
+          imagesPerSec: ips,
+          etaSeconds: (totalSteps - state.step) * o.batch / ips,
+        });
+        if (o.haltAfterSteps !== undefined && sessionSteps >= o.haltAfterSteps) {
+          throw new TrainingHalted(`halted after ${sessionSteps} steps`);
+        }
+        const due = (o.checkpointSteps > 0 && state.step % o.checkpointSteps === 0) ||
+          (o.checkpointSeconds > 0 && performance.now() - lastSave > o.checkpointSeconds * 1000);
+        if (due && state.batchInEpoch < stepsPerEpoch) {
+          state.elapsedSeconds = elapsed();
+          await save();
+          lastSave = performance.now();
+        }
+      }
+
+      // End of epoch: validate, record, keep the best, checkpoint.
+      const val = await validate(model, ds, "val", o.evalBatch, loss, head, classes.length);
+      const row: EpochRow = {
+        epoch: state.epoch + 1,
+        step: state.step,
+        lr: warmupCosine(Math.max(0, state.step - 1), totalSteps, o.lr, warmupSteps),
+        train_loss: state.epochLossSum / Math.max(1, state.epochSeen),
+        train_accuracy: head === "softmax"
+          ? state.epochCorrect / Math.max(1, state.epochSeen)
+          : null,
+        val_loss: val.loss,
+        ...(val.metrics
+          ? {
+            val_accuracy: val.metrics.accuracy,
+            val_balanced_accuracy: val.metrics.balancedAccuracy,
+            val_macro_f1: val.metrics.macroF1,
+          }
+          : {}),
+        ...(val.rmse !== null ? { val_rmse: val.rmse } : {}),
+        images_per_sec: state.epochSeen / ((performance.now() - epochStart) / 1000),
+        seconds: Math.round(elapsed()),
+      };
+      await checkReplicasAgree(collective, vars, state.epoch + 1);
+      const s = score(o.monitor, row);
+      const best = s > state.bestScore;
+      if (lead) {
+        await appendLine(metricsPath, JSON.stringify(row));
+        if (best) await saveModel(model, join(o.out, "model"), { galaxy: config });
+      }
+      if (best) {
+        state.bestScore = s;
+        state.bestEpoch = state.epoch + 1;
+        state.sinceBest = 0;
+      } else {
+        state.sinceBest++;
+      }
+      onEvent({ type: "epoch", row, best });
+      state.batchInEpoch = 0;
+      state.epochLossSum = 0;
+      state.epochCorrect = 0;
+      state.epochSeen = 0;
+      state.elapsedSeconds = elapsed();
+      const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
+      if (stopEarly) {
+        state.epoch = o.epochs;
+      } else {
+        state.epoch++;
+      }
+      await save();
+      lastSave = performance.now();
+      if (stopEarly) {
+        onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
+        break;
+      }
+      state.epoch--; // the for-loop's increment moves to the next epoch
+    }
+    optimizer.dispose();
+    model.dispose();
+
+    // The best model on the test split (the validation split where there is no test split).
+    const report = await finalReport(o, ds, state, head, classes, loss);
+    if (lead) await writeJsonAtomic(join(o.out, "report.json"), report);
+    onEvent({ type: "done", report });
+    return report;
+  } finally {
+    ds.close();
+  }
+}
+
+/** The toolkit's version, recorded in every run. */
+export const TOOL_VERSION = "0.1.0";
+
+/** Loss and metrics of `model` on a split. */
+export async function validate(
+  model: tf.LayersModel,
+  ds: Awaited<ReturnType<typeof openDataset>>,
+  split: Split,
+  batchSize: number,
+  loss: LossFn,
+  head: "softmax" | "votes",
+  numClasses: number,
+): Promise<{ loss: number; metrics: ClassificationMetrics | null; rmse: number | null }> {
+  const labels: number[] = [];
+  const votes: number[] = [];
+  async function* tap() {
+    for await (const b of ds.batches(split, { batchSize })) {
+      if (b.labels) labels.push(...b.labels);
+      if (b.votes) { for (const v of b.votes) votes.push(v); }
+      yield b;
+    }
+  }
+  const { outputs } = await predictAll(model, tap());
+  const n = outputs.length / (head === "votes" ? NUM_VOTES : numClasses);
+  if (n === 0) return { loss: NaN, metrics: null, rmse: null };
+  const lossValue = tf.tidy(() => {
+    const y = head === "votes"
+      ? tf.tensor2d(votes, [n, NUM_VOTES])
+      : tf.oneHot(tf.tensor1d(labels, "int32"), numClasses);
+    return loss(y, tf.tensor2d(outputs, [n, outputs.length / n])).dataSync()[0];
+  });
+  if (head === "votes") return { loss: lossValue, metrics: null, rmse: rmse(outputs, votes) };
+  return {
+    loss: lossValue,
+    metrics: classificationMetrics(outputs, labels, ds.manifest.classes),
+    rmse: null,
+  };
+}
+
+async function finalReport(
+  o: TrainOptions,
+  ds: Awaited<ReturnType<typeof openDataset>>,
+  state: RunState,
+  head: "softmax" | "votes",
+  classes: string[],
+  loss: LossFn,
+): Promise<TrainReport> {
+  const split: Split = ds.size("test") > 0 ? "test" : "val";
+  const best = await loadModel(join(o.out, "model"));
+  try {
+    const r = await validate(best, ds, split, o.evalBatch, loss, head, classes.length);
+    return {
+      bestEpoch: state.bestEpoch,
+      monitor: o.monitor,
+      bestScore: o.monitor === "loss" || o.monitor === "rmse" ? -state.bestScore : state.bestScore,
+      split,
+      classes,
+      metrics: r.metrics,
+      rmse: r.rmse,
+    };
+  } finally {
+    best.dispose();
+  }
+}
+
+async function broadcastVariables(collective: Collective, vars: readonly tf.Variable[]) {
+  if (collective.size === 1) return;
+  for (const v of vars) {
+    const data = (v.dataSync() as Float32Array).slice();
+    await collective.broadcast(data);
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape, "float32")));
+  }
+}
+
+async function checkReplicasAgree(
+  collective: Collective,
+  vars: readonly tf.Variable[],
+  epoch: number,
+) {
+  if (collective.size === 1) return;
+  // The first 8 bytes of the digest as a number: equal digests give equal numbers.
+  const digest = parseInt(weightsDigest(vars).slice(0, 12), 16);
+  const all = await collective.allGather(digest);
+  const differing = all.map((d, r) => [d, r]).filter(([d]) => d !== all[0]).map(([, r]) => r);
+  if (differing.length > 0) {
+    throw new Error(
+      `after epoch ${epoch} the weights of replica(s) ${
+        differing.join(", ")
+      } differ from replica 0's: ` +
+        "the mirrored update is no longer identical; stopping (the last checkpoint is intact)",
+    );
+  }
+}
+
+async function assertFreshRunFolder(dir: string) {
+  try {
+    const entries = [...Deno.readDirSync(dir)];
+    if (entries.some((e) => ["config.json", "checkpoint", "metrics.jsonl"].includes(e.name))) {
+      throw new Error(
+        `${dir} already holds a run: use --resume to continue it, or choose another --out`,
+      );
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+}
+
+/** Keys whose change makes a checkpoint meaningless for the new settings. */
+const FIXED_ON_RESUME = [
+  "batch",
+  "optimizer",
+  "loss",
+  "gamma",
+  "alpha",
+  "seed",
+  "stem",
+  "dropout",
+  "weightDecay",
+  "labelSmoothing",
+] as const;
+
+function checkResumable(
+  old: { options: Record<string, unknown>; dataset: { manifestSha256: string }; replicas: number },
+  now: { options: Record<string, unknown>; dataset: { manifestSha256: string }; replicas: number },
+  dir: string,
+) {
+  if (old.dataset.manifestSha256 !== now.dataset.manifestSha256) {
+    throw new Error(`${dir} was trained on another dataset (manifest.json differs): cannot resume`);
+  }
+  for (const k of FIXED_ON_RESUME) {
+    if (JSON.stringify(old.options[k]) !== JSON.stringify(now.options[k])) {
+      throw new Error(
+        `${dir} was started with --${k} ${old.options[k]}, not ${
+          now.options[k]
+        }: resume with the same value`,
+      );
+    }
+  }
+}
+
+async function appendLine(path: string, line: string) {
+  await Deno.writeTextFile(path, line + "\n", { append: true });
+}
+
+/** Drops metrics lines of epochs the checkpoint does not include (written before a kill). */
+async function truncateMetrics(path: string, epochsDone: number) {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return;
+  }
+  const keep = text.split("\n").filter((l) => l.trim() && JSON.parse(l).epoch <= epochsDone);
+  await writeFileAtomic(path, keep.map((l) => l + "\n").join(""));
+}
+
+/** Predicted class per row of an n x c output matrix. */
+export function predictedClasses(outputs: Float32Array, c: number): Int32Array {
+  const n = outputs.length / c;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = argmaxAt(outputs, i * c, c);
+  return out;
+}

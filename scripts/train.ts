@@ -1,0 +1,192 @@
+/**
+ * `deno task train --data DATASET --out RUN [flags]`: trains ResNet-34 on a
+ * preprocessed dataset. See README.md for every flag.
+ *
+ * @module
+ */
+import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
+import {
+  bar,
+  choiceFlag,
+  formatDuration,
+  numberFlag,
+  parseFlags,
+  ProgressLine,
+  required,
+  runMain,
+  UsageError,
+} from "../lib/cli.ts";
+import { train, TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../lib/train/trainer.ts";
+
+const d = TRAIN_DEFAULTS;
+const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
+
+  --epochs N            epochs (${d.epochs})
+  --batch N             global batch size (${d.batch})
+  --lr X                peak learning rate (${d.lr}); linear warm-up, then cosine decay
+  --warmup EPOCHS       warm-up length in epochs (${d.warmupEpochs})
+  --optimizer adam|sgd  Adam, or SGD with Nesterov momentum 0.9 (${d.optimizer})
+  --loss focal|ce|bfocal|mse   (${d.loss}; focal on fractions for a votes dataset)
+  --gamma X             focal exponent (${d.gamma})
+  --alpha X|balanced    focal weight, or inverse class frequency (${d.alpha})
+  --label-smoothing X   (${d.labelSmoothing})
+  --seed N              same seed: same data order, augmentation and initial weights (${d.seed})
+  --patience N          stop after N epochs without improvement; 0 never (${d.patience})
+  --monitor M           accuracy|balanced_accuracy|macro_f1|loss|rmse picks the best model
+                        (accuracy for classes, rmse for votes)
+  --stem imagenet|small 7x7/2 conv + max-pool, or one 3x3/1 conv for small inputs (${d.stem})
+  --dropout X           (${d.dropout})    --weight-decay X   L2 on kernels (${d.weightDecay})
+  --no-augment          no rotations/flips/shifts/jitter
+  --checkpoint-steps N  also checkpoint every N steps (${d.checkpointSteps}: epochs only)
+  --checkpoint-seconds N  also checkpoint after N seconds (${d.checkpointSeconds})
+  --eval-batch N        batch size of validation (${d.evalBatch})
+  --resume              continue the run in --out from its last checkpoint
+  --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)`;
+
+function options(args: string[]): TrainOptions & { backend?: string } {
+  const f = parseFlags(args, {
+    data: { type: "string" },
+    out: { type: "string" },
+    epochs: { type: "string" },
+    batch: { type: "string" },
+    lr: { type: "string" },
+    warmup: { type: "string" },
+    optimizer: { type: "string" },
+    loss: { type: "string" },
+    gamma: { type: "string" },
+    alpha: { type: "string" },
+    "label-smoothing": { type: "string" },
+    seed: { type: "string" },
+    patience: { type: "string" },
+    monitor: { type: "string" },
+    stem: { type: "string" },
+    dropout: { type: "string" },
+    "weight-decay": { type: "string" },
+    "no-augment": { type: "boolean" },
+    "checkpoint-steps": { type: "string" },
+    "checkpoint-seconds": { type: "string" },
+    "eval-batch": { type: "string" },
+    resume: { type: "boolean" },
+    backend: { type: "string" },
+  }, USAGE);
+  const alpha = f.alpha === "balanced"
+    ? "balanced"
+    : numberFlag("alpha", f.alpha, d.alpha as number, { min: 0 });
+  return {
+    data: required("data", f.data, USAGE),
+    out: required("out", f.out, USAGE),
+    epochs: numberFlag("epochs", f.epochs, d.epochs, { min: 1, integer: true }),
+    batch: numberFlag("batch", f.batch, d.batch, { min: 1, integer: true }),
+    lr: numberFlag("lr", f.lr, d.lr, { min: 0 }),
+    warmupEpochs: numberFlag("warmup", f.warmup, d.warmupEpochs, { min: 0 }),
+    optimizer: choiceFlag("optimizer", f.optimizer, ["adam", "sgd"], d.optimizer),
+    loss: choiceFlag("loss", f.loss, ["focal", "ce", "bfocal", "mse"], d.loss),
+    gamma: numberFlag("gamma", f.gamma, d.gamma, { min: 0 }),
+    alpha,
+    labelSmoothing: numberFlag("label-smoothing", f["label-smoothing"], d.labelSmoothing, {
+      min: 0,
+      max: 0.99,
+    }),
+    seed: numberFlag("seed", f.seed, d.seed, { integer: true }),
+    patience: numberFlag("patience", f.patience, d.patience, { min: 0, integer: true }),
+    monitor: choiceFlag("monitor", f.monitor, [
+      "accuracy",
+      "balanced_accuracy",
+      "macro_f1",
+      "loss",
+      "rmse",
+    ], d.monitor),
+    stem: choiceFlag("stem", f.stem, ["imagenet", "small"], d.stem),
+    dropout: numberFlag("dropout", f.dropout, d.dropout, { min: 0, max: 0.99 }),
+    weightDecay: numberFlag("weight-decay", f["weight-decay"], d.weightDecay, { min: 0 }),
+    augment: !f["no-augment"],
+    checkpointSteps: numberFlag("checkpoint-steps", f["checkpoint-steps"], d.checkpointSteps, {
+      min: 0,
+      integer: true,
+    }),
+    checkpointSeconds: numberFlag(
+      "checkpoint-seconds",
+      f["checkpoint-seconds"],
+      d.checkpointSeconds,
+      { min: 0 },
+    ),
+    evalBatch: numberFlag("eval-batch", f["eval-batch"], d.evalBatch, { min: 1, integer: true }),
+    resume: f.resume ?? false,
+    backend: f.backend,
+  };
+}
+
+/** Prints the loop's events: a progress bar per epoch and a line per epoch. */
+export function printer(): (e: TrainEvent) => void {
+  const line = new ProgressLine();
+  const pct = (x: number | undefined) => x === undefined ? "-" : `${(100 * x).toFixed(2)}%`;
+  return (e) => {
+    switch (e.type) {
+      case "start":
+        console.log(
+          `train ${e.trainSize} images, val ${e.valSize}; ${e.stepsPerEpoch} steps/epoch; ` +
+            `${e.params.toLocaleString("en")} trainable parameters` +
+            (e.resumedAt
+              ? `; resuming at epoch ${e.resumedAt.epoch + 1}, batch ${
+                e.resumedAt.batchInEpoch + 1
+              }`
+              : ""),
+        );
+        break;
+      case "step":
+        line.update(
+          `epoch ${e.epoch + 1} ${bar(e.batch / e.batches)} ${e.batch}/${e.batches} ` +
+            `loss ${e.loss.toFixed(4)}  ${e.imagesPerSec.toFixed(1)} img/s  ETA ${
+              formatDuration(e.etaSeconds)
+            }`,
+          e.batch === e.batches,
+        );
+        break;
+      case "epoch": {
+        line.done();
+        const r = e.row;
+        const val = r.val_rmse !== undefined
+          ? `val rmse ${r.val_rmse.toFixed(4)}`
+          : `val acc ${pct(r.val_accuracy)} bal ${pct(r.val_balanced_accuracy)} F1 ${
+            pct(r.val_macro_f1)
+          }`;
+        console.log(
+          `epoch ${r.epoch}: train loss ${r.train_loss.toFixed(4)}` +
+            (r.train_accuracy !== null ? ` acc ${pct(r.train_accuracy)}` : "") +
+            `, val loss ${r.val_loss.toFixed(4)}, ${val}, ${r.images_per_sec.toFixed(1)} img/s` +
+            (e.best ? "  (best so far: saved)" : ""),
+        );
+        break;
+      }
+      case "early_stop":
+        console.log(`early stop after epoch ${e.epoch}: no improvement since epoch ${e.bestEpoch}`);
+        break;
+      case "done": {
+        const r = e.report;
+        const m = r.metrics;
+        console.log(
+          `best epoch ${r.bestEpoch}; ${r.split} split: ` +
+            (m
+              ? `accuracy ${pct(m.accuracy)}, balanced ${pct(m.balancedAccuracy)}, macro-F1 ${
+                pct(m.macroF1)
+              }`
+              : `rmse ${r.rmse?.toFixed(5)}`),
+        );
+        break;
+      }
+    }
+  };
+}
+
+if (import.meta.main) {
+  await runMain(async () => {
+    const o = options(Deno.args);
+    const backend = await setupBackend({ requested: o.backend as never });
+    console.log(describeBackend(backend));
+    if (o.backend && !BACKEND_NAMES.includes(o.backend as never)) {
+      throw new UsageError(`unknown --backend ${o.backend}`);
+    }
+    await train(o, printer());
+    console.log(`run folder: ${o.out} (model/, config.json, metrics.jsonl, report.json)`);
+  });
+}

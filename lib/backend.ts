@@ -10,6 +10,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
 
 /** A backend the toolkit can run on, by its TensorFlow.js registry name. */
@@ -38,9 +40,30 @@ export interface BackendInfo {
   skipped: { label: string; reason: string }[];
 }
 
+/**
+ * Where a native package's binding would be. The package installs without
+ * it unless its install script ran (tensorflow/tfjs#8581), and importing it
+ * then half-registers its kernels before failing, so look first.
+ */
+export function nativeBindingPath(pkg: string): string | null {
+  try {
+    const manifest = createRequire(import.meta.url).resolve(`${pkg}/package.json`);
+    return join(dirname(manifest), "lib", "napi-v8", "tfjs_binding.node");
+  } catch {
+    return null;
+  }
+}
+
 async function loadNative(pkg: string): Promise<void> {
-  // The package installs without its binding unless its install script ran
-  // (tensorflow/tfjs#8581), so the import itself is the honest test.
+  const binding = nativeBindingPath(pkg);
+  if (binding === null) throw new Error("not installed");
+  try {
+    Deno.statSync(binding);
+  } catch {
+    throw new Error(
+      `installed without its native binding (install it with: deno install --allow-scripts=npm:${pkg})`,
+    );
+  }
   await import(pkg);
   if (!tf.findBackend("tensorflow")) throw new Error(`${pkg} loaded but registered no backend`);
 }

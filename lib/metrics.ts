@@ -6,6 +6,12 @@
  * never predicted is 0; recall of a class with no support is undefined and
  * left out of balanced accuracy; macro-F1 averages the classes that have
  * support or predictions (a class absent from both says nothing).
+ * Top-2: the true class counts as found when fewer than two classes have a
+ * strictly higher probability (a tie with the true class does not push it
+ * out). ECE: the top probabilities are put into equal-width bins over [0, 1]
+ * (a probability of exactly 1 in the last); ECE is the sum over bins of
+ * (images in bin / n) * |accuracy in bin - mean top probability in bin|.
+ * Every average over images is 0 when there are none.
  *
  * @module
  */
@@ -122,6 +128,33 @@ export function rmse(pred: ArrayLike<number>, truth: ArrayLike<number>): number 
   let s = 0;
   for (let i = 0; i < pred.length; i++) s += (pred[i] - truth[i]) ** 2;
   return pred.length ? Math.sqrt(s / pred.length) : 0;
+}
+
+/**
+ * RMSE over the chosen `columns` of row-major `width`-wide matrices, e.g.
+ * the answers of one Galaxy Zoo question among the 37 fractions.
+ */
+export function columnRmse(
+  pred: ArrayLike<number>,
+  truth: ArrayLike<number>,
+  width: number,
+  columns: readonly number[],
+): number {
+  if (pred.length !== truth.length || pred.length % width !== 0) {
+    throw new Error(
+      `columnRmse: ${pred.length} predictions for ${truth.length} targets of width ${width}`,
+    );
+  }
+  if (columns.some((c) => !(Number.isInteger(c) && c >= 0 && c < width))) {
+    throw new Error(`columnRmse: columns ${columns.join(",")} are not all within 0..${width - 1}`);
+  }
+  let s = 0;
+  const rows = pred.length / width;
+  for (let r = 0; r < rows; r++) {
+    for (const c of columns) s += (pred[r * width + c] - truth[r * width + c]) ** 2;
+  }
+  const count = rows * columns.length;
+  return count ? Math.sqrt(s / count) : 0;
 }
 
 function mean(xs: number[]): number {

@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
+import { BACKEND_NAMES, type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
+import {
+  defaultReplicas,
+  joinReplicas,
+  launchReplicas,
+  type ReplicaFlags,
+} from "../lib/train/mirrored.ts";
 import {
   bar,
   choiceFlag,
@@ -35,15 +41,24 @@ const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
   --monitor M           accuracy|balanced_accuracy|macro_f1|loss|rmse picks the best model
                         (accuracy for classes, rmse for votes)
   --stem imagenet|small 7x7/2 conv + max-pool, or one 3x3/1 conv for small inputs (${d.stem})
+  --width X             filter multiplier: 1 is ResNet-34 proper, less is narrower (${d.width})
   --dropout X           (${d.dropout})    --weight-decay X   L2 on kernels (${d.weightDecay})
   --no-augment          no rotations/flips/shifts/jitter
   --checkpoint-steps N  also checkpoint every N steps (${d.checkpointSteps}: epochs only)
   --checkpoint-seconds N  also checkpoint after N seconds (${d.checkpointSeconds})
   --eval-batch N        batch size of validation (${d.evalBatch})
   --resume              continue the run in --out from its last checkpoint
-  --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)`;
+  --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
+  --replicas N          mirrored data-parallel replicas, one process per GPU
+                        (default: the GPUs nvidia-smi lists, or 1)`;
 
-function options(args: string[]): TrainOptions & { backend?: string } {
+interface ScriptOptions extends TrainOptions {
+  backend?: string;
+  replicas?: number;
+  replica?: ReplicaFlags;
+}
+
+function options(args: string[]): ScriptOptions {
   const f = parseFlags(args, {
     data: { type: "string" },
     out: { type: "string" },
@@ -60,6 +75,7 @@ function options(args: string[]): TrainOptions & { backend?: string } {
     patience: { type: "string" },
     monitor: { type: "string" },
     stem: { type: "string" },
+    width: { type: "string" },
     dropout: { type: "string" },
     "weight-decay": { type: "string" },
     "no-augment": { type: "boolean" },
@@ -68,6 +84,11 @@ function options(args: string[]): TrainOptions & { backend?: string } {
     "eval-batch": { type: "string" },
     resume: { type: "boolean" },
     backend: { type: "string" },
+    replicas: { type: "string" },
+    // Set by the mirrored launcher for each replica process.
+    "replica-rank": { type: "string" },
+    "replica-count": { type: "string" },
+    "replica-dir": { type: "string" },
   }, USAGE);
   const alpha = f.alpha === "balanced"
     ? "balanced"
@@ -97,6 +118,7 @@ function options(args: string[]): TrainOptions & { backend?: string } {
       "rmse",
     ], d.monitor),
     stem: choiceFlag("stem", f.stem, ["imagenet", "small"], d.stem),
+    width: numberFlag("width", f.width, d.width, { min: 0.01, max: 4 }),
     dropout: numberFlag("dropout", f.dropout, d.dropout, { min: 0, max: 0.99 }),
     weightDecay: numberFlag("weight-decay", f["weight-decay"], d.weightDecay, { min: 0 }),
     augment: !f["no-augment"],
@@ -113,6 +135,14 @@ function options(args: string[]): TrainOptions & { backend?: string } {
     evalBatch: numberFlag("eval-batch", f["eval-batch"], d.evalBatch, { min: 1, integer: true }),
     resume: f.resume ?? false,
     backend: f.backend,
+    replicas: f.replicas === undefined
+      ? undefined
+      : numberFlag("replicas", f.replicas, 1, { min: 1, max: 64, integer: true }),
+    replica: f["replica-dir"] === undefined ? undefined : {
+      rank: numberFlag("replica-rank", f["replica-rank"], 0, { min: 0, integer: true }),
+      count: numberFlag("replica-count", f["replica-count"], 1, { min: 1, integer: true }),
+      dir: f["replica-dir"],
+    },
   };
 }
 
@@ -178,15 +208,59 @@ export function printer(): (e: TrainEvent) => void {
   };
 }
 
+/** The permissions of `deno task train`, which every replica process gets too. */
+const REPLICA_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-sys",
+];
+
+/** `args` without `flag` and its value (`--flag v` or `--flag=v`). */
+function withoutFlag(args: string[], flag: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === flag) i++;
+    else if (!args[i].startsWith(`${flag}=`)) out.push(args[i]);
+  }
+  return out;
+}
+
 if (import.meta.main) {
   await runMain(async () => {
     const o = options(Deno.args);
-    const backend = await setupBackend({ requested: o.backend as never });
-    console.log(describeBackend(backend));
-    if (o.backend && !BACKEND_NAMES.includes(o.backend as never)) {
-      throw new UsageError(`unknown --backend ${o.backend}`);
+    if (o.backend !== undefined && !BACKEND_NAMES.includes(o.backend as never)) {
+      throw new UsageError(
+        `--backend must be one of ${BACKEND_NAMES.join(", ")}, got '${o.backend}'`,
+      );
     }
-    await train(o, printer());
-    console.log(`run folder: ${o.out} (model/, config.json, metrics.jsonl, report.json)`);
+    const replicas = o.replica ? o.replica.count : o.replicas ?? await defaultReplicas();
+    if (replicas > 1 && !o.replica) {
+      // The launcher: start one replica process per GPU (or per share of the CPU) and wait.
+      console.log(`mirrored training: ${replicas} replicas (one process each)`);
+      await launchReplicas({
+        script: new URL(import.meta.url).pathname,
+        args: withoutFlag(Deno.args, "--replicas"),
+        replicas,
+        permissions: REPLICA_PERMISSIONS,
+      });
+      console.log(`run folder: ${o.out} (model/, config.json, metrics.jsonl, report.json)`);
+      return;
+    }
+    const backend = await setupBackend({ requested: o.backend as BackendName | undefined });
+    const lead = !o.replica || o.replica.rank === 0;
+    if (lead) console.log(describeBackend(backend));
+    else console.error(`replica ${o.replica!.rank}: ${describeBackend(backend)}`);
+    const collective = o.replica ? await joinReplicas(o.replica) : undefined;
+    try {
+      await train(o, lead ? printer() : () => {}, collective);
+    } finally {
+      await collective?.close();
+    }
+    if (!o.replica) {
+      console.log(`run folder: ${o.out} (model/, config.json, metrics.jsonl, report.json)`);
+    }
   });
 }

@@ -38,7 +38,7 @@ Deno.test("an explicit --backend that cannot load is an error, not a silent fall
         requested: "tensorflow",
         candidates: [failing("tfjs-node", "no binding"), cpu],
       }),
-    /no backend could be loaded for --backend tensorflow:\n  tfjs-node: no binding/,
+    /no backend could be loaded for --backend tensorflow:\n {2}tfjs-node: no binding/,
   );
   await assert.rejects(() => setupBackend({ requested: "gpu" as never }), /unknown backend 'gpu'/);
 });

@@ -9,7 +9,11 @@
  * competition's "decision tree" page and of Willett et al. 2013 (MNRAS 435,
  * 2835, table 1 and fig. 1), in the form the winning solution's output layer
  * enforced them (S. Dieleman, "My solution for the Galaxy Zoo challenge",
- * 2014, section "Exploiting the decision tree"):
+ * 2014, section "Incorporating output constraints"; the weights in
+ * `GalaxyOutputLayer` of custom.py and the checks in check_label_constraints.py
+ * of github.com/benanne/kaggle-galaxies). Q6 sums to 1 rather than to the
+ * fraction that did not answer "star or artifact": the competition's data was
+ * generated that way, as its forum thread 6706 reported.
  *
  * | question | its answers sum to |
  * | --- | --- |

@@ -13,6 +13,7 @@ import { NUM_VOTES } from "../data/schema.ts";
 import { Standardize } from "./standardize.ts";
 import { GalaxyZooVotes } from "./votes_head.ts";
 import { SeededDropout } from "./seeded_dropout.ts";
+import { mixSeed } from "../random.ts";
 
 /** What the model predicts. */
 export type HeadKind = "softmax" | "votes";
@@ -36,6 +37,11 @@ export interface ResNetOptions {
   stem?: "imagenet" | "small";
   /** L2 penalty on every kernel. Default 0. */
   weightDecay?: number;
+  /**
+   * Multiplier of every stage's filters (64/128/256/512 at 1). Below 1 it is
+   * a narrow ResNet-34 for quick experiments and tests. Default 1.
+   */
+  width?: number;
   /** Per-channel pixel mean and std (0-255 units) the model standardises with. */
   mean?: number[];
   std?: number[];
@@ -50,19 +56,24 @@ const STAGES: readonly [number, number][] = [[64, 3], [128, 4], [256, 6], [512, 
 /** Shared layer settings: seeded He init (fan-out, as torchvision) and optional L2. */
 class Init {
   #seed: number;
+  #count = 0;
   constructor(seed: number, readonly weightDecay: number) {
     this.#seed = seed;
+  }
+  /** A distinct nonzero seed per initializer: TF.js treats seed 0 as "unseeded". */
+  #next(): number {
+    return mixSeed(this.#seed, this.#count++) || 1;
   }
   kernel(): ReturnType<typeof tf.initializers.glorotUniform> {
     return tf.initializers.varianceScaling({
       scale: 2,
       mode: "fanOut",
       distribution: "normal",
-      seed: this.#seed++,
+      seed: this.#next(),
     });
   }
   dense(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.glorotUniform({ seed: this.#seed++ });
+    return tf.initializers.glorotUniform({ seed: this.#next() });
   }
   regularizer(): ReturnType<typeof tf.regularizers.l2> | undefined {
     return this.weightDecay > 0 ? tf.regularizers.l2({ l2: this.weightDecay }) : undefined;
@@ -154,6 +165,9 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
   if (h < minSide || w < minSide) {
     throw new Error(`input ${h}x${w} is too small for the ${stem} stem (at least ${minSide} px)`);
   }
+  const width = options.width ?? 1;
+  if (!(width > 0 && width <= 4)) throw new Error(`width must be in (0, 4], got ${width}`);
+  const filters = (f: number) => Math.max(1, Math.round(f * width));
   const init = new Init(options.seed ?? 0, options.weightDecay ?? 0);
 
   const input = tf.input({ shape: [h, w, channels], name: "pixels" });
@@ -165,18 +179,18 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
 
   if (stem === "imagenet") {
     x = tf.layers.zeroPadding2d({ padding: 3, name: "conv1_pad" }).apply(x) as tf.SymbolicTensor;
-    x = conv(x, 64, 7, 2, "valid", "conv1_conv", init);
+    x = conv(x, filters(64), 7, 2, "valid", "conv1_conv", init);
     x = relu(batchNorm(x, "conv1_bn"), "conv1_relu");
     x = tf.layers.zeroPadding2d({ padding: 1, name: "pool1_pad" }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.maxPooling2d({ poolSize: 3, strides: 2, name: "pool1_pool" })
       .apply(x) as tf.SymbolicTensor;
   } else {
-    x = conv(x, 64, 3, 1, "same", "conv1_conv", init);
+    x = conv(x, filters(64), 3, 1, "same", "conv1_conv", init);
     x = relu(batchNorm(x, "conv1_bn"), "conv1_relu");
   }
 
-  STAGES.forEach(([filters, blocks], i) => {
-    x = stack(x, filters, blocks, i === 0 ? 1 : 2, `conv${i + 2}`, init);
+  STAGES.forEach(([f, blocks], i) => {
+    x = stack(x, filters(f), blocks, i === 0 ? 1 : 2, `conv${i + 2}`, init);
   });
 
   x = tf.layers.globalAveragePooling2d({ name: "avg_pool" }).apply(x) as tf.SymbolicTensor;

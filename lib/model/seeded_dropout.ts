@@ -40,7 +40,8 @@ export class SeededDropout extends tf.layers.Layer {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!kwargs?.training || this.rate === 0) return tf.clone(x);
     return tf.tidy(() => {
-      const seed = mixSeed(this.seed, this.step, this.replica);
+      // TF.js treats seed 0 as "unseeded".
+      const seed = mixSeed(this.seed, this.step, this.replica) || 1;
       const keep = tf.greaterEqual(tf.randomUniform(x.shape, 0, 1, "float32", seed), this.rate);
       return tf.mul(x, tf.mul(tf.cast(keep, "float32"), 1 / (1 - this.rate)));
     });

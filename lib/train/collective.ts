@@ -14,6 +14,11 @@ export interface Collective {
   readonly size: number;
   /** Replaces `data` in place with the element-wise mean over all replicas. */
   allReduceMean(data: Float32Array): Promise<void>;
+  /**
+   * A buffer of `n` floats to fill and pass to `allReduceMean`: with shared
+   * memory it is this replica's own slot, which saves a copy.
+   */
+  scratch(n: number): Float32Array;
   /** Replaces `data` in place with replica 0's copy. */
   broadcast(data: Float32Array): Promise<void>;
   /** Resolves with the values every replica contributed, in rank order. */
@@ -27,6 +32,7 @@ export function singleProcess(): Collective {
     rank: 0,
     size: 1,
     allReduceMean: () => Promise.resolve(),
+    scratch: (n) => new Float32Array(n),
     broadcast: () => Promise.resolve(),
     allGather: (v) => Promise.resolve([v]),
     close: () => Promise.resolve(),

@@ -26,7 +26,8 @@ export interface Optimizer {
 function slots(vars: readonly tf.Variable[], count: number): tf.Variable[][] {
   return Array.from(
     { length: count },
-    () => vars.map((v) => tf.variable(tf.zerosLike(v), false)),
+    // tidy: a variable shares its initial tensor's data, which would otherwise leak.
+    () => vars.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false))),
   );
 }
 

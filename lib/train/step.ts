@@ -24,7 +24,7 @@ export function allVariables(model: tf.LayersModel): tf.Variable[] {
 
 /** The loss and the gradient of every trainable variable, in order. */
 export interface Gradients {
-  /** Data loss plus any weight-decay penalty. */
+  /** Data loss plus any weight-decay penalty; NaN when the outputs are not finite. */
   loss: number;
   grads: tf.Tensor[];
   /** Arg-max of the outputs in the same forward pass (class heads), for train accuracy. */
@@ -47,16 +47,23 @@ export function computeGradients(
 ): Gradients {
   setDropoutStep(model, step, options.replica ?? 0);
   let argmax: tf.Tensor | null = null;
+  let outputSum: tf.Tensor | null = null;
   const { value, grads } = tf.variableGrads(() => {
     const pred = model.apply(x, { training: true }) as tf.Tensor;
+    // Clipping inside a loss can hide NaN outputs (the wasm clip returns a bound for NaN),
+    // so divergence is judged on the outputs as well as on the loss.
+    outputSum = tf.keep(tf.sum(pred));
     if (options.argmax) argmax = tf.keep(tf.argMax(pred, -1));
     let total = loss(y, pred);
     // Weight decay, where the model has L2 regularisers (as Keras' fit adds them).
     for (const penalty of model.calculateLosses()) total = tf.add(total, penalty);
     return total as tf.Scalar;
   }, vars as tf.Variable[]);
-  const lossValue = value.dataSync()[0];
+  let lossValue = value.dataSync()[0];
   value.dispose();
+  const sum = (outputSum as tf.Tensor | null)!;
+  if (!Number.isFinite(sum.dataSync()[0])) lossValue = NaN;
+  sum.dispose();
   let predicted: Int32Array | null = null;
   if (argmax !== null) {
     predicted = (argmax as tf.Tensor).dataSync() as Int32Array;

@@ -36,7 +36,8 @@ import {
 } from "./checkpoint.ts";
 import { type Collective, singleProcess } from "./collective.ts";
 import { adam, type Optimizer, sgdNesterov, warmupCosine } from "./optimizers.ts";
-import { allVariables, computeGradients, trainableVariables } from "./step.ts";
+import { type MirroredContext, mirroredStep } from "./mirrored.ts";
+import { allVariables, trainableVariables } from "./step.ts";
 
 /** Every setting of a run; `config.json` stores them all. */
 export interface TrainOptions {
@@ -66,6 +67,8 @@ export interface TrainOptions {
   dropout: number;
   weightDecay: number;
   stem: "imagenet" | "small";
+  /** Filter multiplier of the network (1: ResNet-34 proper; less for quick experiments). */
+  width: number;
   augment: boolean;
   /** Checkpoint every this many steps as well as after each epoch; 0: epochs only. */
   checkpointSteps: number;
@@ -74,6 +77,8 @@ export interface TrainOptions {
   evalBatch: number;
   /** Continue from the run folder's checkpoint. */
   resume: boolean;
+  /** A loss to use instead of `loss` (library use: any `(yTrue, yPred) => tf.Scalar`). */
+  customLoss?: LossFn;
   /** Stop (as if killed, without a final checkpoint) after this many steps of this session: for tests. */
   haltAfterSteps?: number;
 }
@@ -95,6 +100,7 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
   dropout: 0.3,
   weightDecay: 0,
   stem: "imagenet",
+  width: 1,
   augment: true,
   checkpointSteps: 0,
   checkpointSeconds: 300,
@@ -211,29 +217,6 @@ function score(monitor: TrainOptions["monitor"], row: EpochRow): number {
   }
 }
 
-/** Flattens gradients into one buffer, all-reduces it, and splits it back. */
-async function allReduceGradients(
-  collective: Collective,
-  grads: tf.Tensor[],
-): Promise<tf.Tensor[]> {
-  if (collective.size === 1) return grads;
-  const total = grads.reduce((n, g) => n + g.size, 0);
-  const flat = new Float32Array(total);
-  let off = 0;
-  for (const g of grads) {
-    flat.set(g.dataSync() as Float32Array, off);
-    off += g.size;
-  }
-  await collective.allReduceMean(flat);
-  off = 0;
-  return grads.map((g) => {
-    const t = tf.tensor(flat.subarray(off, off + g.size), g.shape, "float32");
-    off += g.size;
-    g.dispose();
-    return t;
-  });
-}
-
 /** A hash of the trainable weights, to check that replicas agree bit for bit. */
 export function weightsDigest(vars: readonly tf.Variable[]): string {
   const h = createHash("sha256");
@@ -244,13 +227,13 @@ export function weightsDigest(vars: readonly tf.Variable[]): string {
 /**
  * Trains a model as `options` say, reporting progress through `onEvent`.
  * In a mirrored run every replica calls this with its own `collective`;
- * only rank 0 writes files.
+ * only rank 0 writes files and returns the report (the others return null).
  */
 export async function train(
   options: TrainOptions,
   onEvent: (e: TrainEvent) => void = () => {},
   collective: Collective = singleProcess(),
-): Promise<TrainReport> {
+): Promise<TrainReport | null> {
   const o = options;
   const lead = collective.rank === 0;
   if (o.batch % collective.size !== 0) {
@@ -259,8 +242,8 @@ export async function train(
   const ds = await openDataset(o.data);
   try {
     const m = ds.manifest;
-    const head = m.kind === "votes" ? "votes" : "softmax";
-    const classes = m.classes;
+    const head = m.scheme.kind === "votes" ? "votes" : "softmax";
+    const classes = m.scheme.classNames;
     const trainSize = ds.size("train");
     const valSize = ds.size("val");
     if (trainSize < o.batch) {
@@ -272,7 +255,10 @@ export async function train(
     const totalSteps = stepsPerEpoch * o.epochs;
     const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
     const local = o.batch / collective.size;
-    const side = m.size;
+    const side = m.image.height;
+    if (m.image.width !== side) {
+      throw new Error(`${o.data}: images are not square (${side}x${m.image.width})`);
+    }
 
     // config.json: every flag, the dataset's identity, and what predict needs to preprocess.
     const manifestHash = sha256(await Deno.readTextFile(join(o.data, "manifest.json")));
@@ -281,23 +267,28 @@ export async function train(
       outputs: head === "votes" ? NUM_VOTES : classes.length,
       head,
       stem: o.stem,
+      width: o.width,
       dropout: o.dropout,
       weightDecay: o.weightDecay,
-      mean: m.mean,
-      std: m.std,
+      mean: m.stats?.mean,
+      std: m.stats?.std,
       seed: o.seed,
     } as const;
     const config = {
-      options: { ...o, haltAfterSteps: undefined },
+      options: {
+        ...o,
+        haltAfterSteps: undefined,
+        customLoss: o.customLoss ? (o.customLoss.name || "custom") : undefined,
+      },
       dataset: {
         dir: o.data,
         manifestSha256: manifestHash,
-        scheme: m.scheme,
-        kind: m.kind,
+        scheme: m.scheme.name,
+        kind: m.scheme.kind,
         classes,
-        flipPairs: m.flipPairs,
+        flipPairs: m.scheme.flipPairs,
         size: side,
-        crop: m.crop,
+        crop: m.image.crop,
       },
       model: modelOptions,
       replicas: collective.size,
@@ -323,7 +314,8 @@ export async function train(
     const vars = trainableVariables(model);
     const everything = allVariables(model);
     const optimizer: Optimizer = o.optimizer === "adam" ? adam(vars) : sgdNesterov(vars);
-    const loss = lossFor(o, head, ds.classCounts("train"));
+    const loss = o.customLoss ?? lossFor(o, head, ds.classCounts("train"));
+    const ctx: MirroredContext = { model, vars, optimizer, loss, collective };
     const state: RunState = checkpoint?.state ?? {
       epoch: 0,
       batchInEpoch: 0,
@@ -369,7 +361,7 @@ export async function train(
     let sessionSteps = 0;
     let sessionImages = 0;
 
-    for (; state.epoch < o.epochs; state.epoch++) {
+    while (state.epoch < o.epochs) {
       const epochStart = performance.now();
       const batches = ds.batches("train", {
         batchSize: o.batch,
@@ -387,7 +379,7 @@ export async function train(
         );
         const labels = batch.labels?.subarray(from, from + local) ?? null;
         const aug = o.augment
-          ? augmentBatch(pixels, local, side, labels, m.flipPairs, {
+          ? augmentBatch(pixels, local, side, labels, m.scheme.flipPairs, {
             seed: o.seed,
             epoch: state.epoch,
             offset: state.batchInEpoch * o.batch + from,
@@ -399,31 +391,24 @@ export async function train(
             local,
             NUM_VOTES,
           ])
-          : tf.oneHot(tf.tensor1d(aug.labels!, "int32"), classes.length);
-        let correct = 0;
-        let grads: tf.Tensor[];
-        let lossValue: number;
+          : tf.tidy(() => tf.oneHot(tf.tensor1d(aug.labels!, "int32"), classes.length));
+        const lr = warmupCosine(state.step, totalSteps, o.lr, warmupSteps);
+        let result;
         try {
-          const g = computeGradients(model, vars, loss, x, y, state.step, {
-            replica: collective.rank,
-            argmax: head === "softmax",
-          });
-          grads = g.grads;
-          lossValue = g.loss;
-          if (g.predicted) {
-            for (let i = 0; i < local; i++) if (g.predicted[i] === aug.labels![i]) correct++;
-          }
+          result = await mirroredStep(
+            ctx,
+            x,
+            y,
+            head === "softmax" ? aug.labels : null,
+            lr,
+            state.step,
+          );
         } finally {
           tf.dispose([x, y]);
         }
-        grads = await allReduceGradients(collective, grads);
-        if (collective.size > 1) {
-          const all = await collective.allGather(lossValue);
-          lossValue = all.reduce((a, b) => a + b, 0) / all.length;
-          correct = (await collective.allGather(correct)).reduce((a, b) => a + b, 0);
-        }
-        if (!Number.isFinite(lossValue)) {
-          tf.dispose(grads);
+        const lossValue = result.loss;
+        const correct = result.correct;
+        if (!result.applied) {
           throw new TrainingDivergedError(
             `loss is ${lossValue} at step ${state.step + 1} (epoch ${state.epoch + 1}, batch ${
               state.batchInEpoch + 1
@@ -431,8 +416,6 @@ export async function train(
               ` (resume with --resume, perhaps with a lower --lr than ${o.lr}).`,
           );
         }
-        optimizer.apply(grads, warmupCosine(state.step, totalSteps, o.lr, warmupSteps));
-        tf.dispose(grads);
         state.step++;
         state.batchInEpoch++;
         state.epochLossSum += lossValue * o.batch;
@@ -464,7 +447,10 @@ export async function train(
       }
 
       // End of epoch: validate, record, keep the best, checkpoint.
-      const val = await validate(model, ds, "val", o.evalBatch, loss, head, classes.length);
+      // Replica 0 validates; the others wait at the next collective and take its verdict.
+      const val = lead
+        ? await validate(model, ds, "val", o.evalBatch, loss, head, classes.length)
+        : { loss: NaN, metrics: null, rmse: null };
       const row: EpochRow = {
         epoch: state.epoch + 1,
         step: state.step,
@@ -486,7 +472,7 @@ export async function train(
         seconds: Math.round(elapsed()),
       };
       await checkReplicasAgree(collective, vars, state.epoch + 1);
-      const s = score(o.monitor, row);
+      const s = (await collective.allGather(score(o.monitor, row)))[0];
       const best = s > state.bestScore;
       if (lead) {
         await appendLine(metricsPath, JSON.stringify(row));
@@ -506,25 +492,21 @@ export async function train(
       state.epochSeen = 0;
       state.elapsedSeconds = elapsed();
       const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
-      if (stopEarly) {
-        state.epoch = o.epochs;
-      } else {
-        state.epoch++;
-      }
+      // The checkpoint of a finished epoch points at the start of the next one.
+      state.epoch = stopEarly ? o.epochs : state.epoch + 1;
       await save();
       lastSave = performance.now();
       if (stopEarly) {
         onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
-        break;
       }
-      state.epoch--; // the for-loop's increment moves to the next epoch
     }
     optimizer.dispose();
     model.dispose();
 
     // The best model on the test split (the validation split where there is no test split).
+    if (!lead) return null;
     const report = await finalReport(o, ds, state, head, classes, loss);
-    if (lead) await writeJsonAtomic(join(o.out, "report.json"), report);
+    await writeJsonAtomic(join(o.out, "report.json"), report);
     onEvent({ type: "done", report });
     return report;
   } finally {
@@ -566,7 +548,7 @@ export async function validate(
   if (head === "votes") return { loss: lossValue, metrics: null, rmse: rmse(outputs, votes) };
   return {
     loss: lossValue,
-    metrics: classificationMetrics(outputs, labels, ds.manifest.classes),
+    metrics: classificationMetrics(outputs, labels, ds.manifest.scheme.classNames),
     rmse: null,
   };
 }
@@ -649,6 +631,7 @@ const FIXED_ON_RESUME = [
   "alpha",
   "seed",
   "stem",
+  "width",
   "dropout",
   "weightDecay",
   "labelSmoothing",

@@ -1,0 +1,297 @@
+/**
+ * Reading a preprocessed dataset folder (format in {@linkcode ./manifest.ts})
+ * as batches of pixels, class indices and vote fractions.
+ *
+ * Memory is O(batch) for pixels: each batch is fetched from the shard files
+ * with positioned reads (adjacent records coalesced into one read), never a
+ * whole shard. Ids and targets of every record (a few hundred bytes each)
+ * are loaded from the shards' metadata at open.
+ *
+ * Shuffling is a seeded permutation of the split that depends only on
+ * (seed, epoch), so a run resumed at `startBatch` sees exactly the batches
+ * an uninterrupted run would have seen from there.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { type FileHandle, open } from "node:fs/promises";
+import { join } from "node:path";
+import { type Manifest, readManifest, readShardMeta, type Split, SPLITS } from "./manifest.ts";
+import { NUM_VOTES } from "./schema.ts";
+
+export type { Manifest, Split } from "./manifest.ts";
+
+/** A batch of records, in the order the iterator chose. */
+export interface Batch {
+  n: number;
+  ids: string[];
+  /** `n * H * W * 3` bytes, NHWC, RGB. */
+  pixels: Uint8Array;
+  /** Class index per image (class schemes, labelled splits), else null. */
+  labels: Int32Array | null;
+  /** `n * 37` vote fractions when the dataset has them (labelled splits), else null. */
+  votes: Float32Array | null;
+  /** Index of this batch within the epoch. */
+  index: number;
+}
+
+/** Options of {@linkcode Dataset.batches}. */
+export interface BatchOptions {
+  batchSize: number;
+  /** Seeded permutation instead of stored order. */
+  shuffle?: boolean;
+  /** Permutation seed (0). */
+  seed?: number;
+  /** Epoch number; each epoch has its own permutation (0). */
+  epoch?: number;
+  /** First batch to yield, for resuming mid-epoch (0). */
+  startBatch?: number;
+  /** Leave out a last batch smaller than `batchSize`. */
+  dropRemainder?: boolean;
+}
+
+/** An open dataset folder. */
+export interface Dataset {
+  dir: string;
+  manifest: Manifest;
+  /** Records in a split. */
+  size(split: Split): number;
+  /** Records per class in a split (empty for the votes scheme and unlabeled). */
+  classCounts(split: Split): number[];
+  /** Number of batches `batches` yields for these options from batch 0. */
+  numBatches(split: Split, opts: { batchSize: number; dropRemainder?: boolean }): number;
+  /** Ids of a split in stored order. */
+  ids(split: Split): readonly string[];
+  batches(split: Split, opts: BatchOptions): AsyncIterableIterator<Batch>;
+  /** Re-hashes every shard; throws naming the first that does not match the manifest. */
+  verify(): Promise<void>;
+  close(): void;
+}
+
+interface SplitIndex {
+  ids: string[];
+  /** Shard number (into manifest.shards) and record within it, per record. */
+  shard: Int32Array;
+  record: Int32Array;
+  labels: Int32Array | null;
+  votes: Float32Array | null;
+}
+
+/** A small seeded generator (sfc32) for permutations. */
+function seededRandom(seed: number, epoch: number): () => number {
+  const d = createHash("sha256").update(`shuffle:${seed}:${epoch}`).digest();
+  let a = d.readUInt32LE(0), b = d.readUInt32LE(4), c = d.readUInt32LE(8), n = d.readUInt32LE(12);
+  return () => {
+    const t = (((a + b) | 0) + n) | 0;
+    n = (n + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return (t >>> 0) / 4294967296;
+  };
+}
+
+/** The order of a split's `n` records for (seed, epoch): a Fisher-Yates shuffle. */
+export function permutation(n: number, seed: number, epoch: number): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  const rand = seededRandom(seed, epoch);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  using f = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 22);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Opens a dataset folder: reads and validates the manifest, checks every
+ * listed shard exists with its listed size, loads ids and targets. With
+ * `verify`, also re-hashes every shard.
+ */
+export async function openDataset(dir: string, opts: { verify?: boolean } = {}): Promise<Dataset> {
+  const manifest = await readManifest(dir);
+  const { height, width } = manifest.image;
+  const recordBytes = manifest.image.recordBytes;
+  for (const s of manifest.shards) {
+    const path = join(dir, s.file);
+    let size: number;
+    try {
+      size = (await Deno.stat(path)).size;
+    } catch {
+      throw new Error(`shard ${path} listed in ${join(dir, "manifest.json")} does not exist`);
+    }
+    if (size !== s.bytes) {
+      throw new Error(`shard ${path} has ${size} bytes; the manifest lists ${s.bytes}`);
+    }
+  }
+  const metas = await Promise.all(manifest.shards.map((s) => readShardMeta(join(dir, s.file))));
+  const index = {} as Record<Split, SplitIndex>;
+  for (const split of SPLITS) {
+    const members = manifest.shards.map((s, k) => ({ s, k })).filter((x) => x.s.split === split);
+    const n = members.reduce((a, x) => a + x.s.count, 0);
+    const labelled = split !== "unlabeled";
+    const ix: SplitIndex = {
+      ids: [],
+      shard: new Int32Array(n),
+      record: new Int32Array(n),
+      labels: labelled && manifest.hasLabels ? new Int32Array(n) : null,
+      votes: labelled && manifest.hasVotes ? new Float32Array(n * NUM_VOTES) : null,
+    };
+    let at = 0;
+    for (const { s, k } of members) {
+      const m = metas[k];
+      const where = join(dir, s.file);
+      if (m.meta.count !== s.count || m.meta.split !== split) {
+        throw new Error(`shard ${where}: metadata says ${m.meta.count} ${m.meta.split} records`);
+      }
+      if (m.meta.height !== height || m.meta.width !== width) {
+        throw new Error(`shard ${where}: records are ${m.meta.width}x${m.meta.height}`);
+      }
+      if (ix.labels && !m.labels) throw new Error(`shard ${where}: has no class labels`);
+      if (ix.votes && !m.votes) throw new Error(`shard ${where}: has no vote fractions`);
+      for (let r = 0; r < s.count; r++) {
+        ix.ids.push(m.meta.ids[r]);
+        ix.shard[at + r] = k;
+        ix.record[at + r] = r;
+      }
+      ix.labels?.set(m.labels!, at);
+      ix.votes?.set(m.votes!, at * NUM_VOTES);
+      at += s.count;
+    }
+    index[split] = ix;
+  }
+
+  const handles = new Map<number, Promise<FileHandle>>();
+  let closed = false;
+  const handle = (k: number): Promise<FileHandle> => {
+    if (closed) throw new Error(`dataset ${dir} is closed`);
+    let h = handles.get(k);
+    if (!h) {
+      h = open(join(dir, manifest.shards[k].file), "r");
+      handles.set(k, h);
+    }
+    return h;
+  };
+
+  /** Reads records `order[from..to)` of a split into one batch. */
+  async function readBatch(
+    split: Split,
+    order: Int32Array | null,
+    from: number,
+    to: number,
+    batchIndex: number,
+  ): Promise<Batch> {
+    const ix = index[split];
+    const n = to - from;
+    const at = (i: number) => (order ? order[from + i] : from + i);
+    const pixels = new Uint8Array(n * recordBytes);
+    const reads: Promise<unknown>[] = [];
+    let i = 0;
+    while (i < n) {
+      // Coalesce a run of records adjacent in the same shard into one read.
+      const g0 = at(i);
+      let len = 1;
+      while (
+        i + len < n && at(i + len) === g0 + len && ix.shard[g0 + len] === ix.shard[g0]
+      ) len++;
+      const k = ix.shard[g0];
+      const dst = pixels.subarray(i * recordBytes, (i + len) * recordBytes);
+      const pos = ix.record[g0] * recordBytes;
+      reads.push(
+        handle(k).then(async (fh) => {
+          let got = 0;
+          while (got < dst.length) {
+            const { bytesRead } = await fh.read(dst, got, dst.length - got, pos + got);
+            if (bytesRead === 0) {
+              throw new Error(`shard ${manifest.shards[k].file}: unexpected end of file`);
+            }
+            got += bytesRead;
+          }
+        }),
+      );
+      i += len;
+    }
+    await Promise.all(reads);
+    const ids = new Array<string>(n);
+    const labels = ix.labels ? new Int32Array(n) : null;
+    const votes = ix.votes ? new Float32Array(n * NUM_VOTES) : null;
+    for (let j = 0; j < n; j++) {
+      const g = at(j);
+      ids[j] = ix.ids[g];
+      if (labels) labels[j] = ix.labels![g];
+      if (votes) votes.set(ix.votes!.subarray(g * NUM_VOTES, (g + 1) * NUM_VOTES), j * NUM_VOTES);
+    }
+    return { n, ids, pixels, labels, votes, index: batchIndex };
+  }
+
+  const numBatches = (split: Split, o: { batchSize: number; dropRemainder?: boolean }) => {
+    const n = index[split].ids.length;
+    return o.dropRemainder ? Math.floor(n / o.batchSize) : Math.ceil(n / o.batchSize);
+  };
+
+  async function* batches(split: Split, o: BatchOptions): AsyncIterableIterator<Batch> {
+    if (!SPLITS.includes(split)) throw new Error(`unknown split '${split}'`);
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1) {
+      throw new Error(`batchSize must be a positive integer, got ${o.batchSize}`);
+    }
+    const start = o.startBatch ?? 0;
+    if (!Number.isInteger(start) || start < 0) {
+      throw new Error(`startBatch must be a non-negative integer, got ${start}`);
+    }
+    const n = index[split].ids.length;
+    const order = o.shuffle ? permutation(n, o.seed ?? 0, o.epoch ?? 0) : null;
+    const count = numBatches(split, o);
+    const fetch = (b: number) =>
+      readBatch(split, order, b * o.batchSize, Math.min(n, (b + 1) * o.batchSize), b);
+    // One batch read ahead, so reading overlaps the consumer's work.
+    let next = start < count ? fetch(start) : null;
+    for (let b = start; b < count; b++) {
+      const current = next!;
+      next = b + 1 < count ? fetch(b + 1) : null;
+      // Keep a failed read-ahead from surfacing as an unhandled rejection.
+      next?.catch(() => {});
+      yield await current;
+    }
+  }
+
+  const ds: Dataset = {
+    dir,
+    manifest,
+    size: (split) => index[split].ids.length,
+    classCounts: (split) => [...manifest.counts[split].perClass],
+    numBatches,
+    ids: (split) => index[split].ids,
+    batches,
+    async verify() {
+      for (const s of manifest.shards) {
+        const path = join(dir, s.file);
+        const got = await sha256File(path);
+        if (got !== s.sha256) {
+          throw new Error(`shard ${path} fails its checksum: SHA-256 ${got}, manifest ${s.sha256}`);
+        }
+      }
+    },
+    close() {
+      closed = true;
+      for (const h of handles.values()) h.then((fh) => fh.close()).catch(() => {});
+      handles.clear();
+    },
+  };
+  if (opts.verify) await ds.verify();
+  return ds;
+}

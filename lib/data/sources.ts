@@ -1,0 +1,438 @@
+/**
+ * Finding the images and labels in an input folder. Three layouts:
+ *
+ * - `kaggle`: `training_solutions_rev1.csv` (`GalaxyID` + 37 fractions) and
+ *   `images_training_rev1/<GalaxyID>.jpg`, optionally `images_test_rev1/`
+ *   (unlabeled);
+ * - `labels-csv`: `labels.csv` (`id,label`) and `images/<id>.<jpg|jpeg|png>`;
+ * - `class-folders`: one sub-folder per class holding its images, like Keras
+ *   `image_dataset_from_directory` or torchvision `ImageFolder`; the id is the
+ *   file name without extension.
+ *
+ * The layout is chosen in that order by which files exist. Problems found
+ * here (bad CSV rows, duplicate ids, a row without an image, an image
+ * without a row) are returned, one per id, never thrown; only an unusable
+ * folder or CSV header is an error. An id with any problem is left out
+ * whole: for a duplicated id no occurrence is trusted over another.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { type CsvRow, readCsv } from "../io/csv.ts";
+import { isImageFile } from "./image.ts";
+import type { ItemProblem } from "./manifest.ts";
+import { checkTree, describeViolations, NUM_VOTES, VOTE_COLUMNS } from "./schema.ts";
+import { splitHash } from "./split.ts";
+
+/** How the input folder is organised. */
+export type SourceLayout = "kaggle" | "labels-csv" | "class-folders";
+
+/** Kaggle file and folder names. */
+export const KAGGLE_SOLUTIONS = "training_solutions_rev1.csv";
+/** Kaggle folder of labelled images. */
+export const KAGGLE_TRAIN_IMAGES = "images_training_rev1";
+/** Kaggle folder of unlabeled (competition test) images. */
+export const KAGGLE_TEST_IMAGES = "images_test_rev1";
+/** Size of every Kaggle image. */
+export const KAGGLE_IMAGE_SIZE: [number, number] = [424, 424];
+
+/** One image the source offers. */
+export interface SourceItem {
+  id: string;
+  /** Image path relative to the source folder. */
+  file: string;
+  /** Class name (labels-csv and class-folders). */
+  label?: string;
+  /** The 37 vote fractions (kaggle). */
+  votes?: Float64Array;
+}
+
+/** Everything found in an input folder. */
+export interface Source {
+  /** Absolute path of the folder. */
+  dir: string;
+  layout: SourceLayout;
+  /** Labelled items with an image, sorted by id. */
+  labeled: SourceItem[];
+  /** Unlabeled items (Kaggle test images when asked for), sorted by id. */
+  unlabeled: SourceItem[];
+  /** Distinct class labels of the valid label rows, sorted. */
+  labels: string[];
+  /** Whether items carry vote fractions. */
+  hasVotes: boolean;
+  /** Items that cannot be used, one per id (or per CSV row without an id). */
+  problems: ItemProblem[];
+  /** Items considered: ids seen plus id-less bad rows (the denominator of the bad fraction). */
+  itemCount: number;
+  /** Files that are not images by extension, ignored. */
+  ignoredFiles: number;
+  /** Image size the layout prescribes (Kaggle: 424x424), else null. */
+  expectedImageSize: [number, number] | null;
+}
+
+/** Options of {@linkcode readSource}. */
+export interface SourceOptions {
+  /** Also list the Kaggle unlabeled test images. Default true. */
+  unlabeled?: boolean;
+  /**
+   * Keep only this many labelled ids (and as many unlabeled), chosen by a
+   * fixed hash of the id so the subset is a deterministic mixed sample.
+   */
+  limit?: number;
+}
+
+async function exists(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.stat(path);
+  } catch {
+    return null;
+  }
+}
+
+/** Decides the layout of `dir`, or throws naming what was expected. */
+export async function detectLayout(dir: string): Promise<SourceLayout> {
+  const info = await exists(dir);
+  if (!info?.isDirectory) throw new Error(`input folder ${dir} does not exist`);
+  if ((await exists(join(dir, KAGGLE_SOLUTIONS)))?.isFile) return "kaggle";
+  if ((await exists(join(dir, "labels.csv")))?.isFile) return "labels-csv";
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isDirectory || e.name.startsWith(".")) continue;
+    for await (const f of Deno.readDir(join(dir, e.name))) {
+      if (f.isFile && isImageFile(f.name)) return "class-folders";
+    }
+  }
+  throw new Error(
+    `no known layout in ${dir}: expected ${KAGGLE_SOLUTIONS} + ${KAGGLE_TRAIN_IMAGES}/, ` +
+      "labels.csv + images/, or one sub-folder of images per class",
+  );
+}
+
+function stem(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(0, dot) : name;
+}
+
+/** Whether an id can name a file: no path separators, not hidden, not empty. */
+function usableId(id: string): boolean {
+  return id.length > 0 && !/[/\\\0]/.test(id) && !id.startsWith(".");
+}
+
+interface Listing {
+  /** id -> relative image paths (more than one = duplicate). */
+  byId: Map<string, string[]>;
+  ignored: number;
+}
+
+async function listImages(dir: string, rel: string, into?: Listing): Promise<Listing> {
+  const out = into ?? { byId: new Map(), ignored: 0 };
+  const info = await exists(join(dir, rel));
+  if (!info?.isDirectory) return out;
+  for await (const e of Deno.readDir(join(dir, rel))) {
+    if (e.name.startsWith(".")) continue;
+    if (!(e.isFile || e.isSymlink) || !isImageFile(e.name)) {
+      out.ignored++;
+      continue;
+    }
+    const id = stem(e.name);
+    const list = out.byId.get(id);
+    const path = rel ? `${rel}/${e.name}` : e.name;
+    if (list) list.push(path);
+    else out.byId.set(id, [path]);
+  }
+  return out;
+}
+
+/** Collects problems, at most one per id. */
+class Problems {
+  readonly byId = new Map<string, ItemProblem>();
+  readonly anonymous: ItemProblem[] = [];
+  add(p: ItemProblem): void {
+    if (p.id === undefined) this.anonymous.push(p);
+    else if (!this.byId.has(p.id)) this.byId.set(p.id, p);
+  }
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+}
+
+function checkFraction(column: string, raw: string): string | null {
+  const s = raw.trim();
+  if (s === "") return `missing value in column ${column}`;
+  if (/^[+-]?nan$/i.test(s)) return `NaN in column ${column}`;
+  const x = Number(s);
+  if (!Number.isFinite(x)) return `non-numeric value '${raw}' in column ${column}`;
+  if (x < 0) return `negative value ${s} in column ${column}`;
+  if (x > 1) return `value ${s} above 1 in column ${column}`;
+  return null;
+}
+
+interface Row {
+  id: string;
+  line: number;
+  label?: string;
+  votes?: Float64Array;
+}
+
+/** Validates rows against the header; bad ones go to `problems`, duplicates too. */
+function validRows(
+  csvName: string,
+  rows: CsvRow[],
+  width: number,
+  idCol: number,
+  parse: (r: CsvRow) => { id: string; error?: string; label?: string; votes?: Float64Array },
+  problems: Problems,
+): Map<string, Row> {
+  const byId = new Map<string, Row[]>();
+  const bad = new Map<string, ItemProblem>();
+  for (const r of rows) {
+    const where = `${csvName}:${r.line}`;
+    if (r.fields.length !== width) {
+      const id = r.fields[idCol]?.trim() || undefined;
+      const p = {
+        id,
+        file: where,
+        reason: `wrong number of columns (expected ${width}, got ${r.fields.length})`,
+      };
+      if (id === undefined) problems.add(p);
+      else {
+        byId.set(id, [...(byId.get(id) ?? []), { id, line: r.line }]);
+        if (!bad.has(id)) bad.set(id, p);
+      }
+      continue;
+    }
+    const parsed = parse(r);
+    if (!parsed.id) {
+      problems.add({ file: where, reason: parsed.error ?? "missing id" });
+      continue;
+    }
+    byId.set(parsed.id, [...(byId.get(parsed.id) ?? []), { line: r.line, ...parsed }]);
+    if (parsed.error && !bad.has(parsed.id)) {
+      bad.set(parsed.id, { id: parsed.id, file: where, reason: parsed.error });
+    }
+  }
+  const out = new Map<string, Row>();
+  for (const [id, list] of byId) {
+    if (list.length > 1) {
+      problems.add({
+        id,
+        file: `${csvName}:${list[0].line}`,
+        reason: `duplicate id: ${list.length} rows (lines ${list.map((x) => x.line).join(", ")})`,
+      });
+    } else if (bad.has(id)) {
+      problems.add(bad.get(id)!);
+    } else if (!usableId(id)) {
+      problems.add({ id, file: `${csvName}:${list[0].line}`, reason: "id is not a file name" });
+    } else {
+      out.set(id, list[0]);
+    }
+  }
+  return out;
+}
+
+async function readKaggleRows(dir: string, problems: Problems): Promise<Map<string, Row>> {
+  const table = await readCsv(join(dir, KAGGLE_SOLUTIONS));
+  const idCol = table.header.indexOf("GalaxyID");
+  const cols = VOTE_COLUMNS.map((c) => table.header.indexOf(c));
+  const missing = [
+    ...(idCol < 0 ? ["GalaxyID"] : []),
+    ...VOTE_COLUMNS.filter((_, k) => cols[k] < 0),
+  ];
+  if (missing.length) {
+    throw new Error(`${table.file}:1: header lacks column(s) ${missing.join(", ")}`);
+  }
+  return validRows(KAGGLE_SOLUTIONS, table.rows, table.header.length, idCol, (r) => {
+    const id = r.fields[idCol].trim();
+    if (!id) return { id, error: "missing value in column GalaxyID" };
+    const votes = new Float64Array(NUM_VOTES);
+    const errors: string[] = [];
+    cols.forEach((c, k) => {
+      const err = checkFraction(VOTE_COLUMNS[k], r.fields[c]);
+      if (err) errors.push(err);
+      else votes[k] = Number(r.fields[c]);
+    });
+    if (errors.length) {
+      const more = errors.length > 3 ? ` (and ${errors.length - 3} more)` : "";
+      return { id, error: errors.slice(0, 3).join("; ") + more };
+    }
+    const v = checkTree(votes);
+    if (v.length) {
+      return { id, error: `vote fractions break the decision tree: ${describeViolations(v)}` };
+    }
+    return { id, votes };
+  }, problems);
+}
+
+async function readLabelRows(dir: string, problems: Problems): Promise<Map<string, Row>> {
+  const table = await readCsv(join(dir, "labels.csv"));
+  const h = table.header.map((x) => x.toLowerCase());
+  const idCol = h.indexOf("id");
+  const labelCol = h.indexOf("label");
+  if (idCol < 0 || labelCol < 0) {
+    throw new Error(`${table.file}:1: header must have columns id,label (got ${table.header})`);
+  }
+  return validRows("labels.csv", table.rows, table.header.length, idCol, (r) => {
+    const id = r.fields[idCol].trim();
+    if (!id) return { id, error: "missing value in column id" };
+    const label = r.fields[labelCol].trim();
+    if (!label) return { id, error: "missing value in column label" };
+    return { id, label };
+  }, problems);
+}
+
+function duplicateProblem(id: string, files: string[]): ItemProblem {
+  return {
+    id,
+    file: files[0],
+    reason: `duplicate id: ${files.length} images (${files.join(", ")})`,
+  };
+}
+
+/** Pairs label rows with images; unmatched ones on either side become problems. */
+function match(
+  rows: Map<string, Row>,
+  images: Listing,
+  imageDirHint: string,
+  csvName: string,
+  problems: Problems,
+): SourceItem[] {
+  const items: SourceItem[] = [];
+  for (const [id, row] of rows) {
+    const files = images.byId.get(id);
+    if (!files) {
+      problems.add({
+        id,
+        file: `${csvName}:${row.line}`,
+        reason: `label row has no image (${imageDirHint}/${id}.jpg, .jpeg or .png)`,
+      });
+    } else if (files.length > 1) {
+      problems.add(duplicateProblem(id, files));
+    } else {
+      items.push({ id, file: files[0], label: row.label, votes: row.votes });
+    }
+  }
+  for (const [id, files] of images.byId) {
+    if (rows.has(id) || problems.has(id)) continue;
+    problems.add({ id, file: files[0], reason: `image has no label row in ${csvName}` });
+  }
+  return items;
+}
+
+async function readClassFolders(dir: string, problems: Problems): Promise<{
+  items: SourceItem[];
+  ignored: number;
+}> {
+  const listing: Listing = { byId: new Map(), ignored: 0 };
+  const subdirs: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith(".")) continue;
+    if (e.isDirectory) subdirs.push(e.name);
+    else if (isImageFile(e.name)) {
+      problems.add({ id: stem(e.name), file: e.name, reason: "image is not in a class folder" });
+    } else listing.ignored++;
+  }
+  for (const sub of subdirs.sort()) {
+    await listImages(dir, sub, listing);
+  }
+  const items: SourceItem[] = [];
+  for (const [id, files] of listing.byId) {
+    if (problems.has(id)) continue;
+    if (files.length > 1) {
+      problems.add(duplicateProblem(id, files));
+      continue;
+    }
+    if (!usableId(id)) {
+      problems.add({ id, file: files[0], reason: "id is not a file name" });
+      continue;
+    }
+    items.push({ id, file: files[0], label: files[0].split("/")[0] });
+  }
+  return { items, ignored: listing.ignored };
+}
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** The `limit` ids of `ids` with the smallest fixed hash (a deterministic mixed sample). */
+function sampleIds(ids: Iterable<string>, limit: number): Set<string> {
+  return new Set(
+    [...ids].map((id) => ({ id, h: splitHash(id, "limit") }))
+      .sort((a, b) => a.h - b.h || byId(a, b)).slice(0, limit).map((x) => x.id),
+  );
+}
+
+/**
+ * Lists the labelled (and optionally unlabeled) images of an input folder
+ * with their labels, and every problem found without decoding an image.
+ */
+export async function readSource(inputDir: string, opts: SourceOptions = {}): Promise<Source> {
+  const dir = resolve(inputDir);
+  const layout = await detectLayout(dir);
+  const problems = new Problems();
+  let labeled: SourceItem[];
+  let ignored = 0;
+  // Class names come from every valid label (before --limit), so a sample or
+  // a class whose images are missing does not renumber the classes.
+  const labelSet = new Set<string>();
+  if (layout === "kaggle") {
+    const rows = await readKaggleRows(dir, problems);
+    const images = await listImages(dir, KAGGLE_TRAIN_IMAGES);
+    ignored += images.ignored;
+    labeled = match(rows, images, KAGGLE_TRAIN_IMAGES, KAGGLE_SOLUTIONS, problems);
+  } else if (layout === "labels-csv") {
+    const rows = await readLabelRows(dir, problems);
+    for (const r of rows.values()) labelSet.add(r.label!);
+    const images = await listImages(dir, "images");
+    ignored += images.ignored;
+    labeled = match(rows, images, "images", "labels.csv", problems);
+  } else {
+    const r = await readClassFolders(dir, problems);
+    labeled = r.items;
+    for (const x of labeled) labelSet.add(x.label!);
+    ignored += r.ignored;
+  }
+  const labeledProblems = new Map(problems.byId);
+  const unlabeledProblems = new Problems();
+  let unlabeled: SourceItem[] = [];
+  if (layout === "kaggle" && (opts.unlabeled ?? true)) {
+    const test = await listImages(dir, KAGGLE_TEST_IMAGES);
+    ignored += test.ignored;
+    for (const [id, files] of test.byId) {
+      if (files.length > 1) unlabeledProblems.add(duplicateProblem(id, files));
+      else if (!usableId(id)) {
+        unlabeledProblems.add({ id, file: files[0], reason: "id is not a file name" });
+      } else unlabeled.push({ id, file: files[0] });
+    }
+  }
+  let anonymous = [...problems.anonymous];
+  let keptLabeledProblems = [...labeledProblems.values()];
+  let keptUnlabeledProblems = [...unlabeledProblems.byId.values()];
+  if (opts.limit !== undefined) {
+    const keepL = sampleIds(
+      [...labeled.map((x) => x.id), ...labeledProblems.keys()],
+      opts.limit,
+    );
+    const keepU = sampleIds(
+      [...unlabeled.map((x) => x.id), ...unlabeledProblems.byId.keys()],
+      opts.limit,
+    );
+    labeled = labeled.filter((x) => keepL.has(x.id));
+    unlabeled = unlabeled.filter((x) => keepU.has(x.id));
+    keptLabeledProblems = keptLabeledProblems.filter((p) => keepL.has(p.id!));
+    keptUnlabeledProblems = keptUnlabeledProblems.filter((p) => keepU.has(p.id!));
+    anonymous = [];
+  }
+  labeled.sort(byId);
+  unlabeled.sort(byId);
+  const all = [...anonymous, ...keptLabeledProblems, ...keptUnlabeledProblems];
+  return {
+    dir,
+    layout,
+    labeled,
+    unlabeled,
+    labels: [...labelSet].sort(),
+    hasVotes: layout === "kaggle",
+    problems: all,
+    itemCount: labeled.length + unlabeled.length + all.length,
+    ignoredFiles: ignored,
+    expectedImageSize: layout === "kaggle" ? KAGGLE_IMAGE_SIZE : null,
+  };
+}

@@ -1,0 +1,736 @@
+/**
+ * `deno task preprocess`: turns an input folder of galaxy images and labels
+ * into a dataset folder of shards (format in {@linkcode ./data/manifest.ts}).
+ *
+ * The run, in order:
+ * 1. list the source ({@linkcode readSource}), validating every label row;
+ * 2. label each item with the scheme and assign its split by a seeded hash
+ *    of its id ({@linkcode assignSplit});
+ * 3. plan the shards: each split's items sorted by id and cut into chunks
+ *    that fit `--shard-mb`. The plan, the options that shape the output and
+ *    every label make the run's fingerprint;
+ * 4. decode the images of each shard not yet done, `--concurrency` images in
+ *    flight, writing records in plan order (so the output is byte-identical
+ *    however the decoding interleaves), each shard to a temporary file that
+ *    is renamed when complete, then noted with its SHA-256 in `progress.json`;
+ * 5. write `report.json`, then `manifest.json` last.
+ *
+ * Resuming: a re-run with the same input and options reuses every shard in
+ * `progress.json` whose size matches, and adopts a shard that was renamed
+ * but not yet journaled (killed in between) after checking the fingerprint
+ * in its own metadata and hashing it; only the rest is decoded. Stray
+ * `.tmp` files of a killed run are deleted. A folder holding a dataset with
+ * another fingerprint is refused unless `overwrite` is set (its manifest is
+ * then deleted before any shard is touched, so no manifest ever lists a
+ * shard that fails its checksum). Two runs must not share one output folder
+ * at the same time.
+ *
+ * Bad input never stops the run (unless `strict`): it is listed in
+ * `report.json` and counted; the run fails (`ok: false`) when the bad share
+ * of all items exceeds `maxBad`. Items a scheme leaves out (e.g. `gz5` rows
+ * matching no class) are not bad; they are counted by reason.
+ *
+ * Memory is the per-item metadata (ids, labels, fractions: a few hundred
+ * bytes per image) plus a fixed amount for decoding and writing; images are
+ * streamed, never collected.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join, resolve } from "node:path";
+import { readJson, writeJsonAtomic } from "./io/atomic.ts";
+import {
+  configureSharp,
+  IMAGE_PIPELINE,
+  type ImageOptions,
+  loadImage,
+  sniffImageSize,
+  validateImageOptions,
+} from "./data/image.ts";
+import {
+  getLabelScheme,
+  LABEL_SCHEMES,
+  type LabelScheme,
+  SCHEME_NAMES,
+} from "./data/label_schemes.ts";
+import {
+  DATASET_FORMAT,
+  DATASET_FORMAT_VERSION,
+  type ItemProblem,
+  type Manifest,
+  MANIFEST_FILE,
+  PROGRESS_FILE,
+  readShardMeta,
+  REPORT_FILE,
+  type ShardEntry,
+  type ShardMeta,
+  type Split,
+  SPLITS,
+  validateManifest,
+} from "./data/manifest.ts";
+import {
+  type FinishedShard,
+  MAX_REASON,
+  metaBytesPerItem,
+  shardCapacity,
+  ShardWriter,
+} from "./data/shard_writer.ts";
+import { readSource, type Source, type SourceItem } from "./data/sources.ts";
+import {
+  assignSplit,
+  type SplitOptions,
+  splitShortfalls,
+  validateSplitOptions,
+} from "./data/split.ts";
+
+/**
+ * Name and version written into manifests; the version is the one in
+ * deno.json, read as text (deno.json may hold comments, so no JSON import).
+ */
+export const TOOL = { name: "galaxy preprocess", version: projectVersion() };
+
+function projectVersion(): string {
+  try {
+    const text = Deno.readTextFileSync(new URL("../deno.json", import.meta.url));
+    return /"version"\s*:\s*"([^"]+)"/.exec(text)?.[1] ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Options of {@linkcode preprocess}; defaults are those of the CLI. */
+export interface PreprocessOptions {
+  inDir: string;
+  outDir: string;
+  /** Label scheme; default `gz5` for the Kaggle layout, `csv` otherwise. */
+  scheme?: string;
+  /** Output side in pixels (64). */
+  size?: number;
+  /** Centre crop as a fraction of the shorter side (0.5). */
+  crop?: number;
+  /** Validation fraction (0.1). */
+  val?: number;
+  /** Test fraction (0.1). */
+  test?: number;
+  /** Seed of the split hash (0). */
+  splitSeed?: number | string;
+  /** Largest shard file in MiB (256). */
+  shardMb?: number;
+  /** Images decoded at once (6). */
+  concurrency?: number;
+  /** Any bad item is fatal. */
+  strict?: boolean;
+  /** Largest tolerated share of bad items (0.01). */
+  maxBad?: number;
+  /** Also pack the Kaggle test images as split `unlabeled` (default true). */
+  unlabeled?: boolean;
+  /** Use only this many ids (a fixed hash sample), for quick runs. */
+  limit?: number;
+  /** Replace a dataset built from other input or options in `outDir`. */
+  overwrite?: boolean;
+  /** Called after each decoded image. */
+  onProgress?: (p: PreprocessProgress) => void;
+  /** Informational lines (plan, resume, warnings). */
+  log?: (line: string) => void;
+}
+
+/** Progress of the decoding phase. */
+export interface PreprocessProgress {
+  /** Images decoded (or failed) in this run, out of `total`. */
+  done: number;
+  total: number;
+  imagesPerSecond: number;
+  /** Seconds left at the current rate (NaN before the first image). */
+  etaSeconds: number;
+  /** Shard being written. */
+  shard: string;
+}
+
+/** Contents of `report.json`. */
+export interface PreprocessReport {
+  source: string;
+  layout: Source["layout"];
+  scheme: string;
+  createdAt: string;
+  totals: { items: number; packed: number; skipped: number; warnings: number; leftOut: number };
+  /** skipped / items. */
+  badFraction: number;
+  maxBad: number;
+  /** Every item left out as bad, with its file (and CSV line) and the reason. */
+  skipped: ItemProblem[];
+  /** Kept items with a warning, and dataset-level warnings (no id). */
+  warnings: ItemProblem[];
+  /** Items the scheme left out, by reason, with their ids. */
+  leftOut: Record<string, { count: number; ids: string[] }>;
+  /** Non-image files ignored in the image folders. */
+  ignoredFiles: number;
+}
+
+/** Outcome of {@linkcode preprocess}. */
+export interface PreprocessResult {
+  manifest: Manifest;
+  report: PreprocessReport;
+  /** False when the bad share exceeded `maxBad`. */
+  ok: boolean;
+  /** One-line summary. */
+  summary: string;
+  shardsBuilt: number;
+  shardsReused: number;
+  /** Images decoded in this run. */
+  decoded: number;
+  seconds: number;
+}
+
+/** Thrown in strict mode at the first bad item (after writing report.json). */
+export class StrictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StrictError";
+  }
+}
+
+interface PlannedItem extends SourceItem {
+  /** Class index (class schemes) or null. */
+  target: number | null;
+}
+
+interface PlannedShard {
+  file: string;
+  split: Split;
+  index: number;
+  items: PlannedItem[];
+}
+
+interface Journal {
+  fingerprint: string;
+  done: Record<string, { bytes: number; sha256: string }>;
+}
+
+function cut(reason: string): string {
+  return reason.length > MAX_REASON ? reason.slice(0, MAX_REASON - 3) + "..." : reason;
+}
+
+function jsonBytes(s: string): number {
+  return new TextEncoder().encode(JSON.stringify(s)).length;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  using f = await Deno.open(path, { read: true });
+  const buf = new Uint8Array(1 << 22);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    h.update(buf.subarray(0, n));
+  }
+  return h.digest("hex");
+}
+
+async function fileSize(path: string): Promise<number | null> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch {
+    return null;
+  }
+}
+
+async function tryJson<T>(path: string): Promise<T | null> {
+  if ((await fileSize(path)) === null) return null;
+  return await readJson<T>(path);
+}
+
+function checkOptions(o: PreprocessOptions): Required<
+  Pick<
+    PreprocessOptions,
+    "size" | "crop" | "val" | "test" | "splitSeed" | "shardMb" | "concurrency" | "maxBad"
+  >
+> {
+  const r = {
+    size: o.size ?? 64,
+    crop: o.crop ?? 0.5,
+    val: o.val ?? 0.1,
+    test: o.test ?? 0.1,
+    splitSeed: o.splitSeed ?? 0,
+    shardMb: o.shardMb ?? 256,
+    concurrency: o.concurrency ?? 6,
+    maxBad: o.maxBad ?? 0.01,
+  };
+  validateImageOptions(r);
+  validateSplitOptions({ val: r.val, test: r.test, seed: r.splitSeed });
+  if (!(r.shardMb > 0)) throw new Error(`--shard-mb must be positive, got ${r.shardMb}`);
+  if (!Number.isInteger(r.concurrency) || r.concurrency < 1 || r.concurrency > 64) {
+    throw new Error(`--concurrency must be an integer in [1, 64], got ${r.concurrency}`);
+  }
+  if (!(r.maxBad >= 0 && r.maxBad <= 1)) {
+    throw new Error(`--max-bad must be a fraction in [0, 1], got ${r.maxBad}`);
+  }
+  if (o.limit !== undefined && !(Number.isInteger(o.limit) && o.limit >= 1)) {
+    throw new Error(`--limit must be a positive integer, got ${o.limit}`);
+  }
+  return r;
+}
+
+/** Picks the scheme for a source, checking the source has what the scheme reads. */
+export function schemeFor(source: Source, name?: string): LabelScheme {
+  const chosen = name ?? (source.layout === "kaggle" ? "gz5" : "csv");
+  const entry = LABEL_SCHEMES[chosen];
+  if (!entry) {
+    throw new Error(`unknown label scheme '${chosen}': use one of ${SCHEME_NAMES.join(", ")}`);
+  }
+  if (entry.needs === "votes" && !source.hasVotes) {
+    throw new Error(
+      `scheme '${chosen}' needs the 37 vote fractions of the Kaggle layout; ` +
+        `${source.dir} is a ${source.layout} folder (use --scheme csv)`,
+    );
+  }
+  if (entry.needs === "label" && source.labels.length === 0) {
+    throw new Error(
+      `scheme '${chosen}' needs class labels; ${source.dir} (${source.layout}) has none` +
+        (source.layout === "kaggle" ? " (use --scheme gz5, q1 or votes)" : ""),
+    );
+  }
+  return getLabelScheme(chosen, source.labels);
+}
+
+/** Mode of the sizes of the first few images, as the size a source "should" have. */
+async function probeImageSize(dir: string, items: SourceItem[]): Promise<[number, number] | null> {
+  const counts = new Map<string, number>();
+  for (const it of items.slice(0, 25)) {
+    try {
+      using f = await Deno.open(join(dir, it.file), { read: true });
+      const head = new Uint8Array(1 << 16);
+      const n = (await f.read(head)) ?? 0;
+      const d = sniffImageSize(head.subarray(0, n));
+      if (d) counts.set(`${d.width}x${d.height}`, (counts.get(`${d.width}x${d.height}`) ?? 0) + 1);
+    } catch {
+      // unreadable files are reported when decoded
+    }
+  }
+  let best: string | null = null;
+  for (const [k, c] of counts) if (best === null || c > counts.get(best)!) best = k;
+  return best ? best.split("x").map(Number) as [number, number] : null;
+}
+
+async function cleanTempFiles(out: string): Promise<void> {
+  for await (const e of Deno.readDir(out)) {
+    if (e.isFile && e.name.startsWith(".") && e.name.endsWith(".tmp")) {
+      await Deno.remove(join(out, e.name)).catch(() => {});
+    }
+  }
+}
+
+const SHARD_NAME = /^(train|val|test|unlabeled)-\d{5}\.bin$/;
+
+async function removeDataset(out: string): Promise<void> {
+  // The manifest goes first, so no manifest can list a shard being replaced.
+  for (const f of [MANIFEST_FILE, PROGRESS_FILE, REPORT_FILE]) {
+    await Deno.remove(join(out, f)).catch(() => {});
+  }
+  for await (const e of Deno.readDir(out)) {
+    if (e.isFile && SHARD_NAME.test(e.name)) await Deno.remove(join(out, e.name));
+  }
+}
+
+/** Runs the whole pipeline; see the module doc. */
+export async function preprocess(opts: PreprocessOptions): Promise<PreprocessResult> {
+  const t0 = performance.now();
+  const o = checkOptions(opts);
+  const log = opts.log ?? (() => {});
+  const imageOpts: ImageOptions = { size: o.size, crop: o.crop };
+  const splitOpts: SplitOptions = { val: o.val, test: o.test, seed: o.splitSeed };
+  const out = resolve(opts.outDir);
+
+  // 1-2. Source, labels, splits.
+  const source = await readSource(opts.inDir, { unlabeled: opts.unlabeled, limit: opts.limit });
+  const scheme = schemeFor(source, opts.scheme);
+  const hasLabels = scheme.kind === "classes";
+  const hasVotes = source.hasVotes;
+  const leftOut = new Map<string, string[]>();
+  const bySplit: Record<Split, PlannedItem[]> = { train: [], val: [], test: [], unlabeled: [] };
+  for (const item of source.labeled) {
+    const row = { id: item.id, label: item.label, votes: item.votes };
+    const target = scheme.target(row);
+    if (target === null) {
+      const why = scheme.leftOutReason(row) ?? `${scheme.name}: left out`;
+      const ids = leftOut.get(why);
+      if (ids) ids.push(item.id);
+      else leftOut.set(why, [item.id]);
+      continue;
+    }
+    bySplit[assignSplit(item.id, splitOpts)].push({ ...item, target: hasLabels ? target : null });
+  }
+  for (const item of source.unlabeled) bySplit.unlabeled.push({ ...item, target: null });
+  const leftOutCount = [...leftOut.values()].reduce((a, x) => a + x.length, 0);
+  log(
+    `source ${source.dir} (${source.layout}): ${source.labeled.length} labelled, ` +
+      `${source.unlabeled.length} unlabeled, ${source.problems.length} bad; scheme ${scheme.name}` +
+      (leftOutCount ? `, ${leftOutCount} left out` : ""),
+  );
+
+  // 3. Plan and fingerprint.
+  const recordBytes = o.size * o.size * 3;
+  const maxBytes = Math.floor(o.shardMb * 2 ** 20);
+  const plan: PlannedShard[] = [];
+  for (const split of SPLITS) {
+    const items = bySplit[split]; // already sorted by id
+    if (items.length === 0) continue;
+    const labels = split !== "unlabeled" && hasLabels;
+    const votes = split !== "unlabeled" && hasVotes;
+    const idMax = items.reduce((a, x) => Math.max(a, jsonBytes(x.id)), 0);
+    const fileMax = items.reduce((a, x) => Math.max(a, jsonBytes(x.file)), 0);
+    const cap = shardCapacity(
+      maxBytes,
+      recordBytes,
+      labels,
+      votes,
+      metaBytesPerItem(idMax, fileMax),
+    );
+    for (let k = 0; k * cap < items.length; k++) {
+      plan.push({
+        file: `${split}-${String(k).padStart(5, "0")}.bin`,
+        split,
+        index: k,
+        items: items.slice(k * cap, (k + 1) * cap),
+      });
+    }
+  }
+  const fp = createHash("sha256");
+  fp.update(JSON.stringify({
+    format: DATASET_FORMAT_VERSION,
+    // A different decoder would give different pixels: never mix its shards in.
+    decoder: IMAGE_PIPELINE,
+    layout: source.layout,
+    scheme: scheme.name,
+    classNames: scheme.classNames,
+    size: o.size,
+    crop: o.crop,
+    val: o.val,
+    test: o.test,
+    seed: String(o.splitSeed),
+    maxBytes,
+    hasVotes,
+  }));
+  for (const s of plan) {
+    fp.update(`#${s.file}\n`);
+    for (const it of s.items) {
+      fp.update(`${it.id}\t${it.file}\t${it.target}\t${it.votes ? it.votes.join(",") : ""}\n`);
+    }
+  }
+  const fingerprint = fp.digest("hex");
+
+  // Output folder: same fingerprint resumes, another one is refused or replaced.
+  await Deno.mkdir(out, { recursive: true });
+  const manifestPath = join(out, MANIFEST_FILE);
+  const progressPath = join(out, PROGRESS_FILE);
+  const oldManifest = await tryJson<Manifest>(manifestPath);
+  let journal = await tryJson<Journal>(progressPath);
+  const foreign = (oldManifest && oldManifest.fingerprint !== fingerprint) ||
+    (journal && journal.fingerprint !== fingerprint);
+  if (foreign) {
+    if (!opts.overwrite) {
+      throw new Error(
+        `${out} holds a dataset built from other input or options; ` +
+          "use another --out, or --overwrite to replace it",
+      );
+    }
+    log(`replacing the dataset in ${out} (other input or options)`);
+    await removeDataset(out);
+    journal = null;
+  }
+  await cleanTempFiles(out);
+  journal ??= { fingerprint, done: {} };
+  const createdAt = oldManifest && !foreign ? oldManifest.createdAt : new Date().toISOString();
+
+  const writeReport = async (
+    skipped: ItemProblem[],
+    warnings: ItemProblem[],
+    packed: number,
+  ): Promise<PreprocessReport> => {
+    const report: PreprocessReport = {
+      source: source.dir,
+      layout: source.layout,
+      scheme: scheme.name,
+      createdAt,
+      totals: {
+        items: source.itemCount,
+        packed,
+        skipped: skipped.length,
+        warnings: warnings.length,
+        leftOut: leftOutCount,
+      },
+      badFraction: source.itemCount ? skipped.length / source.itemCount : 0,
+      maxBad: o.maxBad,
+      skipped,
+      warnings,
+      leftOut: Object.fromEntries(
+        [...leftOut].map(([k, ids]) => [k, { count: ids.length, ids }]),
+      ),
+      ignoredFiles: source.ignoredFiles,
+    };
+    await writeJsonAtomic(join(out, REPORT_FILE), report);
+    return report;
+  };
+
+  if (opts.strict && source.problems.length) {
+    await writeReport(source.problems, [], 0);
+    const p = source.problems[0];
+    throw new StrictError(
+      `--strict: ${source.problems.length} bad item(s), first: ` +
+        `${p.file ?? ""}${p.id ? ` (id ${p.id})` : ""}: ${p.reason}`,
+    );
+  }
+
+  // 4a. Which shards are done already.
+  const finished = new Map<string, FinishedShard>();
+  let reused = 0;
+  for (const s of plan) {
+    const path = join(out, s.file);
+    const size = await fileSize(path);
+    if (size === null) continue;
+    const noted = journal.done[s.file];
+    try {
+      if (noted && noted.bytes === size) {
+        const { meta } = await readShardMeta(path);
+        finished.set(s.file, {
+          entry: { file: s.file, split: s.split, count: meta.count, ...noted },
+          meta,
+        });
+        reused++;
+      } else {
+        // Renamed into place but killed before the journal noted it: adopt if it is ours.
+        const { meta } = await readShardMeta(path);
+        if (meta.fingerprint !== fingerprint || meta.file !== s.file) continue;
+        const sha256 = await sha256File(path);
+        journal.done[s.file] = { bytes: size, sha256 };
+        finished.set(s.file, {
+          entry: { file: s.file, split: s.split, count: meta.count, bytes: size, sha256 },
+          meta,
+        });
+        reused++;
+        log(`adopted ${s.file} (complete but not yet in ${PROGRESS_FILE})`);
+      }
+    } catch {
+      // Not a readable shard of this plan: rebuild it.
+    }
+  }
+  if (reused) {
+    await writeJsonAtomic(progressPath, journal);
+    log(`resuming: ${reused} of ${plan.length} shards already done`);
+  }
+
+  // 4b. Decode and write the rest.
+  const expected = source.expectedImageSize ??
+    await probeImageSize(source.dir, [
+      ...bySplit.train,
+      ...bySplit.val,
+      ...bySplit.test,
+      ...bySplit.unlabeled,
+    ]);
+  configureSharp();
+  const todo = plan.filter((s) => !finished.has(s.file));
+  const total = todo.reduce((a, s) => a + s.items.length, 0);
+  let done = 0;
+  const tDecode = performance.now();
+  let built = 0;
+
+  interface Task {
+    shard: PlannedShard;
+    item: PlannedItem;
+    last: boolean;
+  }
+  function* tasks(): Generator<Task> {
+    for (const shard of todo) {
+      for (let k = 0; k < shard.items.length; k++) {
+        yield { shard, item: shard.items[k], last: k === shard.items.length - 1 };
+      }
+    }
+  }
+  type Decoded = Task & { pixels?: Uint8Array; width?: number; height?: number; error?: string };
+  const decode = async (t: Task): Promise<Decoded> => {
+    try {
+      const img = await loadImage(join(source.dir, t.item.file), imageOpts, t.item.file);
+      return { ...t, pixels: img.pixels, width: img.width, height: img.height };
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      return {
+        ...t,
+        error: msg.startsWith(`${t.item.file}: `) ? msg.slice(t.item.file.length + 2) : msg,
+      };
+    }
+  };
+
+  const iter = tasks();
+  const inflight: Promise<Decoded>[] = [];
+  const startNext = () => {
+    const n = iter.next();
+    if (!n.done) inflight.push(decode(n.value));
+  };
+  for (let k = 0; k < o.concurrency; k++) startNext();
+  let writer: ShardWriter | null = null;
+  try {
+    while (inflight.length) {
+      const d = await inflight.shift()!;
+      startNext();
+      const s = d.shard;
+      writer ??= await ShardWriter.create({
+        path: join(out, s.file),
+        fingerprint,
+        split: s.split,
+        shardIndex: s.index,
+        height: o.size,
+        width: o.size,
+        hasLabels: s.split !== "unlabeled" && hasLabels,
+        hasVotes: s.split !== "unlabeled" && hasVotes,
+        numClasses: s.split !== "unlabeled" && hasLabels ? scheme.classNames.length : 0,
+      });
+      if (d.error !== undefined) {
+        const p = { id: d.item.id, file: d.item.file, reason: cut(d.error) };
+        if (opts.strict) {
+          const before = [...finished.values()].flatMap((f) => f.meta.skipped);
+          await writeReport([...source.problems, ...before, p], [], 0);
+          throw new StrictError(`--strict: bad image ${d.item.file} (id ${d.item.id}): ${d.error}`);
+        }
+        writer.skip(p);
+      } else {
+        if (expected && (d.width !== expected[0] || d.height !== expected[1])) {
+          writer.warn({
+            id: d.item.id,
+            file: d.item.file,
+            reason:
+              `unexpected size ${d.width}x${d.height} (expected ${expected[0]}x${expected[1]}); ` +
+              "cropped by fraction",
+          });
+        }
+        await writer.add({
+          id: d.item.id,
+          pixels: d.pixels!,
+          label: d.item.target ?? undefined,
+          votes: d.item.votes,
+        });
+      }
+      done++;
+      if (opts.onProgress) {
+        const secs = (performance.now() - tDecode) / 1000;
+        const rate = done / Math.max(secs, 1e-9);
+        opts.onProgress({
+          done,
+          total,
+          imagesPerSecond: rate,
+          etaSeconds: (total - done) / rate,
+          shard: s.file,
+        });
+      }
+      if (d.last) {
+        const f = await writer.finish();
+        writer = null;
+        finished.set(s.file, f);
+        journal.done[s.file] = { bytes: f.entry.bytes, sha256: f.entry.sha256 };
+        await writeJsonAtomic(progressPath, journal);
+        built++;
+      }
+    }
+  } catch (e) {
+    await (writer as ShardWriter | null)?.abort();
+    await Promise.allSettled(inflight);
+    throw e;
+  }
+  const decodeSeconds = (performance.now() - tDecode) / 1000;
+
+  // 5. Report, then manifest.
+  const shards = plan.map((s) => finished.get(s.file)!);
+  const metas: ShardMeta[] = shards.map((f) => f.meta);
+  const skipped = [...source.problems, ...metas.flatMap((m) => m.skipped)];
+  const warnings = metas.flatMap((m) => m.warnings);
+  const counts = {} as Manifest["counts"];
+  for (const split of SPLITS) {
+    const ms = metas.filter((m) => m.split === split);
+    const perClass = split !== "unlabeled" && hasLabels
+      ? scheme.classNames.map((_, c) => ms.reduce((a, m) => a + (m.classCounts[c] ?? 0), 0))
+      : [];
+    counts[split] = { total: ms.reduce((a, m) => a + m.count, 0), perClass };
+  }
+  if (hasLabels) {
+    for (
+      const sf of splitShortfalls(
+        { train: counts.train.perClass, val: counts.val.perClass, test: counts.test.perClass },
+        splitOpts,
+      )
+    ) {
+      warnings.push({
+        reason: `class '${scheme.classNames[sf.classIndex]}' has no image in ${sf.split} ` +
+          `(expected ${sf.expected.toFixed(1)}): the split hash is not an exact per-class quota`,
+      });
+    }
+  }
+  const train = metas.filter((m) => m.split === "train");
+  const pixels = train.reduce((a, m) => a + m.stats.pixels, 0);
+  let stats: Manifest["stats"] = null;
+  if (pixels > 0) {
+    const mean = [0, 1, 2].map((c) => train.reduce((a, m) => a + m.stats.sum[c], 0) / pixels);
+    const std = [0, 1, 2].map((c) => {
+      const sq = train.reduce((a, m) => a + m.stats.sumSq[c], 0) / pixels;
+      return Math.sqrt(Math.max(0, sq - mean[c] * mean[c]));
+    });
+    stats = { mean, std, pixels };
+  } else {
+    warnings.push({ reason: "the train split is empty: no pixel statistics" });
+  }
+  const packed = SPLITS.reduce((a, s) => a + counts[s].total, 0);
+  const report = await writeReport(skipped, warnings, packed);
+  const manifest: Manifest = validateManifest({
+    format: DATASET_FORMAT,
+    formatVersion: DATASET_FORMAT_VERSION,
+    tool: TOOL,
+    createdAt,
+    source: { path: source.dir, layout: source.layout, expectedImageSize: expected },
+    scheme: {
+      name: scheme.name,
+      kind: scheme.kind,
+      classNames: scheme.classNames,
+      flipPairs: scheme.flipPairs,
+    },
+    image: {
+      height: o.size,
+      width: o.size,
+      channels: 3,
+      crop: o.crop,
+      recordBytes,
+      decoder: IMAGE_PIPELINE,
+    },
+    hasVotes,
+    hasLabels,
+    split: {
+      val: o.val,
+      test: o.test,
+      seed: o.splitSeed,
+      method: "u = first 48 bits of SHA-256('<seed>:<id>') / 2^48; test if u < test, " +
+        "val if u < test + val, else train",
+    },
+    counts,
+    stats,
+    problems: { skipped: skipped.length, warnings: warnings.length, leftOut: leftOutCount },
+    fingerprint,
+    shards: shards.map((f): ShardEntry => f.entry),
+  }, manifestPath);
+  await writeJsonAtomic(manifestPath, manifest);
+
+  const ok = report.badFraction <= o.maxBad;
+  const rate = done / Math.max(decodeSeconds, 1e-9);
+  const splitText = SPLITS.filter((s) => counts[s].total).map((s) => `${s} ${counts[s].total}`)
+    .join(" / ");
+  const summary = `packed ${packed} images (${splitText || "none"}) into ${plan.length} shards ` +
+    `(${built} built, ${reused} reused); ${skipped.length} bad ` +
+    `(${(100 * report.badFraction).toFixed(2)}%), ${warnings.length} warnings, ` +
+    `${leftOutCount} left out by ${scheme.name}; ` +
+    (done ? `${rate.toFixed(0)} images/s; ` : "") + `-> ${out}`;
+  return {
+    manifest,
+    report,
+    ok,
+    summary,
+    shardsBuilt: built,
+    shardsReused: reused,
+    decoded: done,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}

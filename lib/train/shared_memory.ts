@@ -1,0 +1,79 @@
+/**
+ * Shared memory between replica processes: a file under /dev/shm mapped
+ * into every replica with libc's `mmap` through Deno's FFI, so gradients
+ * are summed straight out of each other's memory instead of being copied
+ * through sockets. Linux only; {@linkcode sharedMemoryAvailable} says
+ * whether it works here, and the mirrored trainer falls back to the socket
+ * ring where it does not.
+ *
+ * @module
+ */
+
+const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
+const O_RDWR = 2, O_CREAT = 0o100;
+
+const symbols = {
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const;
+
+let libc: Deno.DynamicLibrary<typeof symbols> | null = null;
+function lib(): Deno.DynamicLibrary<typeof symbols> {
+  libc ??= Deno.dlopen("libc.so.6", symbols);
+  return libc;
+}
+
+/** Whether /dev/shm and FFI access to libc are available in this process. */
+export function sharedMemoryAvailable(): boolean {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    Deno.statSync("/dev/shm");
+    lib();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A shared mapping; `buffer` aliases the same memory in every process that maps the file. */
+export interface SharedMapping {
+  readonly buffer: ArrayBuffer;
+  readonly path: string;
+  close(): void;
+}
+
+/**
+ * Maps `bytes` bytes of the file at `path` (created and sized if needed) as
+ * shared memory.
+ */
+export function mapShared(path: string, bytes: number): SharedMapping {
+  const c = lib();
+  const fd = c.symbols.open(new TextEncoder().encode(path + "\0"), O_RDWR | O_CREAT, 0o600);
+  if (fd < 0) throw new Error(`cannot open shared memory file ${path}`);
+  try {
+    if (c.symbols.ftruncate(fd, BigInt(bytes)) !== 0) {
+      throw new Error(`cannot size ${path} to ${bytes} bytes (is /dev/shm full?)`);
+    }
+    const ptr = c.symbols.mmap(null, BigInt(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n);
+    // MAP_FAILED is (void*)-1.
+    if (ptr === null || Deno.UnsafePointer.value(ptr) === 0xffffffffffffffffn) {
+      throw new Error(`cannot map ${path} (${bytes} bytes)`);
+    }
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(ptr, bytes);
+    let open = true;
+    return {
+      buffer,
+      path,
+      close() {
+        if (!open) return;
+        open = false;
+        c.symbols.munmap(ptr, BigInt(bytes));
+      },
+    };
+  } finally {
+    c.symbols.close(fd);
+  }
+}

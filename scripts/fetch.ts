@@ -1,0 +1,239 @@
+/**
+ * `deno task fetch`: gets the "Galaxy Zoo - The Galaxy Challenge" data into
+ * DIR/training_solutions_rev1.csv, DIR/images_training_rev1/ and
+ * DIR/images_test_rev1/, from Kaggle (`--out DIR`), from archives already
+ * on disk (`--from PATH`), or generated (`--synthetic N`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_API_BASE, KaggleClient } from "../lib/kaggle/client.ts";
+import { findCredentials } from "../lib/kaggle/credentials.ts";
+import { isDiskFull, isExpectedError } from "../lib/kaggle/errors.ts";
+import { fetchCompetition, type FetchEvent } from "../lib/kaggle/fetch.ts";
+import { type FetchSummary, importFrom } from "../lib/kaggle/import.ts";
+import { COMPETITION } from "../lib/kaggle/layout.ts";
+import { describeProgress, formatBytes } from "../lib/kaggle/progress.ts";
+
+const USAGE = `usage: deno task fetch [--out DIR] [options]
+
+Gets the Kaggle "Galaxy Zoo - The Galaxy Challenge" data into
+  DIR/training_solutions_rev1.csv, DIR/images_training_rev1/<id>.jpg, DIR/images_test_rev1/<id>.jpg
+
+  --out DIR          output folder (default data/kaggle)
+  --from PATH        import archives already downloaded: the all-files zip, the single zips
+                     (images_training_rev1.zip, images_test_rev1.zip, training_solutions_rev1.zip),
+                     or a folder holding them; no network, no credentials
+  --synthetic N      write N generated training galaxies instead (with --seed S, --test-count M)
+  --keep-archives    keep downloaded zips in DIR/.downloads after extracting them
+  --api-base URL     Kaggle API root (default $KAGGLE_API_BASE or ${DEFAULT_API_BASE})
+  --competition SLUG competition to fetch (default ${COMPETITION})
+  --retries N        network failures retried per file before giving up (default 3)
+  -h, --help         show this help
+
+Credentials: KAGGLE_USERNAME and KAGGLE_KEY, else kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle
+(create it at https://www.kaggle.com/settings > API > Create New Token; chmod 600 it).
+Re-running skips what is complete; an interrupted download resumes.`;
+
+class UsageError extends Error {}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new UsageError(`${flag} needs a whole number, got '${v}'`);
+  }
+  return n;
+}
+
+/** Progress lines: rewritten in place on a terminal, throttled in logs. */
+class Printer {
+  #tty = Deno.stderr.isTerminal();
+  #pending = false;
+  #lastStatus = 0;
+  #enc = new TextEncoder();
+
+  status(line: string): void {
+    if (this.#tty) {
+      Deno.stderr.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
+      this.#pending = true;
+    } else if (performance.now() - this.#lastStatus >= 5000) {
+      this.#lastStatus = performance.now();
+      console.error(line);
+    }
+  }
+
+  log(line: string): void {
+    if (this.#pending) Deno.stderr.writeSync(this.#enc.encode("\r\x1b[2K"));
+    this.#pending = false;
+    console.error(line);
+  }
+}
+
+function onEvent(p: Printer): (e: FetchEvent) => void {
+  return (e) => {
+    switch (e.type) {
+      case "plan": {
+        const files = e.files.map((f) =>
+          f.size === undefined ? f.name : `${f.name} (${formatBytes(f.size)})`
+        );
+        p.log(`to fetch: ${files.join(", ")}`);
+        if (e.complete.length) p.log(`already complete: ${e.complete.join(", ")}`);
+        break;
+      }
+      case "download-start":
+        p.log(
+          `downloading ${e.file}` +
+            (e.resumeFrom > 0 ? `, resuming after ${formatBytes(e.resumeFrom)}` : ""),
+        );
+        break;
+      case "download-progress":
+        p.status(describeProgress(e.file, e.progress));
+        break;
+      case "download-done":
+        p.log(
+          `downloaded ${e.file}: ${formatBytes(e.size)}, size ` +
+            (e.md5Verified ? "and MD5 verified" : "verified (no checksum offered)"),
+        );
+        break;
+      case "download-skip":
+        p.log(`${e.file}: ${e.reason}`);
+        break;
+      case "archive-start":
+        p.log(`extracting ${e.archive} (${e.entries} files)`);
+        break;
+      case "extract-progress":
+        p.status(`extracting ${e.archive}  ${e.entriesDone} / ${e.entries} files`);
+        break;
+      case "archive-done": {
+        const parts = Object.entries(e.counts).map(([t, n]) => `${n} -> ${t}`);
+        p.log(`extracted ${e.archive}: ${parts.join(", ") || "nothing the layout needs"}`);
+        break;
+      }
+      case "archive-skip":
+        p.log(`skipping ${e.archive}: ${e.reason}`);
+        break;
+      case "warning":
+        p.log(`warning: ${e.message}`);
+        break;
+    }
+  };
+}
+
+async function runSynthetic(
+  outDir: string,
+  count: number,
+  testCount: number | undefined,
+  seed: number | undefined,
+  p: Printer,
+): Promise<void> {
+  if (count < 1) throw new UsageError("--synthetic needs at least 1 galaxy");
+  // Loaded only here: the generator brings in sharp (native code), which a download does not need.
+  const { writeSyntheticKaggle } = await import("../lib/data/synthetic.ts");
+  p.log(`writing ${count} synthetic training galaxies into ${outDir}`);
+  const s = await writeSyntheticKaggle(outDir, {
+    count,
+    testCount,
+    seed,
+    onProgress: (done, total) => p.status(`synthetic: ${done} / ${total} images`),
+  });
+  p.log(
+    `done: ${s.trainCount} training and ${s.testCount} test galaxies (seed ${s.seed}) in ` +
+      `${s.outDir}: ${s.rendered} rendered, ${s.skipped} already there`,
+  );
+}
+
+function describeSummary(s: FetchSummary): string {
+  return `done: ${s.outDir}/training_solutions_rev1.csv (${s.trainingRows} rows), ` +
+    `images_training_rev1/ (${s.files.images_training_rev1} images), ` +
+    `images_test_rev1/ (${s.files.images_test_rev1} images)` +
+    (s.skipped.length ? `; skipped as complete: ${s.skipped.join(", ")}` : "");
+}
+
+const printer = new Printer();
+
+async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      out: { type: "string", default: "data/kaggle" },
+      from: { type: "string" },
+      synthetic: { type: "string" },
+      seed: { type: "string" },
+      "test-count": { type: "string" },
+      "keep-archives": { type: "boolean", default: false },
+      "api-base": { type: "string" },
+      competition: { type: "string", default: COMPETITION },
+      retries: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const p = printer;
+  const outDir = values.out;
+  const synthetic = positiveInt("--synthetic", values.synthetic);
+  if (values.from !== undefined && synthetic !== undefined) {
+    throw new UsageError("--from and --synthetic cannot be used together");
+  }
+  if (synthetic !== undefined) {
+    await runSynthetic(
+      outDir,
+      synthetic,
+      positiveInt("--test-count", values["test-count"]),
+      positiveInt("--seed", values.seed),
+      p,
+    );
+    return;
+  }
+  if (values.from !== undefined) {
+    p.log(`importing ${values.from} into ${outDir}`);
+    p.log(describeSummary(await importFrom(values.from, { outDir, onEvent: onEvent(p) })));
+    return;
+  }
+  const connect = () => {
+    const { credentials, warnings } = findCredentials();
+    for (const w of warnings) p.log(w);
+    p.log(`Kaggle user '${credentials.username}' (${credentials.source}); output ${outDir}`);
+    return new KaggleClient({
+      credentials,
+      apiBase: values["api-base"] ?? Deno.env.get("KAGGLE_API_BASE") ?? DEFAULT_API_BASE,
+    });
+  };
+  const summary = await fetchCompetition({
+    outDir,
+    client: connect,
+    competition: values.competition,
+    keepArchives: values["keep-archives"],
+    retries: positiveInt("--retries", values.retries),
+    onEvent: onEvent(p),
+  });
+  p.log(describeSummary(summary));
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (
+      e instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))
+    ) {
+      printer.log(`error: ${(e as Error).message} (see 'deno task fetch --help')`);
+      Deno.exit(2);
+    }
+    if (isExpectedError(e)) {
+      printer.log(`error: ${e.message.replaceAll("\n", " ")}`);
+      Deno.exit(1);
+    }
+    if (isDiskFull(e)) {
+      printer.log(`error: disk full (${(e as Error).message}): free space and run again`);
+      Deno.exit(1);
+    }
+    throw e;
+  }
+}

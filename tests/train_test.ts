@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { setupBackend } from "../lib/backend.ts";
+import { categoricalFocalLoss, type LossFn } from "../lib/focal_loss.ts";
+import { loadModel } from "../lib/io/model_io.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
+import {
+  train,
+  TRAIN_DEFAULTS,
+  TrainingDivergedError,
+  TrainingHalted,
+  type TrainOptions,
+} from "../lib/train/trainer.ts";
+import { tinyDataset } from "./fixtures_dataset.ts";
+
+await setupBackend();
+
+async function options(extra: Partial<TrainOptions> = {}): Promise<TrainOptions> {
+  return {
+    ...TRAIN_DEFAULTS,
+    data: await tinyDataset(),
+    out: await Deno.makeTempDir({ prefix: "galaxy-run-" }),
+    epochs: 2,
+    batch: 8,
+    lr: 1e-3,
+    warmupEpochs: 0.5,
+    patience: 0,
+    checkpointSeconds: 0,
+    // A narrow ResNet-34 keeps these tests fast; the loop is the same at any width.
+    width: 0.125,
+    ...extra,
+  };
+}
+
+/** A digest of the checkpoint's variables (comparing 21 M floats with deepEqual would build a huge diff). */
+async function variablesDigest(run: string): Promise<string> {
+  const cp = await loadCheckpoint(join(run, "checkpoint"));
+  assert.ok(cp, `no checkpoint in ${run}`);
+  const h = createHash("sha256");
+  for (const v of cp.variables) h.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+  return h.digest("hex");
+}
+
+Deno.test("train writes the run folder: config, metrics per epoch, a loadable model, a report", async () => {
+  const o = await options();
+  const report = await train(o);
+  assert.ok(report);
+  const config = JSON.parse(await Deno.readTextFile(join(o.out, "config.json")));
+  assert.equal(config.dataset.size, 32);
+  assert.match(config.dataset.manifestSha256, /^[0-9a-f]{64}$/);
+  assert.equal(config.options.batch, 8);
+  assert.equal(config.backend, tf.getBackend());
+  const lines = (await Deno.readTextFile(join(o.out, "metrics.jsonl"))).trim().split("\n");
+  assert.equal(lines.length, 2);
+  const row = JSON.parse(lines[1]);
+  for (
+    const k of ["train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1"]
+  ) {
+    assert.equal(typeof row[k], "number", k);
+  }
+  const model = await loadModel(join(o.out, "model"));
+  assert.deepEqual(model.outputs[0].shape, [null, 5]);
+  model.dispose();
+  const saved = JSON.parse(await Deno.readTextFile(join(o.out, "report.json")));
+  assert.equal(saved.split, "test");
+  assert.equal(saved.metrics.confusion.length, 5);
+  assert.equal(saved.metrics.perClass.length, 5);
+  assert.ok(saved.bestEpoch >= 1 && saved.bestEpoch <= 2);
+});
+
+Deno.test("the same seed gives the same run; an interrupted and resumed run ends with the same weights", async () => {
+  const whole = await options({ checkpointSteps: 2 });
+  await train(whole);
+  const cut = await options({ checkpointSteps: 2, haltAfterSteps: 7 });
+  await assert.rejects(() => train(cut), TrainingHalted);
+  // The last checkpoint is mid-epoch: step 6 of the first session.
+  const mid = await loadCheckpoint(join(cut.out, "checkpoint"));
+  assert.equal(mid?.state.step, 6);
+  await train({ ...cut, haltAfterSteps: undefined, resume: true });
+  assert.equal(await variablesDigest(cut.out), await variablesDigest(whole.out));
+  // Each epoch is recorded once.
+  const epochs = (await Deno.readTextFile(join(cut.out, "metrics.jsonl"))).trim().split("\n")
+    .map((l) => JSON.parse(l).epoch);
+  assert.deepEqual(epochs, [1, 2]);
+});
+
+Deno.test("a run that diverges stops naming the step and keeps the last good checkpoint", async () => {
+  // A loss that turns NaN on its fourth call, standing in for an exploding run.
+  let calls = 0;
+  const exploding: LossFn = (y, p) =>
+    tf.tidy(() => {
+      const ce = categoricalFocalLoss({ gamma: 0, alpha: 1 })(y, p);
+      return (++calls >= 4 ? tf.mul(ce, NaN) : ce) as tf.Scalar;
+    });
+  const o = await options({ customLoss: exploding, checkpointSteps: 1, epochs: 1 });
+  await assert.rejects(() => train(o), (e: unknown) => {
+    assert.ok(e instanceof TrainingDivergedError);
+    assert.match(e.message, /loss is NaN at step 4 \(epoch 1, batch 4\)/);
+    assert.match(e.message, new RegExp(`last good checkpoint is kept in ${o.out}/checkpoint`));
+    return true;
+  });
+  const cp = await loadCheckpoint(join(o.out, "checkpoint"));
+  assert.equal(cp?.state.step, 3);
+  for (const v of cp!.variables) for (const x of v) assert.ok(Number.isFinite(x));
+});
+
+Deno.test("no tensor leaks: the tensor count after epoch 3 equals that after epoch 1", async () => {
+  const counts: number[] = [];
+  await train(await options({ epochs: 3 }), (e) => {
+    if (e.type === "epoch") counts.push(tf.memory().numTensors);
+  });
+  assert.equal(counts.length, 3);
+  assert.equal(counts[2], counts[0]);
+});
+
+Deno.test("a second run into the same folder is refused unless resuming", async () => {
+  const o = await options({ epochs: 1 });
+  await train(o);
+  await assert.rejects(() => train(o), /already holds a run: use --resume/);
+  await assert.rejects(() => train({ ...o, resume: true, seed: 99 }), /--seed 0, not 99/);
+});

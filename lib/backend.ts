@@ -115,6 +115,8 @@ export async function setupBackend(
   const candidates = (options.candidates ?? defaultCandidates())
     .filter((c) => requested === undefined || c.name === requested);
   const skipped: BackendInfo["skipped"] = [];
+  // Production mode: no debug checks, and no "install tfjs-node" banner on the CPU backend.
+  tf.enableProdMode();
   for (const c of candidates) {
     try {
       await c.load();

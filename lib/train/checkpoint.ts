@@ -142,6 +142,8 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint | null> {
     join(dir, file.optimizer.file),
   );
   const { format: _f, variables: _v, optimizer: _o, writtenAt: _w, ...state } = file;
+  // JSON has no -Infinity: it was written as null before any epoch had a score.
+  if (state.bestScore === null) state.bestScore = -Infinity;
   return { state, variables, optimizer, optimizerStep: file.optimizer.step };
 }
 

@@ -241,9 +241,13 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
       const how = failure.status.signal
         ? `was killed by ${failure.status.signal}`
         : `exited with status ${failure.status.code}`;
-      const last = failure.tail.filter((l) => /error/i.test(l)).pop() ?? failure.tail.pop() ?? "";
+      // Deno prints "error: Uncaught ... Error: msg" for a crash and the scripts "error: msg".
+      const errorLine = failure.tail.find((l) => /^error: /.test(l.replace(/\x1b\[[0-9;]*m/g, "")));
+      const last = (errorLine ?? failure.tail[failure.tail.length - 1] ?? "")
+        .replace(/\x1b\[[0-9;]*m/g, "")
+        .replace(/^error: (Uncaught (\(in promise\) )?)?(\w*Error: )?/, "");
       throw new Error(
-        `replica ${failure.rank} ${how}${last ? `: ${last.replace(/^error:\s*/, "")}` : ""}; ` +
+        `replica ${failure.rank} ${how}${last ? `: ${last}` : ""}; ` +
           "all replicas stopped (the last checkpoint is intact: continue with --resume)",
       );
     }

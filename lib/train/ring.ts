@@ -1,8 +1,9 @@
 /**
- * Ring collectives between replica processes on one machine, over Unix
- * domain sockets.
+ * Ring collectives between replica processes on one machine, over TCP on
+ * loopback.
  *
- * Replica r listens on `DIR/r<r>.sock`, sends to replica r+1 and receives
+ * Replica r listens on a loopback port it publishes as `DIR/r<r>.port`,
+ * sends to replica r+1 and receives
  * from replica r-1 (mod N). The all-reduce is the bandwidth-optimal ring
  * algorithm (Patarasuk & Yuan 2009, as in Horovod and NCCL): a
  * reduce-scatter then an all-gather, each of N-1 rounds moving 1/N of the
@@ -16,6 +17,7 @@
  * @module
  */
 import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.ts";
 import type { Collective } from "./collective.ts";
 import { mapShared, type SharedMapping, sharedMemoryAvailable } from "./shared_memory.ts";
 
@@ -73,16 +75,19 @@ export async function connectRing(options: RingOptions): Promise<Collective> {
   const prev = (rank + size - 1) % size;
   const nextName = `replica ${next}`;
   const prevName = `replica ${prev}`;
-  const path = join(dir, `r${rank}.sock`);
-  await Deno.remove(path).catch(() => {});
-  const listener = Deno.listen({ transport: "unix", path });
+  // TCP on loopback (Deno grants it as --allow-net=127.0.0.1); each replica
+  // publishes its port in the run's folder, written atomically.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await writeFileAtomic(join(dir, `r${rank}.port`), String(listener.addr.port));
   const accepted = listener.accept();
 
   const deadline = Date.now() + timeout;
-  let out: Deno.Conn | null = null;
+  let out: Deno.TcpConn | null = null;
   while (out === null) {
     try {
-      out = await Deno.connect({ transport: "unix", path: join(dir, `r${next}.sock`) });
+      const port = Number(await Deno.readTextFile(join(dir, `r${next}.port`)));
+      out = await Deno.connect({ hostname: "127.0.0.1", port });
+      out.setNoDelay(true);
     } catch {
       if (Date.now() > deadline) {
         listener.close();
@@ -93,7 +98,7 @@ export async function connectRing(options: RingOptions): Promise<Collective> {
   }
   await writeAll(out, new Uint8Array(new Uint32Array([rank]).buffer), nextName);
   const timer = setTimeout(() => listener.close(), Math.max(0, deadline - Date.now()));
-  let inc: Deno.Conn;
+  let inc: Deno.TcpConn;
   try {
     inc = await accepted;
   } catch {
@@ -101,6 +106,7 @@ export async function connectRing(options: RingOptions): Promise<Collective> {
   } finally {
     clearTimeout(timer);
   }
+  inc.setNoDelay(true);
   const hello = new Uint8Array(4);
   await readExactly(inc, hello, prevName);
   const from = new Uint32Array(hello.buffer)[0];

@@ -6,7 +6,8 @@
  *
  * A run folder holds `config.json`, `metrics.jsonl` (one line per epoch),
  * `checkpoint/` (the last state, for `--resume`), `model/` (the best model
- * by validation score, TF.js Layers format) and `report.json`.
+ * by validation score, TF.js Layers format), `report.json` (the best model
+ * on the test split) and `curves.png` (the training curves).
  *
  * @module
  */
@@ -26,6 +27,7 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { loadModel, saveModel } from "../io/model_io.ts";
 import { argmaxAt, type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
 import { resnet34 } from "../model/resnet.ts";
+import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
 import {
   type Checkpoint,
@@ -473,7 +475,8 @@ export async function train(
       };
       await checkReplicasAgree(collective, vars, state.epoch + 1);
       const s = (await collective.allGather(score(o.monitor, row)))[0];
-      const best = s > state.bestScore;
+      // The first epoch is always "best": a run always has a model, even one that scores 0.
+      const best = state.bestEpoch < 0 || s > state.bestScore;
       if (lead) {
         await appendLine(metricsPath, JSON.stringify(row));
         if (best) await saveModel(model, join(o.out, "model"), { galaxy: config });
@@ -507,6 +510,12 @@ export async function train(
     if (!lead) return null;
     const report = await finalReport(o, ds, state, head, classes, loss);
     await writeJsonAtomic(join(o.out, "report.json"), report);
+    try {
+      await writeTrainingCurves(o.out);
+    } catch (e) {
+      // A picture is not worth failing a finished run over.
+      console.error(`warning: could not draw the training curves: ${(e as Error).message}`);
+    }
     onEvent({ type: "done", report });
     return report;
   } finally {

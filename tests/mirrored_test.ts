@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
+import { setupBackend } from "../lib/backend.ts";
+import { categoricalFocalLoss } from "../lib/focal_loss.ts";
+import { singleProcess } from "../lib/train/collective.ts";
+import { launchReplicas, mirroredStep } from "../lib/train/mirrored.ts";
+import { sgdNesterov } from "../lib/train/optimizers.ts";
+import { trainableVariables } from "../lib/train/step.ts";
+import { loadCheckpoint } from "../lib/train/checkpoint.ts";
+import { globalBatch, smallNet } from "./workers/mirrored_model.ts";
+import { tinyDataset } from "./fixtures_dataset.ts";
+
+await setupBackend({ requested: "cpu" });
+
+const WORKER = new URL("./workers/mirrored_worker.ts", import.meta.url).pathname;
+const TRAIN = new URL("../scripts/train.ts", import.meta.url).pathname;
+const PERMS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-sys",
+  "--allow-net=127.0.0.1",
+];
+
+interface WorkerResult {
+  digest: string;
+  weights: number[][];
+}
+
+async function runReplicas(steps: number, kind: "plain" | "bn"): Promise<WorkerResult[]> {
+  const dir = await Deno.makeTempDir({ prefix: "galaxy-mirrored-test-" });
+  const out = join(dir, "weights");
+  await launchReplicas({
+    script: WORKER,
+    args: ["--out", out, "--steps", String(steps), "--kind", kind],
+    replicas: 2,
+    permissions: PERMS,
+  });
+  const results = await Promise.all(
+    [0, 1].map(async (r) => JSON.parse(await Deno.readTextFile(`${out}.${r}.json`))),
+  );
+  await Deno.remove(dir, { recursive: true });
+  return results;
+}
+
+Deno.test("one mirrored step on 2 replicas equals one single-process step on the global batch", async () => {
+  const [r0] = await runReplicas(1, "plain");
+  const model = smallNet(false);
+  const vars = trainableVariables(model);
+  const ctx = {
+    model,
+    vars,
+    optimizer: sgdNesterov(vars),
+    loss: categoricalFocalLoss(),
+    collective: singleProcess(),
+  };
+  const { x, y, labels } = globalBatch();
+  await mirroredStep(ctx, x, y, labels, 0.05, 0);
+  const single = vars.map((v) => Array.from(v.dataSync()));
+  assert.equal(r0.weights.length, single.length);
+  let moved = 0;
+  r0.weights.forEach((w, i) =>
+    w.forEach((value, j) => {
+      assert.ok(
+        Math.abs(value - single[i][j]) <= 1e-5,
+        `weight ${i}[${j}]: ${value} vs ${single[i][j]}`,
+      );
+    })
+  );
+  // The step did change the weights (a test that compares untouched weights proves nothing).
+  const fresh = trainableVariables(smallNet(false)).map((v) => Array.from(v.dataSync()));
+  fresh.forEach((w, i) => w.forEach((v, j) => moved += Math.abs(v - single[i][j]) > 1e-6 ? 1 : 0));
+  assert.ok(moved > 10);
+  tf.dispose([x, y]);
+});
+
+Deno.test("after several steps with batch norm the replicas' weights are bit-identical", async () => {
+  const [r0, r1] = await runReplicas(5, "bn");
+  assert.equal(r0.digest, r1.digest);
+});
+
+Deno.test("a replica that fails stops the whole group within seconds, naming it and its error", async () => {
+  const dir = await Deno.makeTempDir();
+  const started = performance.now();
+  await assert.rejects(
+    () =>
+      launchReplicas({
+        script: WORKER,
+        args: ["--out", join(dir, "w"), "--steps", "100000", "--kind", "plain", "--crash-at", "3"],
+        replicas: 2,
+        permissions: PERMS,
+      }),
+    /^Error: replica 1 exited with status 1: .*replica 1 failed on purpose at step 3.*--resume/,
+  );
+  // Replica 0 was mid-run (100000 steps): it was stopped, not waited for.
+  assert.ok(performance.now() - started < 30_000);
+  await Deno.remove(dir, { recursive: true });
+});
+
+async function trainMirrored(args: string[]): Promise<Deno.ChildProcess> {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, TRAIN, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function checkpointStep(run: string): Promise<number> {
+  try {
+    return (await loadCheckpoint(join(run, "checkpoint")))?.state.step ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --resume finishes it", async () => {
+  const data = await tinyDataset();
+  const run = await Deno.makeTempDir({ prefix: "galaxy-mirrored-run-" });
+  const common = [
+    "--data",
+    data,
+    "--out",
+    run,
+    "--epochs",
+    "2",
+    "--batch",
+    "8",
+    "--width",
+    "0.125",
+    "--checkpoint-steps",
+    "1",
+    "--checkpoint-seconds",
+    "0",
+    "--replicas",
+    "2",
+    "--backend",
+    "cpu",
+  ];
+  const child = await trainMirrored(common);
+  const deadline = Date.now() + 120_000;
+  while ((await checkpointStep(run)) < 2) {
+    assert.ok(Date.now() < deadline, "no checkpoint within 2 minutes");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Kill replica 1 (a child of the launcher) the hard way.
+  const ps = await new Deno.Command("pgrep", {
+    args: ["-f", `replica-rank=1 .*${run}|${run}.*replica-rank=1`],
+    stdout: "piped",
+  }).output();
+  const pid = Number(new TextDecoder().decode(ps.stdout).trim().split("\n")[0]);
+  assert.ok(pid > 0, "replica 1 not found");
+  const killedAt = performance.now();
+  Deno.kill(pid, "SIGKILL");
+  const result = await child.output();
+  assert.ok(performance.now() - killedAt < 15_000, "the run did not stop within seconds");
+  assert.equal(result.success, false);
+  assert.match(new TextDecoder().decode(result.stderr), /replica 1 was killed by SIGKILL/);
+  const kept = await loadCheckpoint(join(run, "checkpoint"));
+  assert.ok(kept && kept.state.step >= 2, "the last checkpoint is readable");
+
+  const resumed = await (await trainMirrored([...common, "--resume"])).output();
+  assert.ok(resumed.success, new TextDecoder().decode(resumed.stderr));
+  const epochs = (await Deno.readTextFile(join(run, "metrics.jsonl"))).trim().split("\n")
+    .map((l) => JSON.parse(l).epoch);
+  assert.deepEqual(epochs, [1, 2]);
+  await Deno.stat(join(run, "report.json"));
+  await Deno.remove(run, { recursive: true });
+});

@@ -100,7 +100,7 @@ Deno.test("a replica that fails stops the whole group within seconds, naming it 
   await Deno.remove(dir, { recursive: true });
 });
 
-async function trainMirrored(args: string[]): Promise<Deno.ChildProcess> {
+function trainMirrored(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMS, TRAIN, ...args],
     stdout: "piped",
@@ -139,7 +139,7 @@ Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --re
     "--backend",
     "cpu",
   ];
-  const child = await trainMirrored(common);
+  const child = trainMirrored(common);
   const deadline = Date.now() + 120_000;
   while ((await checkpointStep(run)) < 2) {
     assert.ok(Date.now() < deadline, "no checkpoint within 2 minutes");
@@ -161,7 +161,7 @@ Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --re
   const kept = await loadCheckpoint(join(run, "checkpoint"));
   assert.ok(kept && kept.state.step >= 2, "the last checkpoint is readable");
 
-  const resumed = await (await trainMirrored([...common, "--resume"])).output();
+  const resumed = await trainMirrored([...common, "--resume"]).output();
   assert.ok(resumed.success, new TextDecoder().decode(resumed.stderr));
   const epochs = (await Deno.readTextFile(join(run, "metrics.jsonl"))).trim().split("\n")
     .map((l) => JSON.parse(l).epoch);

@@ -196,7 +196,8 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
         `--replica-count=${o.replicas}`,
         `--replica-dir=${dir}`,
       ],
-      env: { CUDA_VISIBLE_DEVICES: String(rank) },
+      // NO_COLOR: plain error lines, which the launcher quotes when a replica fails.
+      env: { CUDA_VISIBLE_DEVICES: String(rank), NO_COLOR: "1" },
       stdin: "null",
       stdout: rank === 0 ? "inherit" : "null",
       stderr: "piped",
@@ -242,9 +243,8 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
         ? `was killed by ${failure.status.signal}`
         : `exited with status ${failure.status.code}`;
       // Deno prints "error: Uncaught ... Error: msg" for a crash and the scripts "error: msg".
-      const errorLine = failure.tail.find((l) => /^error: /.test(l.replace(/\x1b\[[0-9;]*m/g, "")));
+      const errorLine = failure.tail.find((l) => l.startsWith("error: "));
       const last = (errorLine ?? failure.tail[failure.tail.length - 1] ?? "")
-        .replace(/\x1b\[[0-9;]*m/g, "")
         .replace(/^error: (Uncaught (\(in promise\) )?)?(\w*Error: )?/, "");
       throw new Error(
         `replica ${failure.rank} ${how}${last ? `: ${last}` : ""}; ` +

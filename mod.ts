@@ -1,0 +1,89 @@
+/**
+ * galaxy: train and serve a Galaxy Zoo morphology classifier (ResNet-34
+ * with focal loss) with TensorFlow.js under Deno.
+ *
+ * The scripts (`deno task fetch|preprocess|train|predict|evaluate|retrain`)
+ * are thin layers over these exports; see README.md.
+ *
+ * @example
+ * ```ts
+ * import { resnet34, categoricalFocalLoss, setupBackend } from "./mod.ts";
+ * await setupBackend();
+ * const model = resnet34({ inputSize: 64, outputs: 5 });
+ * model.compile({ optimizer: "adam", loss: categoricalFocalLoss({ gamma: 2 }) });
+ * ```
+ *
+ * @module
+ */
+
+// The network and its layers.
+export {
+  countTrainableParams,
+  type HeadKind,
+  resnet34,
+  type ResNetOptions,
+} from "./lib/model/resnet.ts";
+export { GalaxyZooVotes, votesFromLogits } from "./lib/model/votes_head.ts";
+export { Standardize, type StandardizeConfig } from "./lib/model/standardize.ts";
+export { SeededDropout, setDropoutStep } from "./lib/model/seeded_dropout.ts";
+
+// Losses.
+export {
+  balancedAlpha,
+  binaryFocalLoss,
+  type BinaryFocalOptions,
+  categoricalFocalLoss,
+  type CategoricalFocalOptions,
+  type LossFn,
+} from "./lib/focal_loss.ts";
+
+// The backend, chosen in one place.
+export {
+  assertKernels,
+  BACKEND_NAMES,
+  type BackendInfo,
+  type BackendName,
+  describeBackend,
+  setupBackend,
+} from "./lib/backend.ts";
+
+// Galaxy Zoo labels and data formats.
+export {
+  checkTree,
+  KAGGLE_HEADER,
+  NUM_VOTES,
+  type Question,
+  QUESTIONS,
+  type TreeViolation,
+  VOTE_COLUMNS,
+} from "./lib/data/schema.ts";
+export { getLabelScheme, LABEL_SCHEMES, type LabelScheme } from "./lib/data/label_schemes.ts";
+export {
+  type Batch,
+  type Dataset,
+  type Manifest,
+  openDataset,
+  type Split,
+} from "./lib/data/dataset.ts";
+export { loadImage } from "./lib/data/image.ts";
+export { preprocess, type PreprocessOptions } from "./lib/preprocess.ts";
+export { writeSyntheticKaggle } from "./lib/data/synthetic.ts";
+
+// Training, mirrored training, inference and metrics.
+export {
+  train,
+  TRAIN_DEFAULTS,
+  type TrainEvent,
+  type TrainOptions,
+  type TrainReport,
+} from "./lib/train/trainer.ts";
+export { augmentBatch, type AugmentOptions, dihedralBatch } from "./lib/train/augment.ts";
+export { adam, type Optimizer, sgdNesterov, warmupCosine } from "./lib/train/optimizers.ts";
+export { computeGradients, trainableVariables } from "./lib/train/step.ts";
+export { type Collective, singleProcess } from "./lib/train/collective.ts";
+export { defaultReplicas, launchReplicas, mirroredStep } from "./lib/train/mirrored.ts";
+export { predictAll, predictBatch } from "./lib/inference.ts";
+export { predict } from "./lib/predict/predict.ts";
+export { evaluate } from "./lib/evaluate.ts";
+export { type ClassificationMetrics, classificationMetrics, rmse } from "./lib/metrics.ts";
+export { loadModel, saveModel } from "./lib/io/model_io.ts";

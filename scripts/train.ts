@@ -216,6 +216,7 @@ const REPLICA_PERMISSIONS = [
   "--allow-ffi",
   "--allow-run",
   "--allow-sys",
+  "--allow-net=127.0.0.1",
 ];
 
 /** `args` without `flag` and its value (`--flag v` or `--flag=v`). */
@@ -254,6 +255,11 @@ if (import.meta.main) {
     if (lead) console.log(describeBackend(backend));
     else console.error(`replica ${o.replica!.rank}: ${describeBackend(backend)}`);
     const collective = o.replica ? await joinReplicas(o.replica) : undefined;
+    if (collective && lead) {
+      console.log(
+        `replica group of ${collective.size}: gradients all-reduced over ${collective.transport}`,
+      );
+    }
     try {
       await train(o, lead ? printer() : () => {}, collective);
     } finally {

@@ -12,6 +12,8 @@ export interface Collective {
   readonly rank: number;
   /** Number of replicas. */
   readonly size: number;
+  /** How gradients travel: `none` (one process), `shared-memory` or `tcp-ring`. */
+  readonly transport: "none" | "shared-memory" | "tcp-ring";
   /** Replaces `data` in place with the element-wise mean over all replicas. */
   allReduceMean(data: Float32Array): Promise<void>;
   /**
@@ -31,6 +33,7 @@ export function singleProcess(): Collective {
   return {
     rank: 0,
     size: 1,
+    transport: "none",
     allReduceMean: () => Promise.resolve(),
     scratch: (n) => new Float32Array(n),
     broadcast: () => Promise.resolve(),

@@ -31,6 +31,7 @@ import type { LossFn } from "../focal_loss.ts";
 import type { Collective } from "./collective.ts";
 import type { Optimizer } from "./optimizers.ts";
 import { connectRing } from "./ring.ts";
+import { unlinkShared } from "./shared_memory.ts";
 import { computeGradients } from "./step.ts";
 
 /** What a mirrored step works on. */
@@ -255,6 +256,8 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
-    await Deno.remove(shm).catch(() => {});
+    try {
+      unlinkShared(shm);
+    } catch { /* never created, or no FFI */ }
   }
 }

@@ -19,7 +19,12 @@
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import type { Collective } from "./collective.ts";
-import { mapShared, type SharedMapping, sharedMemoryAvailable } from "./shared_memory.ts";
+import {
+  mapShared,
+  type SharedMapping,
+  sharedMemoryAvailable,
+  unlinkShared,
+} from "./shared_memory.ts";
 
 /** Exact-length read from a connection, naming the peer when it has gone. */
 async function readExactly(conn: Deno.Conn, buf: Uint8Array, peer: string): Promise<void> {
@@ -135,6 +140,7 @@ export async function connectRing(options: RingOptions): Promise<Collective> {
   const ring: Collective = {
     rank,
     size,
+    transport: "tcp-ring",
     scratch(n) {
       if (own.length !== n) own = new Float32Array(n);
       return own;
@@ -193,7 +199,10 @@ export async function connectRing(options: RingOptions): Promise<Collective> {
     },
   };
   const shmPath = options.sharedMemoryPath;
-  return shmPath && sharedMemoryAvailable() ? withSharedMemory(ring, shmPath) : ring;
+  if (!shmPath) return ring;
+  // Every replica must take the same path: use shared memory only if all can.
+  const able = await ring.allGather(sharedMemoryAvailable() ? 1 : 0);
+  return able.every((a) => a === 1) ? withSharedMemory(ring, shmPath) : ring;
 }
 
 /**
@@ -217,6 +226,7 @@ function withSharedMemory(ring: Collective, path: string): Collective {
   };
   return {
     ...ring,
+    transport: "shared-memory",
     scratch(n) {
       ensure(n);
       return slots[rank];
@@ -252,7 +262,7 @@ function withSharedMemory(ring: Collective, path: string): Collective {
     },
     async close() {
       map?.close();
-      if (rank === 0) await Deno.remove(path).catch(() => {});
+      if (rank === 0) unlinkShared(path);
       await ring.close();
     },
   };

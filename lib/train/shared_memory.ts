@@ -18,6 +18,7 @@ const symbols = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  unlink: { parameters: ["buffer"], result: "i32" },
 } as const;
 
 let libc: Deno.DynamicLibrary<typeof symbols> | null = null;
@@ -26,16 +27,29 @@ function lib(): Deno.DynamicLibrary<typeof symbols> {
   return libc;
 }
 
-/** Whether /dev/shm and FFI access to libc are available in this process. */
+/**
+ * Whether shared memory works in this process: Linux, FFI access to libc,
+ * and a small file under /dev/shm can be mapped. (Deno grants access to
+ * /dev only with --allow-all, so /dev/shm is reached through libc alone.)
+ */
 export function sharedMemoryAvailable(): boolean {
   if (Deno.build.os !== "linux") return false;
+  const probe = `/dev/shm/galaxy-probe-${Deno.pid}`;
   try {
-    Deno.statSync("/dev/shm");
-    lib();
+    mapShared(probe, 4096).close();
     return true;
   } catch {
     return false;
+  } finally {
+    try {
+      unlinkShared(probe);
+    } catch { /* nothing to remove */ }
   }
+}
+
+/** Removes a shared memory file (through libc: Deno's own API needs --allow-all for /dev). */
+export function unlinkShared(path: string): void {
+  lib().symbols.unlink(new TextEncoder().encode(path + "\0"));
 }
 
 /** A shared mapping; `buffer` aliases the same memory in every process that maps the file. */

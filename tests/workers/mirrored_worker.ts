@@ -63,6 +63,6 @@ for (let s = 0; s < Number(steps); s++) {
 const weights = vars.map((v) => Array.from(v.dataSync()));
 await Deno.writeTextFile(
   `${out}.${collective.rank}.json`,
-  JSON.stringify({ digest: weightsDigest(vars), weights }),
+  JSON.stringify({ digest: weightsDigest(vars), weights, transport: collective.transport }),
 );
 await collective.close();

@@ -1,0 +1,90 @@
+/**
+ * Benchmark workload: ResNet-34 inference on seeded random images.
+ *
+ * - `--mode model`: the bare forward pass, `model.predict` on a float
+ *   batch (inference mode: batch norm uses its moving statistics, no
+ *   dropout), outputs read back with dataSync.
+ * - `--mode predict`: `predictBatch` of lib/inference.ts (what predict,
+ *   evaluate and validation call) on uint8 pixels, with or without
+ *   `--tta` (the average over the 8 rotations and flips).
+ *
+ * `--warmup` batches, then `--batches` timed ones of `--batch` images.
+ * Reports `{images_per_sec, images, seconds, backend, ...}`.
+ *
+ * Usage: deno run ... bench/workloads/infer.ts [--mode model|predict] [--tta]
+ *   [--backend wasm|cpu|tensorflow] [--size 64] [--batch 32] [--warmup 1] [--batches 5]
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "node:util";
+import { type BackendName, setupBackend } from "../../lib/backend.ts";
+import { numberArg, printResult, randomPixels } from "../../lib/bench/workload.ts";
+import { predictBatch } from "../../lib/inference.ts";
+import { resnet34 } from "../../lib/model/resnet.ts";
+
+const { values: a } = parseArgs({
+  args: Deno.args,
+  options: {
+    mode: { type: "string" },
+    tta: { type: "boolean" },
+    backend: { type: "string" },
+    size: { type: "string" },
+    batch: { type: "string" },
+    warmup: { type: "string" },
+    batches: { type: "string" },
+  },
+  strict: true,
+});
+const mode = a.mode ?? "model";
+if (mode !== "model" && mode !== "predict") {
+  throw new Error(`--mode must be model or predict, got '${mode}'`);
+}
+if (a.tta && mode !== "predict") throw new Error("--tta needs --mode predict");
+const size = numberArg("size", a.size, 64);
+const batch = numberArg("batch", a.batch, 32);
+const warmup = numberArg("warmup", a.warmup, 1);
+const batches = numberArg("batches", a.batches, 5);
+
+const backend = await setupBackend({ requested: a.backend as BackendName | undefined });
+const model = resnet34({ inputSize: size, outputs: 5, seed: 0 });
+const pixels = randomPixels(batch * size * size * 3, 7);
+const ids = Array.from({ length: batch }, (_, i) => String(i));
+
+let once: () => Float32Array;
+if (mode === "model") {
+  const x = tf.tensor4d(Float32Array.from(pixels), [batch, size, size, 3]);
+  once = () =>
+    tf.tidy(() => (model.predict(x, { batchSize: batch }) as tf.Tensor).dataSync() as Float32Array);
+} else {
+  once = () => predictBatch(model, { n: batch, ids, pixels }, { tta: a.tta === true });
+}
+
+const check = (out: Float32Array) => {
+  if (out.length !== batch * 5 || !out.every(Number.isFinite)) {
+    throw new Error(`unexpected outputs: ${out.length} values`);
+  }
+};
+for (let i = 0; i < warmup; i++) check(once());
+const t0 = performance.now();
+for (let i = 0; i < batches; i++) check(once());
+const seconds = (performance.now() - t0) / 1000;
+
+console.error(
+  `infer: ${backend.name}, ${mode}${a.tta ? " with TTA" : ""}, ${size} px, batch ${batch}: ` +
+    `${batches} batches in ${seconds.toFixed(2)} s`,
+);
+printResult({
+  images_per_sec: batch * batches / seconds,
+  images: batch * batches,
+  seconds,
+  backend: backend.name,
+  backend_label: backend.label,
+  wasm_multithread: backend.name === "wasm"
+    ? await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")
+    : null,
+  mode,
+  tta: a.tta === true,
+  size,
+  batch,
+});

@@ -1,0 +1,682 @@
+/**
+ * The benchmarks of `deno task bench`, in table order. Each names what it
+ * measures, prepares its inputs, and says which commands to run with how
+ * many repetitions, full or `--quick`.
+ *
+ * To add one: write its workload under bench/workloads/ (ending with a
+ * JSON result line), its peer under bench/ if there is a fair one, and an
+ * entry here.
+ *
+ * @module
+ */
+import {
+  exportSplitNpy,
+  preprocessedDataset,
+  preprocessInput,
+  syntheticInput,
+  warmPageCache,
+} from "./fixtures.ts";
+import { median } from "./stats.ts";
+import {
+  type Benchmark,
+  type BenchRow,
+  compareRow,
+  peakRssMiB,
+  peerCommand,
+  type Plan,
+  resultValues,
+  runValues,
+  type SuiteContext,
+  summaryOrNull,
+  type Variant,
+  type VariantRuns,
+  workloadCommand,
+} from "./suite.ts";
+import { formatFigure } from "./table.ts";
+
+/** ResNet-34's trainable scalars with 5 outputs: the gradient the all-reduce moves. */
+export const RESNET34_GRADIENT_FLOATS = 21_287_237;
+
+/** The all-reduce throughput the mirrored trainer aims for, 10^9 bytes per second. */
+export const ALLREDUCE_TARGET_GB_PER_S = 1;
+
+const ips = (vr: VariantRuns | undefined) => resultValues(vr, "images_per_sec");
+const TORCH: Variant["requires"] = ["torch", "torchvision", "numpy"];
+const PILLOW: Variant["requires"] = ["PIL", "numpy"];
+
+/** The first successful run's value of a string field (e.g. the backend a workload used). */
+function firstField(vr: VariantRuns | undefined, field: string): string | null {
+  const r = vr?.runs.find((x) => x.ok && x.result?.[field] !== undefined);
+  const v = r?.result?.[field];
+  return v === undefined || v === null ? null : String(v);
+}
+
+/** Median of a variant's values, formatted, or "?" when it has none. */
+function medianText(values: number[]): string {
+  return values.length ? formatFigure(median(values)) : "?";
+}
+
+function backendText(vr: VariantRuns | undefined): string {
+  const name = firstField(vr, "backend") ?? "?";
+  const threads = firstField(vr, "wasm_multithread");
+  return name === "wasm" && threads === "false" ? "wasm, one thread per process" : name;
+}
+
+function torchThreadsText(vr: VariantRuns | undefined): string {
+  const t = firstField(vr, "threads");
+  return t ? `torch ${t} threads` : "torch";
+}
+
+const preprocess: Benchmark = {
+  id: "preprocess",
+  description: "deno task preprocess (lib/preprocess.ts) images/s and peak RSS vs the Pillow " +
+    "plain one-process script and a careful Pillow pipeline (draft mode, all cores)",
+  async prepare(ctx: SuiteContext): Promise<Plan> {
+    const input = await preprocessInput(ctx.quick ? 500 : Infinity, ctx.log);
+    await warmPageCache(input.dir);
+    const args = ["--in", input.dir];
+    const variants: Variant[] = [
+      {
+        key: "toolkit",
+        label: "toolkit preprocess",
+        role: "toolkit",
+        argv: workloadCommand("preprocess", [...args, "--scheme", input.scheme]),
+      },
+      {
+        key: "plain",
+        label: "Pillow plain script (1 process, no draft)",
+        role: "peer",
+        argv: peerCommand("peer_pillow_preprocess", [...args, "--plain"]),
+        requires: PILLOW,
+      },
+      {
+        key: "careful",
+        label: `Pillow careful (draft mode, ${navigator.hardwareConcurrency} processes)`,
+        role: "peer",
+        argv: peerCommand("peer_pillow_preprocess", args),
+        requires: PILLOW,
+      },
+    ];
+    return {
+      variants,
+      warmupReps: ctx.quick ? 0 : 1,
+      reps: ctx.quick ? 1 : 5,
+      settings: { input: input.dir, images: input.count, real: input.real, size: 64, crop: 0.5 },
+      rows(r): BenchRow[] {
+        const t = r.get("toolkit");
+        const what = (peer: string) => `preprocess ${input.description} to 64 px, vs ${peer}`;
+        return [
+          compareRow({
+            id: "preprocess",
+            what: what(r.get("plain")!.variant.label),
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: t,
+            peer: r.get("plain"),
+            values: ips,
+          }),
+          compareRow({
+            id: "preprocess",
+            what: what(r.get("careful")!.variant.label),
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: t,
+            peer: r.get("careful"),
+            values: ips,
+          }),
+          compareRow({
+            id: "preprocess",
+            what: `peak RSS of the same, vs ${r.get("plain")!.variant.label}`,
+            unit: "MiB",
+            higherIsBetter: false,
+            toolkit: t,
+            peer: r.get("plain"),
+            values: peakRssMiB,
+          }),
+          compareRow({
+            id: "preprocess",
+            what: `peak RSS of the same, vs ${r.get("careful")!.variant.label}`,
+            unit: "MiB",
+            higherIsBetter: false,
+            toolkit: t,
+            peer: r.get("careful"),
+            values: peakRssMiB,
+            note: "Peak RSS of a process tree is the sum of its processes' peaks " +
+              "(the careful pipeline's parent and workers).",
+          }),
+        ];
+      },
+    };
+  },
+};
+
+const preprocessRss: Benchmark = {
+  id: "preprocess-rss",
+  description: "peak RSS of deno task preprocess at two generated-data sizes (it should stay " +
+    "flat) vs the Pillow plain script",
+  async prepare(ctx: SuiteContext): Promise<Plan> {
+    const sizes = ctx.quick ? [200, 800] : [1000, 4000];
+    // Largest first: the smaller folder then links to its images instead of rendering them.
+    const big = await syntheticInput(sizes[1], ctx.log);
+    const small = await syntheticInput(sizes[0], ctx.log);
+    const variants: Variant[] = [];
+    for (const input of [small, big]) {
+      await warmPageCache(input.dir);
+      variants.push({
+        key: `toolkit-${input.count}`,
+        label: `toolkit preprocess, ${input.count} images`,
+        role: "toolkit",
+        argv: workloadCommand("preprocess", ["--in", input.dir, "--scheme", "votes"]),
+      }, {
+        key: `plain-${input.count}`,
+        label: `Pillow plain script, ${input.count} images`,
+        role: "peer",
+        argv: peerCommand("peer_pillow_preprocess", ["--in", input.dir, "--plain"]),
+        requires: PILLOW,
+      });
+    }
+    return {
+      variants,
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { sizes, inputs: [small.dir, big.dir] },
+      rows(r): BenchRow[] {
+        const growth = (key: string) => {
+          const a = peakRssMiB(r.get(`${key}-${sizes[0]}`));
+          const b = peakRssMiB(r.get(`${key}-${sizes[1]}`));
+          return a.length && b.length ? (median(b) / median(a)).toFixed(2) : "?";
+        };
+        return sizes.map((n, i) =>
+          compareRow({
+            id: "preprocess-rss",
+            what: `peak RSS, preprocess of ${n.toLocaleString("en")} generated 424 px JPEGs, ` +
+              "vs Pillow plain script",
+            unit: "MiB",
+            higherIsBetter: false,
+            toolkit: r.get(`toolkit-${n}`),
+            peer: r.get(`plain-${n}`),
+            values: peakRssMiB,
+            note: i === 1
+              ? `Peak RSS at ${sizes[1].toLocaleString("en")} / at ${
+                sizes[0].toLocaleString("en")
+              } images: toolkit ${growth("toolkit")}, Pillow plain ${growth("plain")} ` +
+                "(the plain script keeps every image in a list until it saves them)."
+              : undefined,
+          })
+        );
+      },
+    };
+  },
+};
+
+const reader: Benchmark = {
+  id: "reader",
+  description: "training input pipeline: dataset reader (openDataset().batches, shuffled) + " +
+    "augmentBatch, images/s, vs the same in a NumPy loop",
+  async prepare(ctx: SuiteContext): Promise<Plan> {
+    const input = await preprocessInput(ctx.quick ? 500 : Infinity, ctx.log);
+    const dataset = await preprocessedDataset(input, ctx.log);
+    const npy = await exportSplitNpy(dataset, "train");
+    await warmPageCache(dataset);
+    const epochs = ctx.quick ? 1 : 5;
+    const warmupBatches = ctx.quick ? 2 : 5;
+    const common = ["--batch", "32", "--epochs", String(epochs)];
+    return {
+      variants: [{
+        key: "toolkit",
+        label: "toolkit reader + augment",
+        role: "toolkit",
+        argv: workloadCommand("reader", [
+          "--data",
+          dataset,
+          ...common,
+          "--warmup-batches",
+          String(warmupBatches),
+        ]),
+      }, {
+        key: "numpy",
+        label: "NumPy loop (memory-mapped .npy, per-image augmentation)",
+        role: "peer",
+        argv: peerCommand("peer_numpy_reader", [
+          "--npy",
+          npy,
+          ...common,
+          "--warmup-batches",
+          String(warmupBatches),
+        ]),
+        requires: ["numpy"],
+      }],
+      warmupReps: ctx.quick ? 0 : 1,
+      reps: ctx.quick ? 1 : 5,
+      settings: { dataset, npy, epochs, batch: 32, source: input.dir },
+      rows: (r) => [compareRow({
+        id: "reader",
+        what: `read + augment batches of 32 (64 px, ${input.real ? "real" : "generated"} images, ` +
+          "shuffled, dihedral + shift + brightness/contrast), vs NumPy loop",
+        unit: "images/s",
+        higherIsBetter: true,
+        toolkit: r.get("toolkit"),
+        peer: r.get("numpy"),
+        values: ips,
+        note: "Peer: no DataLoader; the same augmentation written with NumPy per image " +
+          "(np.rot90, mirror, np.pad edge + slice, contrast/brightness, clip) on a memory-mapped " +
+          ".npy of the same images.",
+      })],
+    };
+  },
+};
+
+const train: Benchmark = {
+  id: "train",
+  description: "ResNet-34 training images/s at 64 px, batch 16, Adam, focal loss, on the " +
+    "fastest backend, one process and 2 mirrored replicas, vs torchvision resnet34",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    const size = 64;
+    const batch = ctx.quick ? 8 : 16;
+    const warmup = ctx.quick ? 1 : 2;
+    const steps = ctx.quick ? 1 : 8;
+    const common = [
+      "--size",
+      String(size),
+      "--batch",
+      String(batch),
+      "--warmup",
+      String(warmup),
+      "--steps",
+      String(steps),
+    ];
+    return Promise.resolve({
+      variants: [{
+        key: "toolkit-1",
+        label: "toolkit, 1 process",
+        role: "toolkit",
+        argv: workloadCommand("train_step", common),
+      }, {
+        key: "toolkit-2",
+        label: "toolkit, 2 mirrored replicas",
+        role: "toolkit",
+        argv: workloadCommand("train_step", [...common, "--replicas", "2"]),
+      }, {
+        key: "torch",
+        label: "torch",
+        role: "peer",
+        argv: peerCommand("peer_torch_resnet", ["train", ...common]),
+        requires: TORCH,
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size, batch, warmup, steps },
+      rows(r): BenchRow[] {
+        const torch = r.get("torch");
+        const what = (how: string) =>
+          `train ResNet-34, ${size} px, batch ${batch}, Adam, ${how} (${
+            backendText(r.get("toolkit-1"))
+          }), vs ${torchThreadsText(torch)}`;
+        return [
+          compareRow({
+            id: "train",
+            what: what("1 process"),
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: r.get("toolkit-1"),
+            peer: torch,
+            values: ips,
+          }),
+          compareRow({
+            id: "train",
+            what: what(`2 mirrored replicas of ${batch / 2}`),
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: r.get("toolkit-2"),
+            peer: torch,
+            values: ips,
+            note: "Mirrored: 2 replica processes (launchReplicas/joinReplicas), each computing " +
+              "half of every batch, gradients all-reduced through " +
+              `${firstField(r.get("toolkit-2"), "transport") ?? "?"}.`,
+          }),
+        ];
+      },
+    });
+  },
+};
+
+const trainCpu: Benchmark = {
+  id: "train-cpu",
+  description: "reference: ResNet-34 training on the pure-JS cpu backend at 32 px, batch 4, " +
+    "vs torch at the same size",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    // Batch 2 at least: torch's batch norm refuses one value per channel in training.
+    const batch = ctx.quick ? 2 : 4;
+    const steps = ctx.quick ? 1 : 2;
+    const common = ["--size", "32", "--batch", String(batch), "--steps", String(steps)];
+    return Promise.resolve({
+      variants: [{
+        key: "toolkit",
+        label: "toolkit, cpu backend",
+        role: "toolkit",
+        // Each step takes minutes: JIT warm-up is a negligible share of it.
+        argv: workloadCommand("train_step", ["--backend", "cpu", ...common, "--warmup", "0"]),
+        timeoutSeconds: 3600,
+      }, {
+        key: "torch",
+        label: "torch",
+        role: "peer",
+        argv: peerCommand("peer_torch_resnet", ["train", ...common, "--warmup", "1"]),
+        requires: TORCH,
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size: 32, batch, steps, backend: "cpu" },
+      rows: (r) => [compareRow({
+        id: "train-cpu",
+        what: `train ResNet-34, 32 px, batch ${batch}, pure-JS cpu backend (reference), vs ` +
+          torchThreadsText(r.get("torch")),
+        unit: "images/s",
+        higherIsBetter: true,
+        toolkit: r.get("toolkit"),
+        peer: r.get("torch"),
+        values: ips,
+        note: "The cpu backend is the fallback where neither native TensorFlow nor WASM loads; " +
+          "its steps are timed without a warm-up step, torch's after one.",
+      })],
+    });
+  },
+};
+
+const infer: Benchmark = {
+  id: "infer",
+  description: "ResNet-34 inference images/s at 64 px, batch 32 (model.predict) vs torch " +
+    "eval + no_grad",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    const batch = ctx.quick ? 16 : 32;
+    const batches = ctx.quick ? 1 : 5;
+    const common = ["--size", "64", "--batch", String(batch), "--warmup", "1"];
+    return Promise.resolve({
+      variants: [{
+        key: "toolkit",
+        label: "toolkit model.predict",
+        role: "toolkit",
+        argv: workloadCommand("infer", [
+          "--mode",
+          "model",
+          ...common,
+          "--batches",
+          String(batches),
+        ]),
+      }, {
+        key: "torch",
+        label: "torch",
+        role: "peer",
+        argv: peerCommand("peer_torch_resnet", ["infer", ...common, "--batches", String(batches)]),
+        requires: TORCH,
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size: 64, batch, batches },
+      rows: (r) => [compareRow({
+        id: "infer",
+        what: `ResNet-34 inference, 64 px, batch ${batch} (${backendText(r.get("toolkit"))}), vs ${
+          torchThreadsText(r.get("torch"))
+        }`,
+        unit: "images/s",
+        higherIsBetter: true,
+        toolkit: r.get("toolkit"),
+        peer: r.get("torch"),
+        values: ips,
+      })],
+    });
+  },
+};
+
+const predict: Benchmark = {
+  id: "predict",
+  description: "predictBatch (lib/inference.ts) from uint8 pixels with and without 8-view " +
+    "test-time augmentation, images/s, vs the same in torch",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    const plainBatch = ctx.quick ? 8 : 32;
+    const ttaBatch = ctx.quick ? 4 : 32;
+    const plain = [
+      "--size",
+      "64",
+      "--batch",
+      String(plainBatch),
+      "--warmup",
+      "1",
+      "--batches",
+      ctx.quick ? "1" : "3",
+    ];
+    const tta = [
+      "--size",
+      "64",
+      "--batch",
+      String(ttaBatch),
+      "--warmup",
+      "1",
+      "--batches",
+      ctx.quick ? "1" : "2",
+      "--tta",
+    ];
+    return Promise.resolve({
+      variants: [{
+        key: "toolkit",
+        label: "toolkit predictBatch",
+        role: "toolkit",
+        argv: workloadCommand("infer", ["--mode", "predict", ...plain]),
+      }, {
+        key: "torch",
+        label: "torch",
+        role: "peer",
+        argv: peerCommand("peer_torch_resnet", ["predict", ...plain]),
+        requires: TORCH,
+      }, {
+        key: "toolkit-tta",
+        label: "toolkit predictBatch with TTA",
+        role: "toolkit",
+        argv: workloadCommand("infer", ["--mode", "predict", ...tta]),
+      }, {
+        key: "torch-tta",
+        label: "torch with TTA",
+        role: "peer",
+        argv: peerCommand("peer_torch_resnet", ["predict", ...tta]),
+        requires: TORCH,
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size: 64, plainBatch, ttaBatch },
+      rows(r): BenchRow[] {
+        const backend = backendText(r.get("toolkit"));
+        const cost = (a: string, b: string) => {
+          const x = ips(r.get(a)), y = ips(r.get(b));
+          return x.length && y.length ? (median(x) / median(y)).toFixed(1) : "?";
+        };
+        return [
+          compareRow({
+            id: "predict",
+            what: `predict, no TTA, 64 px, batch ${plainBatch} (${backend}), vs ${
+              torchThreadsText(r.get("torch"))
+            }`,
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: r.get("toolkit"),
+            peer: r.get("torch"),
+            values: ips,
+          }),
+          compareRow({
+            id: "predict",
+            what: `predict with TTA (8 rotations/flips), batch ${ttaBatch} (${backend}), vs ${
+              torchThreadsText(r.get("torch-tta"))
+            }`,
+            unit: "images/s",
+            higherIsBetter: true,
+            toolkit: r.get("toolkit-tta"),
+            peer: r.get("torch-tta"),
+            values: ips,
+            note: `TTA costs a factor ${cost("toolkit", "toolkit-tta")} in throughput in the ` +
+              `toolkit, ${cost("torch", "torch-tta")} in torch (8 forward passes per image).`,
+          }),
+        ];
+      },
+    });
+  },
+};
+
+const allreduce: Benchmark = {
+  id: "allreduce",
+  description: "the mirrored trainer's all-reduce (mean) of ResNet-34's 21,287,237 float32 " +
+    "gradients between 2 replica processes: GB/s and ms (no peer; target 1 GB/s)",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    const warmup = ctx.quick ? 1 : 3;
+    const iterations = ctx.quick ? 3 : 20;
+    const args = (transport: string) => [
+      "--floats",
+      String(RESNET34_GRADIENT_FLOATS),
+      "--replicas",
+      "2",
+      "--transport",
+      transport,
+      "--warmup",
+      String(warmup),
+      "--iterations",
+      String(iterations),
+    ];
+    return Promise.resolve({
+      variants: [{
+        key: "shm",
+        label: "all-reduce through shared memory",
+        role: "toolkit",
+        argv: workloadCommand("allreduce", args("shm")),
+      }, {
+        key: "socket",
+        label: "all-reduce over the socket ring",
+        role: "toolkit",
+        argv: workloadCommand("allreduce", args("socket")),
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { floats: RESNET34_GRADIENT_FLOATS, replicas: 2, warmup, iterations },
+      rows(r): BenchRow[] {
+        const grads = `ResNet-34's ${RESNET34_GRADIENT_FLOATS.toLocaleString("en")} float32 ` +
+          "gradients, 2 replicas";
+        return [
+          compareRow({
+            id: "allreduce",
+            what: `all-reduce (mean) of ${grads}, shared memory (the trainer's first choice)`,
+            unit: "GB/s",
+            higherIsBetter: true,
+            toolkit: r.get("shm"),
+            values: (vr) => resultValues(vr, "gb_per_s"),
+            target: ALLREDUCE_TARGET_GB_PER_S,
+            note: "GB/s = gradient bytes (4 per float) / time of one all-reduce, 10^9 bytes; " +
+              "no peer program: the ratio is against the 1 GB/s target.",
+          }),
+          compareRow({
+            id: "allreduce",
+            what: `time of one all-reduce of ${grads}, shared memory`,
+            unit: "ms",
+            higherIsBetter: false,
+            toolkit: r.get("shm"),
+            values: (vr) => resultValues(vr, "ms"),
+          }),
+          compareRow({
+            id: "allreduce",
+            what: `all-reduce of ${grads}, socket ring (the fallback without /dev/shm)`,
+            unit: "GB/s",
+            higherIsBetter: true,
+            toolkit: r.get("socket"),
+            values: (vr) => resultValues(vr, "gb_per_s"),
+            target: ALLREDUCE_TARGET_GB_PER_S,
+          }),
+        ];
+      },
+    });
+  },
+};
+
+/**
+ * Scaling efficiency of each repetition: images/s of the 2-replica run
+ * over twice that of the 1-replica run of the same repetition.
+ */
+export function pairedEfficiency(one: readonly number[], two: readonly number[]): number[] {
+  const n = Math.min(one.length, two.length);
+  return Array.from({ length: n }, (_, i) => two[i] / (2 * one[i]));
+}
+
+const scaling: Benchmark = {
+  id: "scaling",
+  description: "2-replica scaling efficiency of mirrored training (images/s with 2 replicas / " +
+    "(2 x images/s with 1)), ResNet-34 at 32 px, same batch per replica",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    const perReplica = ctx.quick ? 4 : 16;
+    const warmup = ctx.quick ? 1 : 2;
+    const steps = ctx.quick ? 2 : 8;
+    const args = (replicas: number) => [
+      "--size",
+      "32",
+      "--batch",
+      String(perReplica * replicas),
+      "--replicas",
+      String(replicas),
+      "--warmup",
+      String(warmup),
+      "--steps",
+      String(steps),
+    ];
+    return Promise.resolve({
+      variants: [{
+        key: "one",
+        label: "1 replica",
+        role: "toolkit",
+        argv: workloadCommand("train_step", args(1)),
+      }, {
+        key: "two",
+        label: "2 mirrored replicas",
+        role: "toolkit",
+        argv: workloadCommand("train_step", args(2)),
+      }],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size: 32, perReplica, warmup, steps },
+      rows(r): BenchRow[] {
+        const one = r.get("one"), two = r.get("two");
+        // A failed variant is not run again, so the successful runs pair up by repetition.
+        const efficiency = pairedEfficiency(
+          runValues(one, (x) => x.result?.images_per_sec as number),
+          runValues(two, (x) => x.result?.images_per_sec as number),
+        );
+        const transport = firstField(two, "transport") ?? "?";
+        const note = `images/s: 1 replica ${medianText(ips(one))}, ` +
+          `2 replicas ${medianText(ips(two))}; all-reduce through ${transport}; ` +
+          `${navigator.hardwareConcurrency} cores.` +
+          (two?.failed ? ` 2 replicas failed: ${two.failed}` : "");
+        const row = compareRow({
+          id: "scaling",
+          what: `2-replica scaling efficiency, ResNet-34 32 px, ${perReplica} images per replica ` +
+            `per step (${backendText(one)})`,
+          unit: "of linear (1 = perfect)",
+          higherIsBetter: true,
+          toolkit: one,
+          values: () => efficiency,
+          note,
+        });
+        return [{
+          ...row,
+          toolkit: summaryOrNull(efficiency),
+          sources: { toolkit: one, others: two ? [two] : [] },
+        }];
+      },
+    });
+  },
+};
+
+/** Every benchmark, in table order. */
+export const BENCHMARKS: readonly Benchmark[] = [
+  preprocess,
+  preprocessRss,
+  reader,
+  train,
+  trainCpu,
+  infer,
+  predict,
+  allreduce,
+  scaling,
+];

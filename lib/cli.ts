@@ -27,13 +27,36 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   }
 }
 
-/** A flag's value as a number within [min, max], or a UsageError naming the flag. */
+/** The bounds {@linkcode numberFlag} checks. */
+export interface NumberRange {
+  min?: number;
+  max?: number;
+  integer?: boolean;
+}
+
+/**
+ * A flag's value as a number within [min, max], or a UsageError naming the
+ * flag; `fallback` when the flag is absent (`undefined` leaves the default
+ * to the library the value goes to).
+ */
 export function numberFlag(
   name: string,
   value: string | undefined,
   fallback: number,
-  range: { min?: number; max?: number; integer?: boolean } = {},
-): number {
+  range?: NumberRange,
+): number;
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number | undefined,
+  range?: NumberRange,
+): number | undefined;
+export function numberFlag(
+  name: string,
+  value: string | undefined,
+  fallback: number | undefined,
+  range: NumberRange = {},
+): number | undefined {
   if (value === undefined) return fallback;
   const n = Number(value);
   const { min = -Infinity, max = Infinity, integer = false } = range;
@@ -49,13 +72,29 @@ export function numberFlag(
   return n;
 }
 
-/** A flag's value from a fixed set of choices. */
+/**
+ * A flag's value from a fixed set of choices, or a UsageError naming the
+ * flag; `fallback` when the flag is absent (`undefined` leaves the choice
+ * to the library the value goes to).
+ */
 export function choiceFlag<C extends string>(
   name: string,
   value: string | undefined,
   choices: readonly C[],
   fallback: C,
-): C {
+): C;
+export function choiceFlag<C extends string>(
+  name: string,
+  value: string | undefined,
+  choices: readonly C[],
+  fallback: C | undefined,
+): C | undefined;
+export function choiceFlag<C extends string>(
+  name: string,
+  value: string | undefined,
+  choices: readonly C[],
+  fallback: C | undefined,
+): C | undefined {
   if (value === undefined) return fallback;
   if (!(choices as readonly string[]).includes(value)) {
     throw new UsageError(`--${name} must be one of ${choices.join(", ")}, got '${value}'`);
@@ -71,7 +110,19 @@ export function required(name: string, value: string | undefined, usage: string)
   return value;
 }
 
-/** `3725` -> `"1h02m"`, `65` -> `"1m05s"`, `7.4` -> `"7s"`. */
+/** `1536` -> `"1.50 KiB"`, `512` -> `"512 B"`. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
+}
+
+/** `3725` -> `"1h02m"`, `65` -> `"1m05s"`, `7.4` -> `"7s"`, not finite -> `"?"`. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.round(seconds);
@@ -100,6 +151,18 @@ export class ProgressLine {
     this.#shown = true;
     const bytes = new TextEncoder().encode(this.#tty ? `\r\x1b[2K${text}` : `${text}\n`);
     Deno.stderr.writeSync(bytes);
+  }
+
+  /**
+   * Prints `line` to stderr on a line of its own; on a terminal the progress
+   * line is erased first, and the next update draws it again.
+   */
+  log(line: string): void {
+    if (this.#tty && this.#shown) {
+      Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[2K"));
+      this.#shown = false;
+    }
+    console.error(line);
   }
 
   /** Ends the line so the next output starts on a fresh one. */

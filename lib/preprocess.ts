@@ -39,6 +39,7 @@
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./io/atomic.ts";
+import { sha256File } from "./io/digest.ts";
 import {
   configureSharp,
   IMAGE_PIPELINE,
@@ -212,18 +213,6 @@ function cut(reason: string): string {
 
 function jsonBytes(s: string): number {
   return new TextEncoder().encode(JSON.stringify(s)).length;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  using f = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1 << 22);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    h.update(buf.subarray(0, n));
-  }
-  return h.digest("hex");
 }
 
 async function fileSize(path: string): Promise<number | null> {

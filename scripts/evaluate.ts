@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
+import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
 import {
   bar,
   choiceFlag,
@@ -44,12 +44,8 @@ async function main(): Promise<number> {
     worst: { type: "string" },
     backend: { type: "string" },
   }, USAGE);
-  const backend = f.backend === undefined
-    ? undefined
-    : choiceFlag("backend", f.backend, BACKEND_NAMES, "cpu") as BackendName;
-  const split = f.split === undefined
-    ? undefined
-    : choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), "test");
+  const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
+  const split = choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), undefined);
   const options = {
     run: required("model", f.model, USAGE),
     data: required("data", f.data, USAGE),

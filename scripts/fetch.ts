@@ -7,13 +7,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { formatBytes, numberFlag, ProgressLine, UsageError } from "../lib/cli.ts";
 import { DEFAULT_API_BASE, KaggleClient } from "../lib/kaggle/client.ts";
 import { findCredentials } from "../lib/kaggle/credentials.ts";
 import { isDiskFull, isExpectedError } from "../lib/kaggle/errors.ts";
 import { fetchCompetition, type FetchEvent } from "../lib/kaggle/fetch.ts";
 import { type FetchSummary, importFrom } from "../lib/kaggle/import.ts";
 import { COMPETITION } from "../lib/kaggle/layout.ts";
-import { describeProgress, formatBytes } from "../lib/kaggle/progress.ts";
+import { describeProgress } from "../lib/kaggle/progress.ts";
 
 const USAGE = `usage: deno task fetch [--out DIR] [options]
 
@@ -35,42 +36,12 @@ Credentials: KAGGLE_USERNAME and KAGGLE_KEY, else kaggle.json in $KAGGLE_CONFIG_
 (create it at https://www.kaggle.com/settings > API > Create New Token; chmod 600 it).
 Re-running skips what is complete; an interrupted download resumes.`;
 
-class UsageError extends Error {}
-
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) {
-    throw new UsageError(`${flag} needs a whole number, got '${v}'`);
-  }
-  return n;
+/** A count flag (0 or more), or undefined when absent: the library has the default. */
+function wholeNumber(flag: string, v: string | undefined): number | undefined {
+  return numberFlag(flag, v, undefined, { min: 0, integer: true });
 }
 
-/** Progress lines: rewritten in place on a terminal, throttled in logs. */
-class Printer {
-  #tty = Deno.stderr.isTerminal();
-  #pending = false;
-  #lastStatus = 0;
-  #enc = new TextEncoder();
-
-  status(line: string): void {
-    if (this.#tty) {
-      Deno.stderr.writeSync(this.#enc.encode(`\r\x1b[2K${line}`));
-      this.#pending = true;
-    } else if (performance.now() - this.#lastStatus >= 5000) {
-      this.#lastStatus = performance.now();
-      console.error(line);
-    }
-  }
-
-  log(line: string): void {
-    if (this.#pending) Deno.stderr.writeSync(this.#enc.encode("\r\x1b[2K"));
-    this.#pending = false;
-    console.error(line);
-  }
-}
-
-function onEvent(p: Printer): (e: FetchEvent) => void {
+function onEvent(p: ProgressLine): (e: FetchEvent) => void {
   return (e) => {
     switch (e.type) {
       case "plan": {
@@ -88,7 +59,7 @@ function onEvent(p: Printer): (e: FetchEvent) => void {
         );
         break;
       case "download-progress":
-        p.status(describeProgress(e.file, e.progress));
+        p.update(describeProgress(e.file, e.progress));
         break;
       case "download-done":
         p.log(
@@ -103,7 +74,7 @@ function onEvent(p: Printer): (e: FetchEvent) => void {
         p.log(`extracting ${e.archive} (${e.entries} files)`);
         break;
       case "extract-progress":
-        p.status(`extracting ${e.archive}  ${e.entriesDone} / ${e.entries} files`);
+        p.update(`extracting ${e.archive}  ${e.entriesDone} / ${e.entries} files`);
         break;
       case "archive-done": {
         const parts = Object.entries(e.counts).map(([t, n]) => `${n} -> ${t}`);
@@ -125,7 +96,7 @@ async function runSynthetic(
   count: number,
   testCount: number | undefined,
   seed: number | undefined,
-  p: Printer,
+  p: ProgressLine,
 ): Promise<void> {
   if (count < 1) throw new UsageError("--synthetic needs at least 1 galaxy");
   // Loaded only here: the generator brings in sharp (native code), which a download does not need.
@@ -135,7 +106,7 @@ async function runSynthetic(
     count,
     testCount,
     seed,
-    onProgress: (done, total) => p.status(`synthetic: ${done} / ${total} images`),
+    onProgress: (done, total) => p.update(`synthetic: ${done} / ${total} images`),
   });
   p.log(
     `done: ${s.trainCount} training and ${s.testCount} test galaxies (seed ${s.seed}) in ` +
@@ -150,7 +121,8 @@ function describeSummary(s: FetchSummary): string {
     (s.skipped.length ? `; skipped as complete: ${s.skipped.join(", ")}` : "");
 }
 
-const printer = new Printer();
+/** Progress rewritten in place on a terminal, a line every 5 s in logs. */
+const printer = new ProgressLine(5);
 
 async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -176,7 +148,7 @@ async function main(args: string[]): Promise<void> {
   }
   const p = printer;
   const outDir = values.out;
-  const synthetic = positiveInt("--synthetic", values.synthetic);
+  const synthetic = wholeNumber("synthetic", values.synthetic);
   if (values.from !== undefined && synthetic !== undefined) {
     throw new UsageError("--from and --synthetic cannot be used together");
   }
@@ -184,8 +156,8 @@ async function main(args: string[]): Promise<void> {
     await runSynthetic(
       outDir,
       synthetic,
-      positiveInt("--test-count", values["test-count"]),
-      positiveInt("--seed", values.seed),
+      wholeNumber("test-count", values["test-count"]),
+      wholeNumber("seed", values.seed),
       p,
     );
     return;
@@ -209,7 +181,7 @@ async function main(args: string[]): Promise<void> {
     client: connect,
     competition: values.competition,
     keepArchives: values["keep-archives"],
-    retries: positiveInt("--retries", values.retries),
+    retries: wholeNumber("retries", values.retries),
     onEvent: onEvent(p),
   });
   p.log(describeSummary(summary));

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
+import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
 import {
   bar,
   choiceFlag,
@@ -73,9 +73,7 @@ async function main(): Promise<number> {
     merge: { type: "string", multiple: true },
   }, USAGE);
   const out = required("out", f.out, USAGE);
-  const backend = f.backend === undefined
-    ? undefined
-    : choiceFlag("backend", f.backend, BACKEND_NAMES, "cpu") as BackendName;
+  const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
 
   if (f.merge) {
     if (f.model || f.in) throw new UsageError(`--merge takes no --model or --in\n\n${USAGE}`);

@@ -9,10 +9,18 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import {
+  formatDuration,
+  numberFlag,
+  parseFlags,
+  ProgressLine,
+  required,
+  runMain,
+  UsageError,
+} from "../lib/cli.ts";
 import { openDataset } from "../lib/data/dataset.ts";
 import { SCHEME_NAMES } from "../lib/data/label_schemes.ts";
-import { preprocess, StrictError } from "../lib/preprocess.ts";
+import { preprocess, type PreprocessResult, StrictError } from "../lib/preprocess.ts";
 
 const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
        deno task preprocess --verify --out DIR
@@ -35,120 +43,87 @@ const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
   --overwrite        replace a dataset built from other input or options
   --verify           re-hash every shard of --out against its manifest`;
 
-function num(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x)) {
-    throw new UsageError(`--${name} needs a number, got '${v}'`);
-  }
-  return x;
-}
-
-class UsageError extends Error {}
-
-function duration(s: number): string {
-  if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${Math.round(s)}s`;
-}
-
 async function main(): Promise<number> {
-  const { values: a } = parseArgs({
-    args: Deno.args,
-    options: {
-      in: { type: "string" },
-      out: { type: "string" },
-      scheme: { type: "string" },
-      size: { type: "string" },
-      crop: { type: "string" },
-      val: { type: "string" },
-      test: { type: "string" },
-      "split-seed": { type: "string" },
-      "shard-mb": { type: "string" },
-      concurrency: { type: "string" },
-      strict: { type: "boolean" },
-      "max-bad": { type: "string" },
-      unlabeled: { type: "boolean" },
-      "no-unlabeled": { type: "boolean" },
-      limit: { type: "string" },
-      overwrite: { type: "boolean" },
-      verify: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-  });
-  if (a.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!a.out) throw new UsageError("--out is required");
+  const a = parseFlags(Deno.args, {
+    in: { type: "string" },
+    out: { type: "string" },
+    scheme: { type: "string" },
+    size: { type: "string" },
+    crop: { type: "string" },
+    val: { type: "string" },
+    test: { type: "string" },
+    "split-seed": { type: "string" },
+    "shard-mb": { type: "string" },
+    concurrency: { type: "string" },
+    strict: { type: "boolean" },
+    "max-bad": { type: "string" },
+    unlabeled: { type: "boolean" },
+    "no-unlabeled": { type: "boolean" },
+    limit: { type: "string" },
+    overwrite: { type: "boolean" },
+    verify: { type: "boolean" },
+  }, USAGE);
+  const out = required("out", a.out, USAGE);
   if (a.verify) {
-    const ds = await openDataset(a.out);
+    const ds = await openDataset(out);
     await ds.verify();
     ds.close();
-    console.log(`verified ${ds.manifest.shards.length} shards of ${a.out}: all checksums match`);
+    console.log(`verified ${ds.manifest.shards.length} shards of ${out}: all checksums match`);
     return 0;
   }
-  if (!a.in) throw new UsageError("--in is required");
+  const inDir = required("in", a.in, USAGE);
   if (a.unlabeled && a["no-unlabeled"]) {
-    throw new UsageError("--unlabeled and --no-unlabeled contradict");
+    throw new UsageError(`--unlabeled and --no-unlabeled contradict\n\n${USAGE}`);
   }
+  // Library defaults apply to absent flags; the library checks the ranges.
+  const num = (name: string, value: string | undefined) => numberFlag(name, value, undefined);
   const seed = a["split-seed"];
-  let lastPrint = 0;
-  const isTty = Deno.stderr.isTerminal();
-  const result = await preprocess({
-    inDir: a.in,
-    outDir: a.out,
-    scheme: a.scheme,
-    size: num("size", a.size),
-    crop: num("crop", a.crop),
-    val: num("val", a.val),
-    test: num("test", a.test),
-    splitSeed: seed === undefined ? undefined : /^-?\d+$/.test(seed) ? Number(seed) : seed,
-    shardMb: num("shard-mb", a["shard-mb"]),
-    concurrency: num("concurrency", a.concurrency),
-    strict: a.strict,
-    maxBad: num("max-bad", a["max-bad"]),
-    unlabeled: a["no-unlabeled"] ? false : a.unlabeled ?? undefined,
-    limit: num("limit", a.limit),
-    overwrite: a.overwrite,
-    log: (line) => console.error(line),
-    onProgress: (p) => {
-      const now = performance.now();
-      if (now - lastPrint < 1000 && p.done !== p.total) return;
-      lastPrint = now;
-      const line =
-        `${p.shard}  ${p.done}/${p.total} images  ${p.imagesPerSecond.toFixed(0)} images/s` +
-        `  ETA ${duration(p.etaSeconds)}`;
-      if (isTty) Deno.stderr.writeSync(new TextEncoder().encode(`\r${line}\x1b[K`));
-      else console.error(line);
-    },
-  });
-  if (isTty) console.error("");
+  // Plain lines (logs, CI) at most once a second, as on a terminal before.
+  const progress = new ProgressLine(1);
+  let result: PreprocessResult;
+  try {
+    result = await preprocess({
+      inDir,
+      outDir: out,
+      scheme: a.scheme,
+      size: num("size", a.size),
+      crop: num("crop", a.crop),
+      val: num("val", a.val),
+      test: num("test", a.test),
+      splitSeed: seed === undefined ? undefined : /^-?\d+$/.test(seed) ? Number(seed) : seed,
+      shardMb: num("shard-mb", a["shard-mb"]),
+      concurrency: num("concurrency", a.concurrency),
+      strict: a.strict,
+      maxBad: num("max-bad", a["max-bad"]),
+      unlabeled: a["no-unlabeled"] ? false : a.unlabeled ?? undefined,
+      limit: num("limit", a.limit),
+      overwrite: a.overwrite,
+      log: (line) => progress.log(line),
+      onProgress: (p) =>
+        progress.update(
+          `${p.shard}  ${p.done}/${p.total} images  ${p.imagesPerSecond.toFixed(0)} images/s` +
+            `  ETA ${formatDuration(p.etaSeconds)}`,
+          p.done === p.total,
+        ),
+    });
+  } catch (e) {
+    // A --strict stop has already written report.json.
+    if (e instanceof StrictError) {
+      throw new Error(`${e.message}\n(bad items are listed in report.json)`, { cause: e });
+    }
+    throw e;
+  } finally {
+    progress.done();
+  }
   console.log(result.summary);
   if (!result.ok) {
     console.error(
       `error: ${(100 * result.report.badFraction).toFixed(2)}% of the items were bad, ` +
-        `more than --max-bad ${
-          (100 * result.report.maxBad).toFixed(2)
-        }% (see ${a.out}/report.json)`,
+        `more than --max-bad ${(100 * result.report.maxBad).toFixed(2)}% (see ${out}/report.json)`,
     );
     return 1;
   }
   return 0;
 }
 
-try {
-  Deno.exit(await main());
-} catch (e) {
-  const msg = e instanceof Error ? e.message : String(e);
-  console.error(`error: ${msg}`);
-  const code = (e as { code?: string }).code ?? "";
-  if (e instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
-    console.error(USAGE);
-    Deno.exit(2);
-  }
-  // A --strict stop has already written report.json.
-  if (e instanceof StrictError) console.error("(bad items are listed in report.json)");
-  Deno.exit(1);
-}
+await runMain(main);

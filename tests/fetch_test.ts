@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { formatBytes, formatDuration } from "../lib/cli.ts";
 import {
   DEFAULT_ZIP_LIMITS,
   SafeZip,
@@ -16,12 +17,7 @@ import { FetchError } from "../lib/kaggle/errors.ts";
 import { downloadsDir, fetchCompetition, type FetchEvent } from "../lib/kaggle/fetch.ts";
 import { importFrom } from "../lib/kaggle/import.ts";
 import { COMPETITION, routeEntry, targetOfName } from "../lib/kaggle/layout.ts";
-import {
-  describeProgress,
-  formatBytes,
-  formatDuration,
-  ProgressMeter,
-} from "../lib/kaggle/progress.ts";
+import { describeProgress, ProgressMeter } from "../lib/kaggle/progress.ts";
 import { loadState, STATE_FILE } from "../lib/kaggle/state.ts";
 import {
   type CompetitionFixture,

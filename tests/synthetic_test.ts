@@ -13,9 +13,10 @@ import {
   writeSyntheticKaggle,
 } from "../lib/data/synthetic.ts";
 import { sampleScene } from "../lib/data/synthetic/morphology.ts";
-import { mixSeed, permuteIndex, Rng } from "../lib/data/synthetic/prng.ts";
+import { permuteIndex, Rng } from "../lib/data/synthetic/prng.ts";
 import { renderScene } from "../lib/data/synthetic/render.ts";
 import type { GalaxyKind } from "../lib/data/synthetic/scene.ts";
+import { mixSeed } from "../lib/random.ts";
 
 function parseCsv(text: string): { header: string[]; rows: { id: number; votes: number[] }[] } {
   const lines = text.trimEnd().split("\n");

@@ -20,59 +20,44 @@
  * @module
  */
 import { basename } from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import {
-  numberArg,
-  printResult,
+  launchWorkloadReplicas,
   REPLICA_FLAG_OPTIONS,
-  WORKLOAD_PERMISSIONS,
-} from "../../lib/bench/workload.ts";
-import { launchReplicas } from "../../lib/train/mirrored.ts";
+  replicaOf,
+} from "../../lib/bench/replicas.ts";
+import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
+import { choiceFlag, numberFlag } from "../../lib/cli.ts";
 import { connectRing } from "../../lib/train/ring.ts";
 import { sharedMemoryAvailable } from "../../lib/train/shared_memory.ts";
 
 /** Trainable scalars of resnet34 with 5 outputs (torchvision's count is the same). */
 const RESNET34_PARAMS = 21_287_237;
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    floats: { type: "string" },
-    replicas: { type: "string" },
-    transport: { type: "string" },
-    warmup: { type: "string" },
-    iterations: { type: "string" },
-    ...REPLICA_FLAG_OPTIONS,
-  },
-  strict: true,
+const a = workloadFlags({
+  floats: { type: "string" },
+  replicas: { type: "string" },
+  transport: { type: "string" },
+  warmup: { type: "string" },
+  iterations: { type: "string" },
+  ...REPLICA_FLAG_OPTIONS,
 });
-const n = numberArg("floats", a.floats, RESNET34_PARAMS);
-const replicas = numberArg("replicas", a.replicas, 2);
-const transport = a.transport ?? "shm";
-if (transport !== "shm" && transport !== "socket") {
-  throw new Error(`--transport must be shm or socket, got '${transport}'`);
-}
-const warmup = numberArg("warmup", a.warmup, 2);
-const iterations = numberArg("iterations", a.iterations, 10);
+const n = numberFlag("floats", a.floats, RESNET34_PARAMS);
+const replicas = numberFlag("replicas", a.replicas, 2);
+const transport = choiceFlag("transport", a.transport, ["shm", "socket"], "shm");
+const warmup = numberFlag("warmup", a.warmup, 2);
+const iterations = numberFlag("iterations", a.iterations, 10);
 
-if (a["replica-rank"] === undefined) {
+const replica = replicaOf(a);
+if (replica === null) {
   if (replicas < 2) throw new Error("--replicas must be at least 2");
   if (transport === "shm" && !sharedMemoryAvailable()) {
     throw new Error("shared memory (/dev/shm + FFI) is not available here: use --transport socket");
   }
-  await launchReplicas({
-    script: fileURLToPath(import.meta.url),
-    args: Deno.args,
-    replicas,
-    permissions: [...WORKLOAD_PERMISSIONS],
-  });
+  await launchWorkloadReplicas(import.meta.url, replicas);
   Deno.exit(0);
 }
 
-const rank = Number(a["replica-rank"]);
-const size = Number(a["replica-count"]);
-const dir = a["replica-dir"]!;
+const { rank, count: size, dir } = replica;
 const collective = await connectRing({
   dir,
   rank,

@@ -17,34 +17,27 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "node:util";
 import { type BackendName, setupBackend } from "../../lib/backend.ts";
-import { numberArg, printResult, randomPixels } from "../../lib/bench/workload.ts";
+import { printResult, randomPixels, workloadFlags } from "../../lib/bench/workload.ts";
+import { choiceFlag, numberFlag } from "../../lib/cli.ts";
 import { predictBatch } from "../../lib/inference.ts";
 import { resnet34 } from "../../lib/model/resnet.ts";
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    mode: { type: "string" },
-    tta: { type: "boolean" },
-    backend: { type: "string" },
-    size: { type: "string" },
-    batch: { type: "string" },
-    warmup: { type: "string" },
-    batches: { type: "string" },
-  },
-  strict: true,
+const a = workloadFlags({
+  mode: { type: "string" },
+  tta: { type: "boolean" },
+  backend: { type: "string" },
+  size: { type: "string" },
+  batch: { type: "string" },
+  warmup: { type: "string" },
+  batches: { type: "string" },
 });
-const mode = a.mode ?? "model";
-if (mode !== "model" && mode !== "predict") {
-  throw new Error(`--mode must be model or predict, got '${mode}'`);
-}
+const mode = choiceFlag("mode", a.mode, ["model", "predict"], "model");
 if (a.tta && mode !== "predict") throw new Error("--tta needs --mode predict");
-const size = numberArg("size", a.size, 64);
-const batch = numberArg("batch", a.batch, 32);
-const warmup = numberArg("warmup", a.warmup, 1);
-const batches = numberArg("batches", a.batches, 5);
+const size = numberFlag("size", a.size, 64);
+const batch = numberFlag("batch", a.batch, 32);
+const warmup = numberFlag("warmup", a.warmup, 1);
+const batches = numberFlag("batches", a.batches, 5);
 
 const backend = await setupBackend({ requested: a.backend as BackendName | undefined });
 const model = resnet34({ inputSize: size, outputs: 5, seed: 0 });

@@ -12,20 +12,16 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { numberArg, printResult } from "../../lib/bench/workload.ts";
+import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
+import { numberFlag } from "../../lib/cli.ts";
 import { preprocess } from "../../lib/preprocess.ts";
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    in: { type: "string" },
-    scheme: { type: "string" },
-    concurrency: { type: "string" },
-    size: { type: "string" },
-    crop: { type: "string" },
-  },
-  strict: true,
+const a = workloadFlags({
+  in: { type: "string" },
+  scheme: { type: "string" },
+  concurrency: { type: "string" },
+  size: { type: "string" },
+  crop: { type: "string" },
 });
 if (!a.in) throw new Error("--in is required");
 
@@ -36,11 +32,9 @@ try {
     inDir: a.in,
     outDir: out,
     scheme: a.scheme,
-    size: numberArg("size", a.size, 64),
-    crop: numberArg("crop", a.crop, 0.5),
-    concurrency: a.concurrency === undefined
-      ? undefined
-      : numberArg("concurrency", a.concurrency, 6),
+    size: numberFlag("size", a.size, 64),
+    crop: numberFlag("crop", a.crop, 0.5),
+    concurrency: numberFlag("concurrency", a.concurrency, undefined),
     unlabeled: false,
   });
   const seconds = (performance.now() - t0) / 1000;

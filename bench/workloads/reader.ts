@@ -14,27 +14,23 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { numberArg, printResult } from "../../lib/bench/workload.ts";
+import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
+import { numberFlag } from "../../lib/cli.ts";
 import { openDataset, type Split } from "../../lib/data/dataset.ts";
 import { augmentBatch } from "../../lib/train/augment.ts";
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    data: { type: "string" },
-    split: { type: "string" },
-    batch: { type: "string" },
-    epochs: { type: "string" },
-    "warmup-batches": { type: "string" },
-  },
-  strict: true,
+const a = workloadFlags({
+  data: { type: "string" },
+  split: { type: "string" },
+  batch: { type: "string" },
+  epochs: { type: "string" },
+  "warmup-batches": { type: "string" },
 });
 if (!a.data) throw new Error("--data is required");
 const split = (a.split ?? "train") as Split;
-const batchSize = numberArg("batch", a.batch, 32);
-const epochs = numberArg("epochs", a.epochs, 3);
-const warmupBatches = numberArg("warmup-batches", a["warmup-batches"], 5);
+const batchSize = numberFlag("batch", a.batch, 32);
+const epochs = numberFlag("epochs", a.epochs, 3);
+const warmupBatches = numberFlag("warmup-batches", a["warmup-batches"], 5);
 
 const ds = await openDataset(a.data);
 const side = ds.manifest.image.height;

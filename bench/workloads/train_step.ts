@@ -25,66 +25,51 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { type BackendName, setupBackend } from "../../lib/backend.ts";
 import {
-  numberArg,
+  launchWorkloadReplicas,
+  REPLICA_FLAG_OPTIONS,
+  replicaOf,
+} from "../../lib/bench/replicas.ts";
+import {
   printResult,
   randomOneHot,
   randomPixels,
-  REPLICA_FLAG_OPTIONS,
-  WORKLOAD_PERMISSIONS,
+  workloadFlags,
 } from "../../lib/bench/workload.ts";
+import { numberFlag } from "../../lib/cli.ts";
 import { categoricalFocalLoss } from "../../lib/focal_loss.ts";
 import { countTrainableParams, resnet34 } from "../../lib/model/resnet.ts";
 import { type Collective, singleProcess } from "../../lib/train/collective.ts";
-import { joinReplicas, launchReplicas, mirroredStep } from "../../lib/train/mirrored.ts";
+import { joinReplicas, mirroredStep } from "../../lib/train/mirrored.ts";
 import { adam } from "../../lib/train/optimizers.ts";
 import { sharedMemoryAvailable } from "../../lib/train/shared_memory.ts";
 import { trainableVariables } from "../../lib/train/step.ts";
 
-const { values: a } = parseArgs({
-  args: Deno.args,
-  options: {
-    backend: { type: "string" },
-    size: { type: "string" },
-    batch: { type: "string" },
-    warmup: { type: "string" },
-    steps: { type: "string" },
-    replicas: { type: "string" },
-    ...REPLICA_FLAG_OPTIONS,
-  },
-  strict: true,
+const a = workloadFlags({
+  backend: { type: "string" },
+  size: { type: "string" },
+  batch: { type: "string" },
+  warmup: { type: "string" },
+  steps: { type: "string" },
+  replicas: { type: "string" },
+  ...REPLICA_FLAG_OPTIONS,
 });
-const size = numberArg("size", a.size, 64);
-const globalBatch = numberArg("batch", a.batch, 16);
-const warmup = numberArg("warmup", a.warmup, 2);
-const steps = numberArg("steps", a.steps, 5);
-const replicas = numberArg("replicas", a.replicas, 1);
+const size = numberFlag("size", a.size, 64);
+const globalBatch = numberFlag("batch", a.batch, 16);
+const warmup = numberFlag("warmup", a.warmup, 2);
+const steps = numberFlag("steps", a.steps, 5);
+const replicas = numberFlag("replicas", a.replicas, 1);
 const CLASSES = 5;
 
-if (replicas > 1 && a["replica-rank"] === undefined) {
-  // Launcher: replica 0's stdout is ours, so its result line is our last line.
-  await launchReplicas({
-    script: fileURLToPath(import.meta.url),
-    // The replica flags launchReplicas adds make each child a replica, not a launcher.
-    args: Deno.args,
-    replicas,
-    permissions: [...WORKLOAD_PERMISSIONS],
-  });
+const replica = replicaOf(a);
+if (replicas > 1 && replica === null) {
+  await launchWorkloadReplicas(import.meta.url, replicas);
   Deno.exit(0);
 }
 
 const backend = await setupBackend({ requested: a.backend as BackendName | undefined });
-let collective: Collective = singleProcess();
-if (a["replica-rank"] !== undefined) {
-  collective = await joinReplicas({
-    rank: Number(a["replica-rank"]),
-    count: Number(a["replica-count"]),
-    dir: a["replica-dir"]!,
-  });
-}
+const collective: Collective = replica ? await joinReplicas(replica) : singleProcess();
 const batch = globalBatch / collective.size;
 if (!Number.isInteger(batch)) {
   throw new Error(`--batch ${globalBatch} does not split evenly over ${collective.size} replicas`);

@@ -20,6 +20,7 @@ import { median } from "./stats.ts";
 import {
   type Benchmark,
   type BenchRow,
+  type CompareOptions,
   compareRow,
   peakRssMiB,
   peerCommand,
@@ -56,6 +57,48 @@ function medianText(values: number[]): string {
   return values.length ? formatFigure(median(values)) : "?";
 }
 
+/** What a row helper takes: the options of compareRow but those it fixes. */
+type RowOptions = Omit<CompareOptions, "unit" | "higherIsBetter" | "values">;
+
+/** A row of images per second (more is better). */
+function imagesPerSecondRow(o: RowOptions): BenchRow {
+  return compareRow({ ...o, unit: "images/s", higherIsBetter: true, values: ips });
+}
+
+/** A row of peak resident memory, MiB (less is better). */
+function peakRssRow(o: RowOptions): BenchRow {
+  return compareRow({ ...o, unit: "MiB", higherIsBetter: false, values: peakRssMiB });
+}
+
+/**
+ * Command-line flags from `{ size: 64, batch }`: `["--size", "64", "--batch",
+ * "16"]`, in the object's order; `true` gives the bare flag.
+ */
+function flagArgs(flags: Record<string, string | number | true>): string[] {
+  return Object.entries(flags).flatMap(([k, v]) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
+}
+
+/** A toolkit variant: the workload bench/workloads/`workload`.ts with `args`. */
+function toolkitVariant(key: string, label: string, workload: string, args: string[]): Variant {
+  return { key, label, role: "toolkit", argv: workloadCommand(workload, args) };
+}
+
+/** The torch peer (bench/peer_torch_resnet.py) in `mode` with `args`. */
+function torchVariant(
+  mode: "train" | "infer" | "predict",
+  args: string[],
+  key = "torch",
+  label = "torch",
+): Variant {
+  return {
+    key,
+    label,
+    role: "peer",
+    argv: peerCommand("peer_torch_resnet", [mode, ...args]),
+    requires: TORCH,
+  };
+}
+
 function backendText(vr: VariantRuns | undefined): string {
   const name = firstField(vr, "backend") ?? "?";
   const threads = firstField(vr, "wasm_multithread");
@@ -76,12 +119,11 @@ const preprocess: Benchmark = {
     await warmPageCache(input.dir);
     const args = ["--in", input.dir];
     const variants: Variant[] = [
-      {
-        key: "toolkit",
-        label: "toolkit preprocess",
-        role: "toolkit",
-        argv: workloadCommand("preprocess", [...args, "--scheme", input.scheme]),
-      },
+      toolkitVariant("toolkit", "toolkit preprocess", "preprocess", [
+        ...args,
+        "--scheme",
+        input.scheme,
+      ]),
       {
         key: "plain",
         label: "Pillow plain script (1 process, no draft)",
@@ -106,41 +148,29 @@ const preprocess: Benchmark = {
         const t = r.get("toolkit");
         const what = (peer: string) => `preprocess ${input.description} to 64 px, vs ${peer}`;
         return [
-          compareRow({
+          imagesPerSecondRow({
             id: "preprocess",
             what: what(r.get("plain")!.variant.label),
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: t,
             peer: r.get("plain"),
-            values: ips,
           }),
-          compareRow({
+          imagesPerSecondRow({
             id: "preprocess",
             what: what(r.get("careful")!.variant.label),
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: t,
             peer: r.get("careful"),
-            values: ips,
           }),
-          compareRow({
+          peakRssRow({
             id: "preprocess",
             what: `peak RSS of the same, vs ${r.get("plain")!.variant.label}`,
-            unit: "MiB",
-            higherIsBetter: false,
             toolkit: t,
             peer: r.get("plain"),
-            values: peakRssMiB,
           }),
-          compareRow({
+          peakRssRow({
             id: "preprocess",
             what: `peak RSS of the same, vs ${r.get("careful")!.variant.label}`,
-            unit: "MiB",
-            higherIsBetter: false,
             toolkit: t,
             peer: r.get("careful"),
-            values: peakRssMiB,
             note: "Peak RSS of a process tree is the sum of its processes' peaks " +
               "(the careful pipeline's parent and workers).",
           }),
@@ -162,18 +192,21 @@ const preprocessRss: Benchmark = {
     const variants: Variant[] = [];
     for (const input of [small, big]) {
       await warmPageCache(input.dir);
-      variants.push({
-        key: `toolkit-${input.count}`,
-        label: `toolkit preprocess, ${input.count} images`,
-        role: "toolkit",
-        argv: workloadCommand("preprocess", ["--in", input.dir, "--scheme", "votes"]),
-      }, {
-        key: `plain-${input.count}`,
-        label: `Pillow plain script, ${input.count} images`,
-        role: "peer",
-        argv: peerCommand("peer_pillow_preprocess", ["--in", input.dir, "--plain"]),
-        requires: PILLOW,
-      });
+      variants.push(
+        toolkitVariant(
+          `toolkit-${input.count}`,
+          `toolkit preprocess, ${input.count} images`,
+          "preprocess",
+          ["--in", input.dir, "--scheme", "votes"],
+        ),
+        {
+          key: `plain-${input.count}`,
+          label: `Pillow plain script, ${input.count} images`,
+          role: "peer",
+          argv: peerCommand("peer_pillow_preprocess", ["--in", input.dir, "--plain"]),
+          requires: PILLOW,
+        },
+      );
     }
     return {
       variants,
@@ -187,15 +220,12 @@ const preprocessRss: Benchmark = {
           return a.length && b.length ? (median(b) / median(a)).toFixed(2) : "?";
         };
         return sizes.map((n, i) =>
-          compareRow({
+          peakRssRow({
             id: "preprocess-rss",
             what: `peak RSS, preprocess of ${n.toLocaleString("en")} generated 424 px JPEGs, ` +
               "vs Pillow plain script",
-            unit: "MiB",
-            higherIsBetter: false,
             toolkit: r.get(`toolkit-${n}`),
             peer: r.get(`plain-${n}`),
-            values: peakRssMiB,
             note: i === 1
               ? `Peak RSS at ${sizes[1].toLocaleString("en")} / at ${
                 sizes[0].toLocaleString("en")
@@ -220,44 +250,31 @@ const reader: Benchmark = {
     await warmPageCache(dataset);
     const epochs = ctx.quick ? 1 : 5;
     const warmupBatches = ctx.quick ? 2 : 5;
-    const common = ["--batch", "32", "--epochs", String(epochs)];
+    const common = flagArgs({ batch: 32, epochs, "warmup-batches": warmupBatches });
     return {
-      variants: [{
-        key: "toolkit",
-        label: "toolkit reader + augment",
-        role: "toolkit",
-        argv: workloadCommand("reader", [
+      variants: [
+        toolkitVariant("toolkit", "toolkit reader + augment", "reader", [
           "--data",
           dataset,
           ...common,
-          "--warmup-batches",
-          String(warmupBatches),
         ]),
-      }, {
-        key: "numpy",
-        label: "NumPy loop (memory-mapped .npy, per-image augmentation)",
-        role: "peer",
-        argv: peerCommand("peer_numpy_reader", [
-          "--npy",
-          npy,
-          ...common,
-          "--warmup-batches",
-          String(warmupBatches),
-        ]),
-        requires: ["numpy"],
-      }],
+        {
+          key: "numpy",
+          label: "NumPy loop (memory-mapped .npy, per-image augmentation)",
+          role: "peer",
+          argv: peerCommand("peer_numpy_reader", ["--npy", npy, ...common]),
+          requires: ["numpy"],
+        },
+      ],
       warmupReps: ctx.quick ? 0 : 1,
       reps: ctx.quick ? 1 : 5,
       settings: { dataset, npy, epochs, batch: 32, source: input.dir },
-      rows: (r) => [compareRow({
+      rows: (r) => [imagesPerSecondRow({
         id: "reader",
         what: `read + augment batches of 32 (64 px, ${input.real ? "real" : "generated"} images, ` +
           "shuffled, dihedral + shift + brightness/contrast), vs NumPy loop",
-        unit: "images/s",
-        higherIsBetter: true,
         toolkit: r.get("toolkit"),
         peer: r.get("numpy"),
-        values: ips,
         note: "Peer: no DataLoader; the same augmentation written with NumPy per image " +
           "(np.rot90, mirror, np.pad edge + slice, contrast/brightness, clip) on a memory-mapped " +
           ".npy of the same images.",
@@ -275,34 +292,17 @@ const train: Benchmark = {
     const batch = ctx.quick ? 8 : 16;
     const warmup = ctx.quick ? 1 : 2;
     const steps = ctx.quick ? 1 : 8;
-    const common = [
-      "--size",
-      String(size),
-      "--batch",
-      String(batch),
-      "--warmup",
-      String(warmup),
-      "--steps",
-      String(steps),
-    ];
+    const common = flagArgs({ size, batch, warmup, steps });
     return Promise.resolve({
-      variants: [{
-        key: "toolkit-1",
-        label: "toolkit, 1 process",
-        role: "toolkit",
-        argv: workloadCommand("train_step", common),
-      }, {
-        key: "toolkit-2",
-        label: "toolkit, 2 mirrored replicas",
-        role: "toolkit",
-        argv: workloadCommand("train_step", [...common, "--replicas", "2"]),
-      }, {
-        key: "torch",
-        label: "torch",
-        role: "peer",
-        argv: peerCommand("peer_torch_resnet", ["train", ...common]),
-        requires: TORCH,
-      }],
+      variants: [
+        toolkitVariant("toolkit-1", "toolkit, 1 process", "train_step", common),
+        toolkitVariant("toolkit-2", "toolkit, 2 mirrored replicas", "train_step", [
+          ...common,
+          "--replicas",
+          "2",
+        ]),
+        torchVariant("train", common),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size, batch, warmup, steps },
@@ -313,23 +313,17 @@ const train: Benchmark = {
             backendText(r.get("toolkit-1"))
           }), vs ${torchThreadsText(torch)}`;
         return [
-          compareRow({
+          imagesPerSecondRow({
             id: "train",
             what: what("1 process"),
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: r.get("toolkit-1"),
             peer: torch,
-            values: ips,
           }),
-          compareRow({
+          imagesPerSecondRow({
             id: "train",
             what: what(`2 mirrored replicas of ${batch / 2}`),
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: r.get("toolkit-2"),
             peer: torch,
-            values: ips,
             note: "Mirrored: 2 replica processes (launchReplicas/joinReplicas), each computing " +
               "half of every batch, gradients all-reduced through " +
               `${firstField(r.get("toolkit-2"), "transport") ?? "?"}.`,
@@ -348,34 +342,23 @@ const trainCpu: Benchmark = {
     // Batch 2 at least: torch's batch norm refuses one value per channel in training.
     const batch = ctx.quick ? 2 : 4;
     const steps = ctx.quick ? 1 : 2;
-    const common = ["--size", "32", "--batch", String(batch), "--steps", String(steps)];
+    const common = flagArgs({ size: 32, batch, steps });
+    const cpuArgs = ["--backend", "cpu", ...common, "--warmup", "0"];
     return Promise.resolve({
       variants: [{
-        key: "toolkit",
-        label: "toolkit, cpu backend",
-        role: "toolkit",
         // Each step takes minutes: JIT warm-up is a negligible share of it.
-        argv: workloadCommand("train_step", ["--backend", "cpu", ...common, "--warmup", "0"]),
+        ...toolkitVariant("toolkit", "toolkit, cpu backend", "train_step", cpuArgs),
         timeoutSeconds: 3600,
-      }, {
-        key: "torch",
-        label: "torch",
-        role: "peer",
-        argv: peerCommand("peer_torch_resnet", ["train", ...common, "--warmup", "1"]),
-        requires: TORCH,
-      }],
+      }, torchVariant("train", [...common, "--warmup", "1"])],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 32, batch, steps, backend: "cpu" },
-      rows: (r) => [compareRow({
+      rows: (r) => [imagesPerSecondRow({
         id: "train-cpu",
         what: `train ResNet-34, 32 px, batch ${batch}, pure-JS cpu backend (reference), vs ` +
           torchThreadsText(r.get("torch")),
-        unit: "images/s",
-        higherIsBetter: true,
         toolkit: r.get("toolkit"),
         peer: r.get("torch"),
-        values: ips,
         note: "The cpu backend is the fallback where neither native TensorFlow nor WASM loads; " +
           "its steps are timed without a warm-up step, torch's after one.",
       })],
@@ -390,39 +373,22 @@ const infer: Benchmark = {
   prepare(ctx: SuiteContext): Promise<Plan> {
     const batch = ctx.quick ? 16 : 32;
     const batches = ctx.quick ? 1 : 5;
-    const common = ["--size", "64", "--batch", String(batch), "--warmup", "1"];
+    const common = flagArgs({ size: 64, batch, warmup: 1, batches });
     return Promise.resolve({
-      variants: [{
-        key: "toolkit",
-        label: "toolkit model.predict",
-        role: "toolkit",
-        argv: workloadCommand("infer", [
-          "--mode",
-          "model",
-          ...common,
-          "--batches",
-          String(batches),
-        ]),
-      }, {
-        key: "torch",
-        label: "torch",
-        role: "peer",
-        argv: peerCommand("peer_torch_resnet", ["infer", ...common, "--batches", String(batches)]),
-        requires: TORCH,
-      }],
+      variants: [
+        toolkitVariant("toolkit", "toolkit model.predict", "infer", ["--mode", "model", ...common]),
+        torchVariant("infer", common),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 64, batch, batches },
-      rows: (r) => [compareRow({
+      rows: (r) => [imagesPerSecondRow({
         id: "infer",
         what: `ResNet-34 inference, 64 px, batch ${batch} (${backendText(r.get("toolkit"))}), vs ${
           torchThreadsText(r.get("torch"))
         }`,
-        unit: "images/s",
-        higherIsBetter: true,
         toolkit: r.get("toolkit"),
         peer: r.get("torch"),
-        values: ips,
       })],
     });
   },
@@ -435,51 +401,25 @@ const predict: Benchmark = {
   prepare(ctx: SuiteContext): Promise<Plan> {
     const plainBatch = ctx.quick ? 8 : 32;
     const ttaBatch = ctx.quick ? 4 : 32;
-    const plain = [
-      "--size",
-      "64",
-      "--batch",
-      String(plainBatch),
-      "--warmup",
-      "1",
-      "--batches",
-      ctx.quick ? "1" : "3",
-    ];
-    const tta = [
-      "--size",
-      "64",
-      "--batch",
-      String(ttaBatch),
-      "--warmup",
-      "1",
-      "--batches",
-      ctx.quick ? "1" : "2",
-      "--tta",
-    ];
+    const plain = flagArgs({ size: 64, batch: plainBatch, warmup: 1, batches: ctx.quick ? 1 : 3 });
+    const tta = flagArgs({
+      size: 64,
+      batch: ttaBatch,
+      warmup: 1,
+      batches: ctx.quick ? 1 : 2,
+      tta: true,
+    });
     return Promise.resolve({
-      variants: [{
-        key: "toolkit",
-        label: "toolkit predictBatch",
-        role: "toolkit",
-        argv: workloadCommand("infer", ["--mode", "predict", ...plain]),
-      }, {
-        key: "torch",
-        label: "torch",
-        role: "peer",
-        argv: peerCommand("peer_torch_resnet", ["predict", ...plain]),
-        requires: TORCH,
-      }, {
-        key: "toolkit-tta",
-        label: "toolkit predictBatch with TTA",
-        role: "toolkit",
-        argv: workloadCommand("infer", ["--mode", "predict", ...tta]),
-      }, {
-        key: "torch-tta",
-        label: "torch with TTA",
-        role: "peer",
-        argv: peerCommand("peer_torch_resnet", ["predict", ...tta]),
-        requires: TORCH,
-      }],
+      variants: [
+        toolkitVariant("toolkit", "toolkit predictBatch", "infer", ["--mode", "predict", ...plain]),
+        torchVariant("predict", plain),
+        toolkitVariant("toolkit-tta", "toolkit predictBatch with TTA", "infer", [
+          "--mode",
+          "predict",
+          ...tta,
+        ]),
+        torchVariant("predict", tta, "torch-tta", "torch with TTA"),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 64, plainBatch, ttaBatch },
@@ -490,27 +430,21 @@ const predict: Benchmark = {
           return x.length && y.length ? (median(x) / median(y)).toFixed(1) : "?";
         };
         return [
-          compareRow({
+          imagesPerSecondRow({
             id: "predict",
             what: `predict, no TTA, 64 px, batch ${plainBatch} (${backend}), vs ${
               torchThreadsText(r.get("torch"))
             }`,
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: r.get("toolkit"),
             peer: r.get("torch"),
-            values: ips,
           }),
-          compareRow({
+          imagesPerSecondRow({
             id: "predict",
             what: `predict with TTA (8 rotations/flips), batch ${ttaBatch} (${backend}), vs ${
               torchThreadsText(r.get("torch-tta"))
             }`,
-            unit: "images/s",
-            higherIsBetter: true,
             toolkit: r.get("toolkit-tta"),
             peer: r.get("torch-tta"),
-            values: ips,
             note: `TTA costs a factor ${cost("toolkit", "toolkit-tta")} in throughput in the ` +
               `toolkit, ${cost("torch", "torch-tta")} in torch (8 forward passes per image).`,
           }),
@@ -527,30 +461,13 @@ const allreduce: Benchmark = {
   prepare(ctx: SuiteContext): Promise<Plan> {
     const warmup = ctx.quick ? 1 : 3;
     const iterations = ctx.quick ? 3 : 20;
-    const args = (transport: string) => [
-      "--floats",
-      String(RESNET34_GRADIENT_FLOATS),
-      "--replicas",
-      "2",
-      "--transport",
-      transport,
-      "--warmup",
-      String(warmup),
-      "--iterations",
-      String(iterations),
-    ];
+    const args = (transport: string) =>
+      flagArgs({ floats: RESNET34_GRADIENT_FLOATS, replicas: 2, transport, warmup, iterations });
     return Promise.resolve({
-      variants: [{
-        key: "shm",
-        label: "all-reduce through shared memory",
-        role: "toolkit",
-        argv: workloadCommand("allreduce", args("shm")),
-      }, {
-        key: "socket",
-        label: "all-reduce over the socket ring",
-        role: "toolkit",
-        argv: workloadCommand("allreduce", args("socket")),
-      }],
+      variants: [
+        toolkitVariant("shm", "all-reduce through shared memory", "allreduce", args("shm")),
+        toolkitVariant("socket", "all-reduce over the socket ring", "allreduce", args("socket")),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { floats: RESNET34_GRADIENT_FLOATS, replicas: 2, warmup, iterations },
@@ -609,30 +526,13 @@ const scaling: Benchmark = {
     const perReplica = ctx.quick ? 4 : 16;
     const warmup = ctx.quick ? 1 : 2;
     const steps = ctx.quick ? 2 : 8;
-    const args = (replicas: number) => [
-      "--size",
-      "32",
-      "--batch",
-      String(perReplica * replicas),
-      "--replicas",
-      String(replicas),
-      "--warmup",
-      String(warmup),
-      "--steps",
-      String(steps),
-    ];
+    const args = (replicas: number) =>
+      flagArgs({ size: 32, batch: perReplica * replicas, replicas, warmup, steps });
     return Promise.resolve({
-      variants: [{
-        key: "one",
-        label: "1 replica",
-        role: "toolkit",
-        argv: workloadCommand("train_step", args(1)),
-      }, {
-        key: "two",
-        label: "2 mirrored replicas",
-        role: "toolkit",
-        argv: workloadCommand("train_step", args(2)),
-      }],
+      variants: [
+        toolkitVariant("one", "1 replica", "train_step", args(1)),
+        toolkitVariant("two", "2 mirrored replicas", "train_step", args(2)),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 32, perReplica, warmup, steps },

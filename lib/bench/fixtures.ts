@@ -14,6 +14,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openDataset, type Split } from "../data/dataset.ts";
 import {
+  SYNTHETIC_VERSION,
   syntheticGalaxyIds,
   TRAINING_IMAGES_DIR,
   writeSyntheticKaggle,
@@ -131,7 +132,9 @@ export async function syntheticInput(
   count: number,
   log: (line: string) => void = () => {},
 ): Promise<InputFolder> {
-  const root = join(cacheDir(), `synthetic-seed${BENCH_SEED}`);
+  // The generator's version is in the name: a folder marked complete is not checked again,
+  // and a smaller size hard-links the images of a larger one by GalaxyID.
+  const root = join(cacheDir(), `synthetic-v${SYNTHETIC_VERSION}-seed${BENCH_SEED}`);
   const dir = join(root, `n${count}`);
   const done = join(dir, ".complete");
   const result: InputFolder = {

@@ -1,11 +1,22 @@
 /**
  * What the benchmark workloads (bench/workloads/*.ts, each run as its own
- * process by the harness) share: the result line they end with, seeded
- * input data, and the flags and permissions of replica processes.
+ * process by the harness) share: their flags, the result line they end
+ * with, seeded input data, and their permissions. The multi-process ones
+ * also use replicas.ts.
  *
  * @module
  */
+import { parseArgs, type ParseArgsConfig } from "node:util";
 import { mulberry32 } from "../random.ts";
+
+/**
+ * The workload's flags (`Deno.args`, strict: an unknown flag or a
+ * positional argument throws). Numbers and choices are read with
+ * numberFlag and choiceFlag of lib/cli.ts.
+ */
+export function workloadFlags<T extends NonNullable<ParseArgsConfig["options"]>>(options: T) {
+  return parseArgs({ args: Deno.args, options, strict: true, allowPositionals: false }).values;
+}
 
 /**
  * Prints the workload's result as one JSON line on stdout: the harness
@@ -38,20 +49,3 @@ export function randomOneHot(n: number, classes: number, seed: number): Float32A
  * sockets need network permission.
  */
 export const WORKLOAD_PERMISSIONS: readonly string[] = ["--allow-all"];
-
-/** The flags by which launchReplicas (lib/train/mirrored.ts) names a replica. */
-export const REPLICA_FLAG_OPTIONS = {
-  "replica-rank": { type: "string" },
-  "replica-count": { type: "string" },
-  "replica-dir": { type: "string" },
-} as const;
-
-/** A number flag, or `fallback`; throws naming the flag when it is not a number. */
-export function numberArg(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const x = Number(value);
-  if (value.trim() === "" || !Number.isFinite(x)) {
-    throw new Error(`--${name} needs a number, got '${value}'`);
-  }
-  return x;
-}

@@ -13,9 +13,10 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
+import { sha256File } from "../io/digest.ts";
+import { mixSeed, permutation as shuffledIndices } from "../random.ts";
 import { type Manifest, readManifest, readShardMeta, type Split, SPLITS } from "./manifest.ts";
 import { NUM_VOTES } from "./schema.ts";
 
@@ -77,45 +78,13 @@ interface SplitIndex {
   votes: Float32Array | null;
 }
 
-/** A small seeded generator (sfc32) for permutations. */
-function seededRandom(seed: number, epoch: number): () => number {
-  const d = createHash("sha256").update(`shuffle:${seed}:${epoch}`).digest();
-  let a = d.readUInt32LE(0), b = d.readUInt32LE(4), c = d.readUInt32LE(8), n = d.readUInt32LE(12);
-  return () => {
-    const t = (((a + b) | 0) + n) | 0;
-    n = (n + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
-
-/** The order of a split's `n` records for (seed, epoch): a Fisher-Yates shuffle. */
+/**
+ * The order of a split's `n` records for (seed, epoch): the toolkit's seeded
+ * Fisher-Yates shuffle (lib/random.ts) under a seed mixed from both.
+ */
 export function permutation(n: number, seed: number, epoch: number): Int32Array {
-  const p = new Int32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  const rand = seededRandom(seed, epoch);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  using f = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1 << 22);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    h.update(buf.subarray(0, n));
-  }
-  return h.digest("hex");
+  // Indices stay below 2^31, so the Int32 view reads the same numbers.
+  return new Int32Array(shuffledIndices(n, mixSeed(seed, epoch)).buffer);
 }
 
 /**

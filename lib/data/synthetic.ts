@@ -20,9 +20,10 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { mixSeed } from "../random.ts";
 import { checkTree, describeViolations, KAGGLE_HEADER } from "./schema.ts";
 import { sampleScene } from "./synthetic/morphology.ts";
-import { mixSeed, permuteIndex, Rng } from "./synthetic/prng.ts";
+import { permuteIndex, Rng } from "./synthetic/prng.ts";
 import { IMAGE_SIZE, renderScene } from "./synthetic/render.ts";
 import { GALAXY_KINDS, type GalaxyKind, type Scene } from "./synthetic/scene.ts";
 import { votesFor } from "./synthetic/votes.ts";
@@ -38,8 +39,11 @@ export const TRAINING_IMAGES_DIR = "images_training_rev1";
 export const TEST_IMAGES_DIR = "images_test_rev1";
 /** Generator record written beside the data (not part of the Kaggle layout). */
 export const SYNTHETIC_MANIFEST = "synthetic_manifest.json";
-/** Bumped whenever the same seed would produce different files. */
-export const SYNTHETIC_VERSION = 1;
+/**
+ * Bumped whenever the same seed would produce different files (2: seeds
+ * mixed by lib/random.ts's mixSeed, so GalaxyIDs and images changed).
+ */
+export const SYNTHETIC_VERSION = 2;
 /** JPEG quality of the written images. */
 export const JPEG_QUALITY = 90;
 

@@ -14,11 +14,12 @@
  * @module
  */
 import { dirname } from "node:path";
+import { formatBytes } from "../cli.ts";
 import { readJson, writeJsonAtomic } from "../io/atomic.ts";
 import type { RangeRequest } from "./client.ts";
 import { FetchError, isDiskFull } from "./errors.ts";
 import { base64ToHex, hashFile } from "./hash.ts";
-import { formatBytes, ProgressMeter, type ProgressSnapshot } from "./progress.ts";
+import { ProgressMeter, type ProgressSnapshot } from "./progress.ts";
 
 /** Options of {@linkcode downloadResumable}. */
 export interface DownloadOptions {

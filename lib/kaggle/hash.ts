@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { digestFile } from "../io/digest.ts";
 
 /** Hex digests of a file. */
 export interface FileDigests {
@@ -13,22 +13,10 @@ export interface FileDigests {
   size: number;
 }
 
-/** Reads `path` once, in 1 MiB chunks, and returns its SHA-256, MD5 and size. */
+/** Reads `path` once and returns its SHA-256, MD5 and size. */
 export async function hashFile(path: string): Promise<FileDigests> {
-  const sha256 = createHash("sha256");
-  const md5 = createHash("md5");
-  let size = 0;
-  using file = await Deno.open(path, { read: true });
-  const buf = new Uint8Array(1 << 20);
-  while (true) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    const chunk = buf.subarray(0, n);
-    sha256.update(chunk);
-    md5.update(chunk);
-    size += n;
-  }
-  return { sha256: sha256.digest("hex"), md5: md5.digest("hex"), size };
+  const { digests, size } = await digestFile(path, ["sha256", "md5"]);
+  return { ...digests, size };
 }
 
 /** Base64 digest (as HTTP headers carry it) to lower-case hex. */

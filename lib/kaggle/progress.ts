@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { formatBytes, formatDuration } from "../cli.ts";
 
 /** One reading of a transfer's progress. */
 export interface ProgressSnapshot {
@@ -47,27 +48,6 @@ export class ProgressMeter {
     }
     return snap;
   }
-}
-
-/** `1536` -> `"1.5 KiB"`. */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[u]}`;
-}
-
-/** `3725` -> `"1h02m"`, `65` -> `"1m05s"`, `7.4` -> `"7s"`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
 }
 
 /** `"images_test_rev1.zip  12.0 MiB / 48.0 MiB  25%  3.00 MiB/s  ETA 12s"`. */

@@ -83,6 +83,11 @@ export interface TrainOptions {
   customLoss?: LossFn;
   /** Stop (as if killed, without a final checkpoint) after this many steps of this session: for tests. */
   haltAfterSteps?: number;
+  /**
+   * A model folder (`RUN/model`) whose weights replace the fresh ones before
+   * the first step (fine-tuning); ignored when resuming from a checkpoint.
+   */
+  initFrom?: string;
 }
 
 /** Defaults of `deno task train`. */
@@ -335,6 +340,8 @@ export async function train(
       optimizer.setState(checkpoint.optimizer, checkpoint.optimizerStep);
       if (lead) await truncateMetrics(metricsPath, state.epoch);
     } else {
+      // Every replica loads them: the broadcast below covers only the trainable ones.
+      if (o.initFrom !== undefined) await loadInitialWeights(model, o.initFrom);
       // Every replica starts from rank 0's weights, not merely the same seed.
       await broadcastVariables(collective, vars);
     }
@@ -585,6 +592,30 @@ async function finalReport(
     };
   } finally {
     best.dispose();
+  }
+}
+
+/** Copies the weights of the model in `dir` into `model`, whose shapes must be the same. */
+async function loadInitialWeights(model: tf.LayersModel, dir: string) {
+  const source = await loadModel(dir);
+  try {
+    const from = source.weights;
+    const to = model.weights;
+    const mismatch = from.length !== to.length
+      ? `${from.length} weights there, ${to.length} here`
+      : to.map((w, i) => [w, from[i]] as const)
+        .filter(([w, f]) => JSON.stringify(w.shape) !== JSON.stringify(f.shape))
+        .map(([w, f]) => `${w.name} is [${w.shape}] here, [${f.shape}] there`)[0];
+    if (mismatch) {
+      throw new Error(
+        `cannot start from ${dir}: its network differs (${mismatch}); ` +
+          "use the same --stem, --width and classes, or train from scratch",
+      );
+    }
+    // getWeights() hands out copies: tidy disposes them once assigned.
+    tf.tidy(() => model.setWeights(source.getWeights()));
+  } finally {
+    source.dispose();
   }
 }
 

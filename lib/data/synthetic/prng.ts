@@ -1,29 +1,13 @@
 /**
  * Seeded pseudo-random numbers for the generated data set: a splitmix32
- * stream plus seed mixing, so every galaxy gets its own independent stream
- * derived from (seed, GalaxyID, purpose) and the output does not depend on
- * the order or concurrency in which galaxies are produced.
+ * stream with the draws the generator needs, seeded through the toolkit's
+ * {@linkcode mixSeed} (lib/random.ts), so every galaxy gets its own
+ * independent stream derived from (seed, GalaxyID, purpose) and the output
+ * does not depend on the order or concurrency in which galaxies are produced.
  *
  * @module
  */
-
-/** Mixes 32-bit words into one well-scrambled 32-bit seed (murmur3-style finaliser). */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x2545f491;
-  for (const p of parts) {
-    let k = Math.imul(p >>> 0, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
-    h = ((h << 13) | (h >>> 19)) >>> 0;
-    h = (Math.imul(h, 5) + 0xe6546b64) >>> 0;
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
+import { mixSeed } from "../../random.ts";
 
 /** A splitmix32 generator: small state, passes the usual statistical batteries. */
 export class Rng {

@@ -5,12 +5,16 @@ import { loadImage } from "../lib/data/image.ts";
 import { MANIFEST_FILE } from "../lib/data/manifest.ts";
 import { preprocess } from "../lib/preprocess.ts";
 import { makeLabelsCsvFolder } from "./fixtures_images.ts";
+import { tempDir } from "./temp.ts";
 
-/** One dataset shared by the tests below: 3 classes, 37 images, several shards per split. */
+/**
+ * One dataset shared by the tests below: 3 classes, 37 images, several shards per split;
+ * removed when the test process ends.
+ */
 let built: ReturnType<typeof build> | null = null;
 const fixture = () => (built ??= build());
 const build = async () => {
-  const root = await Deno.makeTempDir({ prefix: "galaxy-ds-" });
+  const root = await tempDir("galaxy-ds-");
   const src = join(root, "src");
   const rows = await makeLabelsCsvFolder(src, { edge_on: 9, elliptical: 20, spiral: 8 });
   const out = join(root, "ds");
@@ -183,8 +187,4 @@ Deno.test("dataset: close releases the files; reading after close fails", async 
   await collect(ds.batches("val", { batchSize: 2 }));
   ds.close();
   await assert.rejects(collect(ds.batches("val", { batchSize: 2 })), /is closed/);
-});
-
-Deno.test("dataset fixture cleanup", async () => {
-  await Deno.remove((await fixture()).root, { recursive: true });
 });

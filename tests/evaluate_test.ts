@@ -10,6 +10,7 @@ import { classificationMetrics, rmse } from "../lib/metrics.ts";
 import { writeTrainingCurves } from "../lib/report/charts.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { tinyRun, toyRun } from "./fixtures_run.ts";
+import { tempDir } from "./temp.ts";
 
 await setupBackend();
 
@@ -68,7 +69,7 @@ Deno.test("evaluate writes report.json, report.md and pictures with lib/metrics.
   const data = await tinyDataset();
   const img = await manifestImage(data);
   const runDir = await toyRun({ size: img.width, crop: img.crop, seed: 4 });
-  const out = await Deno.makeTempDir({ prefix: "galaxy-eval-" });
+  const out = await tempDir("galaxy-eval-");
   const r = await evaluate({ run: runDir, data, out, batchSize: 5, worst: 6 });
   const saved: EvaluationReport = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
   assert.deepEqual(saved, JSON.parse(JSON.stringify(r)));
@@ -135,7 +136,7 @@ Deno.test("votes runs are scored by RMSE over the 37 fractions and by question 1
   const data = await tinyDataset();
   const img = await manifestImage(data);
   const runDir = await toyRun({ kind: "votes", size: img.width, crop: img.crop });
-  const out = await Deno.makeTempDir({ prefix: "galaxy-eval-" });
+  const out = await tempDir("galaxy-eval-");
   const r = await evaluate({ run: runDir, data, out, split: "val" });
   const ref = await reference(runDir, data, "val");
   assert.ok(r.votes);
@@ -157,7 +158,7 @@ Deno.test("a q1 run on a gz5 dataset takes its labels from the fractions; unrela
     size: img.width,
     crop: img.crop,
   });
-  const r = await evaluate({ run: q1, data, out: await Deno.makeTempDir(), worst: 0 });
+  const r = await evaluate({ run: q1, data, out: await tempDir("galaxy-eval-"), worst: 0 });
   assert.equal(r.labels.source, "vote fractions");
   assert.equal(r.labels.leftOut, 0);
   assert.equal(r.pictures.wrong, null);
@@ -178,12 +179,12 @@ Deno.test("a q1 run on a gz5 dataset takes its labels from the fractions; unrela
     crop: img.crop,
   });
   await assert.rejects(
-    async () => evaluate({ run: other, data, out: await Deno.makeTempDir() }),
+    async () => evaluate({ run: other, data, out: await tempDir("galaxy-eval-") }),
     /labelled with scheme 'gz5'.*cannot score this run/,
   );
   const wrongSize = await toyRun({ size: img.width * 2, crop: img.crop });
   await assert.rejects(
-    async () => evaluate({ run: wrongSize, data, out: await Deno.makeTempDir() }),
+    async () => evaluate({ run: wrongSize, data, out: await tempDir("galaxy-eval-") }),
     /the run was trained on/,
   );
 });
@@ -191,7 +192,7 @@ Deno.test("a q1 run on a gz5 dataset takes its labels from the fractions; unrela
 Deno.test("a trained run: evaluate agrees with train's own report; curves from metrics.jsonl", async () => {
   const runDir = await tinyRun();
   const data = await tinyDataset();
-  const out = await Deno.makeTempDir({ prefix: "galaxy-eval-" });
+  const out = await tempDir("galaxy-eval-");
   const r = await evaluate({ run: runDir, data, out });
   const trained = JSON.parse(await Deno.readTextFile(join(runDir, "report.json")));
   assert.equal(trained.split, r.split);
@@ -205,7 +206,7 @@ Deno.test("a trained run: evaluate agrees with train's own report; curves from m
   assert.equal(path, join(runDir, "curves.png"));
   assert.deepEqual(await size(path), [w, h]);
   // With TTA the same images are scored; the numbers may move.
-  const tta = await evaluate({ run: runDir, data, out: await Deno.makeTempDir(), tta: true });
+  const tta = await evaluate({ run: runDir, data, out: await tempDir("galaxy-eval-"), tta: true });
   assert.equal(tta.n, r.n);
   assert.equal(tta.tta, true);
 });

@@ -29,14 +29,11 @@ import {
   startFakeKaggle,
   STORAGE_SIGNATURE,
 } from "./fixtures_kaggle.ts";
+import { tempDir } from "./temp.ts";
 
 const USER = "astro-tester";
 const KEY = "k3y-SECRET-0123456789abcdef";
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "galaxy_fetch_test_" });
-}
 
 function client(base: string, key = KEY): KaggleClient {
   return new KaggleClient({
@@ -213,7 +210,7 @@ Deno.test("zip: unsafe entry names are recognised", () => {
 
 /** Writes `bytes` as DIR/NAME and imports it, returning the error. */
 async function importBad(name: string, bytes: Uint8Array): Promise<{ e: ZipError; out: string }> {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const src = join(dir, name);
   await Deno.writeFile(src, bytes);
   const out = join(dir, "out");
@@ -271,7 +268,7 @@ Deno.test("zip: a zip bomb (high ratio) is refused with a clear error", async ()
 });
 
 Deno.test("zip: the total uncompressed cap and the declared size are enforced", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const data = noiseBytes(5000, 7);
     const src = join(dir, "a.zip");
@@ -381,7 +378,7 @@ Deno.test("layout: entries and file names route to the right place", () => {
 });
 
 Deno.test("--from: the all-files zip with nested zips lands in the layout; re-run skips", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const fx = await makeCompetition();
     const src = join(dir, "galaxy-zoo-the-galaxy-challenge.zip");
@@ -412,7 +409,7 @@ Deno.test("--from: the all-files zip with nested zips lands in the layout; re-ru
 });
 
 Deno.test("--from: a folder of single zips; a lost image re-imports only its archive", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const fx = await makeCompetition();
     const src = join(dir, "downloads");
@@ -439,7 +436,7 @@ Deno.test("--from: a folder of single zips; a lost image re-imports only its arc
 });
 
 Deno.test("--from: a bare CSV works, and a missing archive is named", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const fx = await makeCompetition();
     const src = join(dir, "in");
@@ -464,7 +461,7 @@ Deno.test("--from: a bare CSV works, and a missing archive is named", async () =
 });
 
 Deno.test("--from: a CSV with the wrong header is named", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const src = join(dir, "training_solutions_rev1.zip");
     await Deno.writeFile(
@@ -483,7 +480,7 @@ Deno.test("--from: a CSV with the wrong header is named", async () => {
 // ---------------------------------------------------------------- download from a fake Kaggle
 
 Deno.test("fetch: downloads through the API, auth only to the API, re-run makes no request", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition();
   const server = startFakeKaggle(serverConfig(fx));
   try {
@@ -523,7 +520,7 @@ Deno.test("fetch: downloads through the API, auth only to the API, re-run makes 
 });
 
 Deno.test("fetch: falls back to the all-files archive when the files are not listed", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition();
   const server = startFakeKaggle(serverConfig(fx, { listed: ["all_ones_benchmark.zip"] }));
   try {
@@ -542,7 +539,7 @@ Deno.test("fetch: falls back to the all-files archive when the files are not lis
 });
 
 Deno.test("fetch: 401 says the key is bad and never shows it", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(2, 2);
   const server = startFakeKaggle(serverConfig(fx));
   try {
@@ -564,7 +561,7 @@ Deno.test("fetch: 401 says the key is bad and never shows it", async () => {
 });
 
 Deno.test("fetch: 403 sends the user to the competition rules page", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(2, 2);
   const server = startFakeKaggle(serverConfig(fx, { forbidden: true }));
   try {
@@ -584,7 +581,7 @@ Deno.test("fetch: 403 sends the user to the competition rules page", async () =>
 });
 
 Deno.test("fetch: a connection cut mid-file keeps the part; the next run resumes it", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(6, 2);
   const file = "images_training_rev1.zip";
   const size = fx.files[file].length;
@@ -626,7 +623,7 @@ Deno.test("fetch: a connection cut mid-file keeps the part; the next run resumes
 });
 
 Deno.test("fetch: a cut is retried within the run when retries allow", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(6, 2);
   const file = "images_training_rev1.zip";
   const cutAt = 1000;
@@ -651,7 +648,7 @@ Deno.test("fetch: a cut is retried within the run when retries allow", async () 
 });
 
 Deno.test("fetch: checksum and size mismatches remove the bad copy", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(2, 2);
   const file = "images_test_rev1.zip";
   const server = startFakeKaggle(serverConfig(fx, { badMd5: file }));
@@ -686,7 +683,7 @@ Deno.test("fetch: checksum and size mismatches remove the bad copy", async () =>
 });
 
 Deno.test("fetch: storage errors name the URL without its signature", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(2, 2);
   const server = startFakeKaggle(serverConfig(fx, { storageStatus: 500 }));
   try {
@@ -706,7 +703,7 @@ Deno.test("fetch: storage errors name the URL without its signature", async () =
 });
 
 Deno.test("download: a full disk removes the partial file and says so", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(4, 2);
   const file = "images_training_rev1.zip";
   const server = startFakeKaggle(serverConfig(fx));
@@ -757,7 +754,7 @@ Deno.test("download: a full disk removes the partial file and says so", async ()
 });
 
 Deno.test("download: a partial copy of another version restarts instead of splicing", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(4, 2);
   const file = "images_training_rev1.zip";
   const server = startFakeKaggle(serverConfig(fx));
@@ -791,7 +788,7 @@ Deno.test("download: a partial copy of another version restarts instead of splic
 });
 
 Deno.test("fetch: a corrupt archive from Kaggle is named and its copy removed", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(3, 2);
   const file = "images_test_rev1.zip";
   const good = fx.files[file];
@@ -820,7 +817,7 @@ Deno.test("fetch: a corrupt archive from Kaggle is named and its copy removed", 
 });
 
 Deno.test("--from and fetch refuse to mix real data into a synthetic folder", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   try {
     const fx = await makeCompetition(2, 2);
     const src = join(dir, "all.zip");
@@ -886,7 +883,7 @@ async function runScript(args: string[], env: Record<string, string>) {
 }
 
 Deno.test("script: expected errors exit non-zero with one line, no stack, no key", async () => {
-  const dir = await tempDir();
+  const dir = await tempDir("galaxy-fetch-");
   const fx = await makeCompetition(2, 2);
   const server = startFakeKaggle(serverConfig(fx));
   try {

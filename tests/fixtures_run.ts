@@ -16,6 +16,7 @@ import { train, TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
 import { VOTE_COLUMNS } from "../lib/data/schema.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { encodeImage } from "./fixtures_images.ts";
+import { tempDir } from "./temp.ts";
 
 /** What a toy run predicts. */
 export interface ToyRunOptions {
@@ -55,7 +56,7 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
   const classes = o.classes ??
     (kind === "votes" ? [...VOTE_COLUMNS] : ["round", "in_between", "cigar", "edge_on", "spiral"]);
   const size = o.size ?? 16;
-  const dir = await Deno.makeTempDir({ prefix: "galaxy-toyrun-" });
+  const dir = await tempDir("galaxy-toyrun-");
   const model = toyModel(size, classes.length, kind === "votes", o.seed ?? 1);
   const config = {
     dataset: {
@@ -83,7 +84,7 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
  * greyscale, PNG with alpha) named `img-000.jpg` ...; returns its path.
  */
 export async function imageFolder(count: number, seed = 0): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "galaxy-images-" });
+  const dir = await tempDir("galaxy-images-");
   const kinds = ["rgb", "png", "grey", "png-alpha"] as const;
   for (let i = 0; i < count; i++) {
     const kind = kinds[i % kinds.length];
@@ -103,7 +104,7 @@ let cachedRun: Promise<string> | null = null;
  */
 export function tinyRun(): Promise<string> {
   cachedRun ??= (async () => {
-    const out = await Deno.makeTempDir({ prefix: "galaxy-tinyrun-" });
+    const out = await tempDir("galaxy-tinyrun-");
     await train({
       ...TRAIN_DEFAULTS,
       data: await tinyDataset(),

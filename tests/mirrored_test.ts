@@ -10,6 +10,7 @@ import { trainableVariables } from "../lib/train/step.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import { globalBatch, smallNet } from "./workers/mirrored_model.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
+import { tempDir } from "./temp.ts";
 
 await setupBackend({ requested: "cpu" });
 
@@ -32,7 +33,7 @@ interface WorkerResult {
 }
 
 async function runReplicas(steps: number, kind: "plain" | "bn"): Promise<WorkerResult[]> {
-  const dir = await Deno.makeTempDir({ prefix: "galaxy-mirrored-test-" });
+  const dir = await tempDir("galaxy-mirrored-test-");
   const out = join(dir, "weights");
   await launchReplicas({
     script: WORKER,
@@ -40,11 +41,9 @@ async function runReplicas(steps: number, kind: "plain" | "bn"): Promise<WorkerR
     replicas: 2,
     permissions: PERMS,
   });
-  const results = await Promise.all(
+  return await Promise.all(
     [0, 1].map(async (r) => JSON.parse(await Deno.readTextFile(`${out}.${r}.json`))),
   );
-  await Deno.remove(dir, { recursive: true });
-  return results;
 }
 
 Deno.test("one mirrored step on 2 replicas equals one single-process step on the global batch", async () => {
@@ -86,7 +85,7 @@ Deno.test("after several steps with batch norm the replicas' weights are bit-ide
 });
 
 Deno.test("a replica that fails stops the whole group within seconds, naming it and its error", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir("galaxy-mirrored-test-");
   const started = performance.now();
   await assert.rejects(
     () =>
@@ -100,7 +99,6 @@ Deno.test("a replica that fails stops the whole group within seconds, naming it 
   );
   // Replica 0 was mid-run (100000 steps): it was stopped, not waited for.
   assert.ok(performance.now() - started < 30_000);
-  await Deno.remove(dir, { recursive: true });
 });
 
 function trainMirrored(args: string[]): Deno.ChildProcess {
@@ -121,7 +119,7 @@ async function checkpointStep(run: string): Promise<number> {
 
 Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --resume finishes it", async () => {
   const data = await tinyDataset();
-  const run = await Deno.makeTempDir({ prefix: "galaxy-mirrored-run-" });
+  const run = await tempDir("galaxy-mirrored-run-");
   const common = [
     "--data",
     data,
@@ -170,5 +168,4 @@ Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --re
     .map((l) => JSON.parse(l).epoch);
   assert.deepEqual(epochs, [1, 2]);
   await Deno.stat(join(run, "report.json"));
-  await Deno.remove(run, { recursive: true });
 });

@@ -13,6 +13,7 @@ import { openRun, type Run } from "../lib/predict/run.ts";
 import { parseShard, shardOf } from "../lib/predict/shard.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { imageFolder, toyModel, toyRun } from "./fixtures_run.ts";
+import { tempDir } from "./temp.ts";
 
 await setupBackend();
 
@@ -21,7 +22,7 @@ async function runPredict(
   inPath: string,
   extra: Partial<PredictOptions> = {},
 ): Promise<{ out: string; csv: string }> {
-  const out = extra.out ?? join(await Deno.makeTempDir({ prefix: "galaxy-pred-" }), "p.csv");
+  const out = extra.out ?? join(await tempDir("galaxy-pred-"), "p.csv");
   const input = await resolveInput(inPath);
   try {
     await predict({ run, input, inPath, out, ...extra });
@@ -130,7 +131,7 @@ Deno.test("shards split the ids by hash and merge into the unsharded output", as
   const concatenated = (await Promise.all(parts.map((p) => Deno.readTextFile(p)))).flatMap(body);
   assert.deepEqual(concatenated.sort(), body(whole.csv).sort());
   // The merge restores the order, byte for byte, and the errors file.
-  const merged = join(await Deno.makeTempDir(), "all.csv");
+  const merged = join(await tempDir("galaxy-pred-"), "all.csv");
   const m = await mergePredictions(parts, merged);
   assert.equal(m.rows, 14);
   assert.equal(await Deno.readTextFile(merged), whole.csv);
@@ -150,7 +151,7 @@ Deno.test("an interrupted run resumes after its last complete row and ends with 
   const dir = await imageFolder(12, 5);
   await Deno.writeTextFile(join(dir, "img-004x.jpg"), "bad");
   const reference = await runPredict(run, dir, { batchSize: 3 });
-  const out = join(await Deno.makeTempDir(), "p.csv");
+  const out = join(await tempDir("galaxy-pred-"), "p.csv");
   let calls = 0;
   await assert.rejects(() =>
     runPredict(run, dir, {
@@ -234,7 +235,7 @@ Deno.test("one image file; the script exits 3 when an image is unreadable and 0 
   run.model.dispose();
   const script = new URL("../scripts/predict.ts", import.meta.url).pathname;
   const call = async (input: string) => {
-    const out = join(await Deno.makeTempDir(), "p.csv");
+    const out = join(await tempDir("galaxy-pred-"), "p.csv");
     const r = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",

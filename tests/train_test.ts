@@ -14,6 +14,7 @@ import {
   type TrainOptions,
 } from "../lib/train/trainer.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
+import { tempDir } from "./temp.ts";
 
 await setupBackend();
 
@@ -21,7 +22,7 @@ async function options(extra: Partial<TrainOptions> = {}): Promise<TrainOptions>
   return {
     ...TRAIN_DEFAULTS,
     data: await tinyDataset(),
-    out: await Deno.makeTempDir({ prefix: "galaxy-run-" }),
+    out: await tempDir("galaxy-run-"),
     epochs: 2,
     batch: 8,
     lr: 1e-3,

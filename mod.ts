@@ -41,6 +41,7 @@ export {
 export {
   assertKernels,
   BACKEND_NAMES,
+  type BackendCandidate,
   type BackendInfo,
   type BackendName,
   describeBackend,
@@ -57,33 +58,72 @@ export {
   type TreeViolation,
   VOTE_COLUMNS,
 } from "./lib/data/schema.ts";
-export { getLabelScheme, LABEL_SCHEMES, type LabelScheme } from "./lib/data/label_schemes.ts";
+export {
+  getLabelScheme,
+  LABEL_SCHEMES,
+  type LabelRow,
+  type LabelScheme,
+  type LabelSchemeEntry,
+  type SchemeKind,
+} from "./lib/data/label_schemes.ts";
 export {
   type Batch,
+  type BatchOptions,
   type Dataset,
   type Manifest,
   openDataset,
   type Split,
 } from "./lib/data/dataset.ts";
-export { loadImage } from "./lib/data/image.ts";
-export { preprocess, type PreprocessOptions } from "./lib/preprocess.ts";
+export {
+  DATASET_FORMAT,
+  DATASET_FORMAT_VERSION,
+  type ShardEntry,
+  type SplitCounts,
+} from "./lib/data/manifest.ts";
+export { type ImageOptions, type LoadedImage, loadImage } from "./lib/data/image.ts";
+export { preprocess, type PreprocessOptions, type PreprocessProgress } from "./lib/preprocess.ts";
 export { writeSyntheticKaggle } from "./lib/data/synthetic.ts";
 
 // Training, mirrored training, inference and metrics.
 export {
+  type EpochRow,
   train,
   TRAIN_DEFAULTS,
   type TrainEvent,
   type TrainOptions,
   type TrainReport,
 } from "./lib/train/trainer.ts";
-export { augmentBatch, type AugmentOptions, dihedralBatch } from "./lib/train/augment.ts";
+export { type RunState } from "./lib/train/checkpoint.ts";
+export {
+  augmentBatch,
+  type AugmentedBatch,
+  type AugmentKey,
+  type AugmentOptions,
+  dihedralBatch,
+} from "./lib/train/augment.ts";
 export { adam, type Optimizer, sgdNesterov, warmupCosine } from "./lib/train/optimizers.ts";
-export { computeGradients, trainableVariables } from "./lib/train/step.ts";
+export { computeGradients, type Gradients, trainableVariables } from "./lib/train/step.ts";
 export { type Collective, singleProcess } from "./lib/train/collective.ts";
-export { defaultReplicas, launchReplicas, mirroredStep } from "./lib/train/mirrored.ts";
-export { predictAll, predictBatch } from "./lib/inference.ts";
+export {
+  defaultReplicas,
+  type LaunchOptions,
+  launchReplicas,
+  type MirroredContext,
+  mirroredStep,
+  type StepResult,
+} from "./lib/train/mirrored.ts";
+export {
+  type ImageBatch,
+  predictAll,
+  predictBatch,
+  type PredictOptions as InferenceOptions,
+} from "./lib/inference.ts";
 export { predict } from "./lib/predict/predict.ts";
 export { evaluate } from "./lib/evaluate.ts";
-export { type ClassificationMetrics, classificationMetrics, rmse } from "./lib/metrics.ts";
+export {
+  type ClassificationMetrics,
+  classificationMetrics,
+  type ClassMetrics,
+  rmse,
+} from "./lib/metrics.ts";
 export { loadModel, saveModel } from "./lib/io/model_io.ts";

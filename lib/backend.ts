@@ -32,7 +32,9 @@ export interface BackendCandidate {
 
 /** What {@linkcode setupBackend} chose, and why the ones before it were passed over. */
 export interface BackendInfo {
+  /** Registry name of the chosen backend. */
   name: BackendName;
+  /** What a person calls the chosen backend, e.g. the npm package. */
   label: string;
   /** GPUs the process can see (native backend only; empty elsewhere). */
   gpus: string[];

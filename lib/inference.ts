@@ -10,8 +10,11 @@ import { dihedralBatch, isMirror } from "./train/augment.ts";
 
 /** A batch of square NHWC uint8 images and their ids. */
 export interface ImageBatch {
+  /** Number of images. */
   n: number;
+  /** Image ids, one per image, in batch order. */
   ids: string[];
+  /** `n * height * width * channels` bytes, NHWC, in the model's input size. */
   pixels: Uint8Array;
 }
 

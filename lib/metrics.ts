@@ -18,20 +18,29 @@
 
 /** Precision, recall and F1 of one class. */
 export interface ClassMetrics {
+  /** Class name. */
   name: string;
+  /** Share of the images predicted as this class that are in it. */
   precision: number;
-  /** `null` where the class has no support. */
+  /** Share of the class's images predicted as it; `null` where the class has no support. */
   recall: number | null;
+  /** Harmonic mean of precision and recall. */
   f1: number;
+  /** Images whose true class this is. */
   support: number;
+  /** Images predicted as this class. */
   predicted: number;
 }
 
 /** Everything `evaluate` and train's report say about a classifier. */
 export interface ClassificationMetrics {
+  /** Number of images scored. */
   n: number;
+  /** Share of images whose top prediction is the true class. */
   accuracy: number;
+  /** Mean recall over the classes that have support. */
   balancedAccuracy: number;
+  /** Unweighted mean of the per-class F1 over classes that occur or are predicted. */
   macroF1: number;
   /** The true class is among the two most probable. */
   top2Accuracy: number;
@@ -41,6 +50,7 @@ export interface ClassificationMetrics {
   logLoss: number;
   /** confusion[true][predicted] counts. */
   confusion: number[][];
+  /** Precision, recall and F1 of each class, in class index order. */
   perClass: ClassMetrics[];
 }
 

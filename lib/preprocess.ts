@@ -101,7 +101,9 @@ function projectVersion(): string {
 
 /** Options of {@linkcode preprocess}; defaults are those of the CLI. */
 export interface PreprocessOptions {
+  /** Source folder: Kaggle layout, labels.csv with images, or class sub-folders. */
   inDir: string;
+  /** Dataset folder to write (manifest, shards, report). */
   outDir: string;
   /** Label scheme; default `gz5` for the Kaggle layout, `csv` otherwise. */
   scheme?: string;
@@ -139,7 +141,9 @@ export interface PreprocessOptions {
 export interface PreprocessProgress {
   /** Images decoded (or failed) in this run, out of `total`. */
   done: number;
+  /** Images to decode in this run. */
   total: number;
+  /** Decoding rate of this run so far. */
   imagesPerSecond: number;
   /** Seconds left at the current rate (NaN before the first image). */
   etaSeconds: number;

@@ -24,7 +24,9 @@ export type { Manifest, Split } from "./manifest.ts";
 
 /** A batch of records, in the order the iterator chose. */
 export interface Batch {
+  /** Number of images in the batch. */
   n: number;
+  /** Record ids, one per image, in batch order. */
   ids: string[];
   /** `n * H * W * 3` bytes, NHWC, RGB. */
   pixels: Uint8Array;
@@ -38,6 +40,7 @@ export interface Batch {
 
 /** Options of {@linkcode Dataset.batches}. */
 export interface BatchOptions {
+  /** Images per batch. */
   batchSize: number;
   /** Seeded permutation instead of stored order. */
   shuffle?: boolean;
@@ -53,7 +56,9 @@ export interface BatchOptions {
 
 /** An open dataset folder. */
 export interface Dataset {
+  /** The dataset folder. */
   dir: string;
+  /** Its parsed `manifest.json`. */
   manifest: Manifest;
   /** Records in a split. */
   size(split: Split): number;
@@ -63,9 +68,11 @@ export interface Dataset {
   numBatches(split: Split, opts: { batchSize: number; dropRemainder?: boolean }): number;
   /** Ids of a split in stored order. */
   ids(split: Split): readonly string[];
+  /** Batches of a split, read from the shards, in stored or shuffled order. */
   batches(split: Split, opts: BatchOptions): AsyncIterableIterator<Batch>;
   /** Re-hashes every shard; throws naming the first that does not match the manifest. */
   verify(): Promise<void>;
+  /** Closes the open shard files; reads after this throw. */
   close(): void;
 }
 

@@ -87,6 +87,7 @@ export interface LoadedImage {
   pixels: Uint8Array;
   /** Size of the source image. */
   width: number;
+  /** Height of the source image. */
   height: number;
 }
 

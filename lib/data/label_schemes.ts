@@ -38,6 +38,7 @@ export type SchemeKind = "classes" | "votes";
 
 /** One labelled item as a source provides it. */
 export interface LabelRow {
+  /** Item id, unique within the source (e.g. the Kaggle GalaxyID). */
   id: string;
   /** Class name (labels.csv `label` or class sub-folder), when the source has one. */
   label?: string;
@@ -47,8 +48,11 @@ export interface LabelRow {
 
 /** A labelling of the data: class names, how a row maps to a target, flip symmetry. */
 export interface LabelScheme {
+  /** Name the scheme is chosen by (`--scheme`). */
   name: string;
+  /** One line on what the classes are. */
   description: string;
+  /** Whether targets are class indices or vote fractions. */
   kind: SchemeKind;
   /** Class names in index order (for `votes`: the 37 answer columns). */
   classNames: string[];
@@ -67,10 +71,15 @@ export interface LabelScheme {
 
 /** How a named scheme is built; `csv` needs the class names found in the data. */
 export interface LabelSchemeEntry {
+  /** Name the scheme is chosen by (`--scheme`). */
   name: string;
+  /** One line on what the classes are. */
   description: string;
+  /** Whether targets are class indices or vote fractions. */
   kind: SchemeKind;
+  /** What a row must carry: vote fractions or a class label. */
   needs: "votes" | "label";
+  /** Builds the scheme; `labels` are the class names found in the data (needed by `csv`). */
   create(labels?: readonly string[]): LabelScheme;
 }
 

@@ -53,6 +53,7 @@ export const SHARD_FOOTER_BYTES = 16;
 export interface ShardEntry {
   /** File name inside the dataset folder. */
   file: string;
+  /** Split whose records the shard holds. */
   split: Split;
   /** Records in the shard. */
   count: number;
@@ -64,6 +65,7 @@ export interface ShardEntry {
 
 /** Image counts of one split. */
 export interface SplitCounts {
+  /** Images in the split. */
   total: number;
   /** Per class index (empty for the `votes` scheme and the unlabeled split). */
   perClass: number[];
@@ -71,22 +73,29 @@ export interface SplitCounts {
 
 /** Contents of `manifest.json`. */
 export interface Manifest {
+  /** Always {@linkcode DATASET_FORMAT}: marks the folder as a galaxy dataset. */
   format: typeof DATASET_FORMAT;
+  /** {@linkcode DATASET_FORMAT_VERSION} of the writer. */
   formatVersion: number;
+  /** Program and version that wrote the dataset. */
   tool: { name: string; version: string };
+  /** ISO 8601 time the dataset was first written (kept when a run resumes). */
   createdAt: string;
+  /** Where the images and labels came from. */
   source: {
     path: string;
     layout: "kaggle" | "labels-csv" | "class-folders";
     /** Source image size most images have (others were reported as warnings). */
     expectedImageSize: [number, number] | null;
   };
+  /** Label scheme the targets follow (see lib/data/label_schemes.ts). */
   scheme: {
     name: string;
     kind: "classes" | "votes";
     classNames: string[];
     flipPairs: [number, number][];
   };
+  /** Stored images: size, centre-crop fraction of the source, bytes per record. */
   image: {
     height: number;
     width: number;
@@ -100,7 +109,9 @@ export interface Manifest {
   hasVotes: boolean;
   /** Whether labelled records carry a class index. */
   hasLabels: boolean;
+  /** How records were split: val and test fractions, seed and method. */
   split: { val: number; test: number; seed: number | string; method: string };
+  /** Image counts per split. */
   counts: Record<Split, SplitCounts>;
   /** Per-channel (R, G, B) mean and standard deviation of the train split, 0-255 units. */
   stats: { mean: number[]; std: number[]; pixels: number } | null;
@@ -108,6 +119,7 @@ export interface Manifest {
   problems: { skipped: number; warnings: number; leftOut: number };
   /** Hash of the plan (inputs, labels, options) that produced the shards. */
   fingerprint: string;
+  /** Every shard file, in the order written. */
   shards: ShardEntry[];
 }
 

@@ -36,6 +36,7 @@
 export interface Question {
   /** 1-based number, as in the column names (`Class<id>.<answer>`). */
   id: number;
+  /** The question as Galaxy Zoo 2 asks it. */
   text: string;
   /** Answer texts, in column order. */
   answers: readonly string[];
@@ -117,7 +118,7 @@ export const VOTE_COLUMNS: readonly string[] = QUESTIONS.flatMap((q) =>
 );
 
 /** Number of vote-fraction columns (37). */
-export const NUM_VOTES = VOTE_COLUMNS.length;
+export const NUM_VOTES: number = VOTE_COLUMNS.length;
 
 /** Header of `training_solutions_rev1.csv` and of a Kaggle submission. */
 export const KAGGLE_HEADER: readonly string[] = ["GalaxyID", ...VOTE_COLUMNS];
@@ -137,6 +138,7 @@ export function questionSlice(q: Question): [number, number] {
 
 /** One broken rule in a row of vote fractions. */
 export interface TreeViolation {
+  /** Number of the question whose answers break the rule. */
   question: number;
   /** What the answers sum to. */
   sum: number;

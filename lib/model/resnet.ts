@@ -42,11 +42,13 @@ export interface ResNetOptions {
    * a narrow ResNet-34 for quick experiments and tests. Default 1.
    */
   width?: number;
-  /** Per-channel pixel mean and std (0-255 units) the model standardises with. */
+  /** Per-channel pixel mean (0-255 units) the model standardises with. */
   mean?: number[];
+  /** Per-channel pixel standard deviation (0-255 units), paired with `mean`. */
   std?: number[];
   /** Seed of every initializer: the same seed gives the same initial weights. */
   seed?: number;
+  /** Name of the model. */
   name?: string;
 }
 

@@ -11,8 +11,11 @@ import { mixSeed } from "../random.ts";
 
 /** Configuration of {@linkcode SeededDropout}. */
 export interface SeededDropoutConfig {
+  /** Fraction of units dropped, in [0, 1). */
   rate: number;
+  /** Seed mixed with the step and replica into each mask's seed (0). */
   seed?: number;
+  /** Layer name. */
   name?: string;
 }
 
@@ -20,13 +23,16 @@ export interface SeededDropoutConfig {
 export class SeededDropout extends tf.layers.Layer {
   /** Name under which the layer is serialised in model.json. */
   static className = "GalaxySeededDropout";
+  /** Fraction of units dropped, in [0, 1). */
   readonly rate: number;
+  /** Seed mixed with the step and replica into each mask's seed. */
   readonly seed: number;
   /** The training step the next mask belongs to; the trainer sets it before each step. */
   step = 0;
   /** Replica index in a mirrored run, so replicas drop different units of their own slices. */
   replica = 0;
 
+  /** Throws unless the rate is in [0, 1). */
   constructor(config: SeededDropoutConfig) {
     super({ name: config.name });
     if (!(config.rate >= 0 && config.rate < 1)) {
@@ -36,6 +42,7 @@ export class SeededDropout extends tf.layers.Layer {
     this.seed = config.seed ?? 0;
   }
 
+  /** In training, zeroes units with the step's mask and scales the rest by 1 / (1 - rate). */
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean }): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!kwargs?.training || this.rate === 0) return tf.clone(x);
@@ -47,6 +54,7 @@ export class SeededDropout extends tf.layers.Layer {
     });
   }
 
+  /** The layer's config plus rate and seed, so model.json restores it. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), rate: this.rate, seed: this.seed };
   }

@@ -8,8 +8,11 @@ import * as tf from "@tensorflow/tfjs";
 
 /** Configuration of {@linkcode Standardize}: per-channel statistics in pixel units. */
 export interface StandardizeConfig {
+  /** Per-channel mean, 0-255 units. */
   mean: number[];
+  /** Per-channel standard deviation, 0-255 units; each must be > 0. */
   std: number[];
+  /** Layer name. */
   name?: string;
 }
 
@@ -17,9 +20,12 @@ export interface StandardizeConfig {
 export class Standardize extends tf.layers.Layer {
   /** Name under which the layer is serialised in model.json. */
   static className = "GalaxyStandardize";
+  /** Per-channel mean subtracted, 0-255 units. */
   readonly mean: number[];
+  /** Per-channel standard deviation divided by, 0-255 units. */
   readonly std: number[];
 
+  /** Checks that mean and std have the same channels and every std is positive. */
   constructor(config: StandardizeConfig) {
     super({ name: config.name });
     if (config.mean.length !== config.std.length) {
@@ -32,11 +38,13 @@ export class Standardize extends tf.layers.Layer {
     this.std = [...config.std];
   }
 
+  /** Casts the pixels to float32 and standardises them per channel. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => tf.div(tf.sub(tf.cast(x, "float32"), this.mean), this.std));
   }
 
+  /** The layer's config plus mean and std, so model.json restores it. */
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), mean: this.mean, std: this.std };
   }

@@ -34,10 +34,12 @@ export class GalaxyZooVotes extends tf.layers.Layer {
   /** Name under which the layer is serialised in model.json. */
   static className = "GalaxyZooVotes";
 
+  /** `config.name` is the layer name. */
   constructor(config: { name?: string } = {}) {
     super(config);
   }
 
+  /** Same shape as the input, which must end in the 37 vote logits. */
   override computeOutputShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tf.Shape;
     if (s[s.length - 1] !== NUM_VOTES) {
@@ -46,6 +48,7 @@ export class GalaxyZooVotes extends tf.layers.Layer {
     return s;
   }
 
+  /** Turns the 37 logits into vote fractions with {@linkcode votesFromLogits}. */
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return votesFromLogits(x as tf.Tensor2D);

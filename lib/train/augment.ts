@@ -107,7 +107,9 @@ export function dihedralBatch(
 
 /** Where a batch sits in its epoch, which keys every random draw. */
 export interface AugmentKey {
+  /** Run seed. */
   seed: number;
+  /** Epoch number. */
   epoch: number;
   /** Position of the batch's first image in the epoch's order. */
   offset: number;
@@ -115,7 +117,9 @@ export interface AugmentKey {
 
 /** The augmented batch, with labels swapped where a mirror reversed handedness. */
 export interface AugmentedBatch {
+  /** Augmented images, NHWC float32 in 0-255 units. */
   pixels: Float32Array;
+  /** Class indices after flip swaps; null when the batch had none. */
   labels: Int32Array | null;
   /** The dihedral transform each image received (for tests and diagnostics). */
   transforms: Uint8Array;

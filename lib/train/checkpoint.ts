@@ -26,12 +26,15 @@ export interface RunState {
   step: number;
   /** Best validation score so far (higher is better) and its epoch; -Infinity before any. */
   bestScore: number;
+  /** Epoch of `bestScore`; -1 before any. */
   bestEpoch: number;
   /** Epochs since the best one, for early stopping. */
   sinceBest: number;
   /** Running sums of the epoch in progress, so its train metrics survive a resume. */
   epochLossSum: number;
+  /** Training images of the epoch in progress classified right. */
   epochCorrect: number;
+  /** Training images of the epoch in progress seen so far. */
   epochSeen: number;
   /** Seconds of training done before this checkpoint, over all sessions. */
   elapsedSeconds: number;

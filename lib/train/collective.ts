@@ -25,6 +25,7 @@ export interface Collective {
   broadcast(data: Float32Array): Promise<void>;
   /** Resolves with the values every replica contributed, in rank order. */
   allGather(value: number): Promise<number[]>;
+  /** Releases the transport (sockets, shared memory); the group is unusable afterwards. */
   close(): Promise<void>;
 }
 

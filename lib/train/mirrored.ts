@@ -36,10 +36,15 @@ import { computeGradients } from "./step.ts";
 
 /** What a mirrored step works on. */
 export interface MirroredContext {
+  /** This replica's copy of the model. */
   model: tf.LayersModel;
+  /** Its trainable variables, in the order gradients and optimizer slots use. */
   vars: readonly tf.Variable[];
+  /** Optimizer over `vars`; every replica applies the same averaged update. */
   optimizer: Optimizer;
+  /** Loss of the step. */
   loss: LossFn;
+  /** Replica group the gradients are averaged over. */
   collective: Collective;
 }
 
@@ -146,6 +151,7 @@ export interface LaunchOptions {
   script: string;
   /** Its arguments, without the replica flags. */
   args: string[];
+  /** Number of replica processes to start. */
   replicas: number;
   /** Deno permission flags of the replicas. */
   permissions: string[];

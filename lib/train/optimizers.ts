@@ -11,6 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 
 /** An optimizer over an ordered list of variables. */
 export interface Optimizer {
+  /** Which update rule: Adam or SGD with Nesterov momentum. */
   readonly kind: "adam" | "sgd";
   /** Number of updates applied so far. */
   step: number;
@@ -20,6 +21,7 @@ export interface Optimizer {
   getState(): Float32Array[];
   /** Restores state saved by {@linkcode Optimizer.getState}. */
   setState(state: readonly Float32Array[], step: number): void;
+  /** Frees the slot variables. */
   dispose(): void;
 }
 

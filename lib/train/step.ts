@@ -26,6 +26,7 @@ export function allVariables(model: tf.LayersModel): tf.Variable[] {
 export interface Gradients {
   /** Data loss plus any weight-decay penalty; NaN when the outputs are not finite. */
   loss: number;
+  /** Gradient of the loss for each variable, in the order of the variables given. */
   grads: tf.Tensor[];
   /** Arg-max of the outputs in the same forward pass (class heads), for train accuracy. */
   predicted: Int32Array | null;

@@ -47,35 +47,45 @@ export interface TrainOptions {
   data: string;
   /** Run folder. */
   out: string;
+  /** Epochs to train in all (a resumed run counts the ones done). */
   epochs: number;
   /** Global batch size (split evenly across replicas). */
   batch: number;
   /** Peak learning rate. */
   lr: number;
+  /** Adam, or SGD with Nesterov momentum. */
   optimizer: "adam" | "sgd";
   /** Linear warm-up length in epochs (fractions allowed). */
   warmupEpochs: number;
   /** `focal`: categorical focal for classes, binary focal on fractions for votes. */
   loss: "focal" | "ce" | "bfocal" | "mse";
+  /** Focal-loss focusing parameter; 0 gives plain cross-entropy. */
   gamma: number;
   /** A number, or `balanced` (inverse train-split class frequency). */
   alpha: number | "balanced";
+  /** Label smoothing of the class targets (0: none). */
   labelSmoothing: number;
+  /** Seed of initial weights, shuffling, augmentation and dropout. */
   seed: number;
   /** Epochs without improvement before stopping; 0 never stops early. */
   patience: number;
   /** Validation score that picks the best model. */
   monitor: "accuracy" | "balanced_accuracy" | "macro_f1" | "loss" | "rmse";
+  /** Dropout rate before the head. */
   dropout: number;
+  /** L2 penalty on every kernel. */
   weightDecay: number;
+  /** Network stem (see {@linkcode ResNetOptions.stem}). */
   stem: "imagenet" | "small";
   /** Filter multiplier of the network (1: ResNet-34 proper; less for quick experiments). */
   width: number;
+  /** Augment training batches (dihedral, shifts, brightness/contrast; lib/train/augment.ts). */
   augment: boolean;
   /** Checkpoint every this many steps as well as after each epoch; 0: epochs only. */
   checkpointSteps: number;
   /** Checkpoint when this many seconds passed since the last one; 0: off. */
   checkpointSeconds: number;
+  /** Batch size of validation and test passes. */
   evalBatch: number;
   /** Continue from the run folder's checkpoint. */
   resume: boolean;
@@ -117,17 +127,29 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
 
 /** One line of `metrics.jsonl`. */
 export interface EpochRow {
+  /** Epoch number, 1-based. */
   epoch: number;
+  /** Training steps done at the end of the epoch. */
   step: number;
+  /** Learning rate of the epoch's last step. */
   lr: number;
+  /** Mean training loss per image over the epoch. */
   train_loss: number;
+  /** Training accuracy (class schemes), else null. */
   train_accuracy: number | null;
+  /** Validation loss. */
   val_loss: number;
+  /** Validation accuracy (class schemes). */
   val_accuracy?: number;
+  /** Validation balanced accuracy (class schemes). */
   val_balanced_accuracy?: number;
+  /** Validation macro F1 (class schemes). */
   val_macro_f1?: number;
+  /** Validation RMSE of the vote fractions (votes scheme). */
   val_rmse?: number;
+  /** Training images per second over the epoch (this session's part of it). */
   images_per_sec: number;
+  /** Seconds of training so far, over all sessions, rounded. */
   seconds: number;
 }
 
@@ -157,12 +179,19 @@ export type TrainEvent =
 
 /** `report.json`: the best model on the test split. */
 export interface TrainReport {
+  /** Epoch whose model scored best on validation. */
   bestEpoch: number;
+  /** Validation score that picked it ({@linkcode TrainOptions.monitor}). */
   monitor: string;
+  /** Its value of that score. */
   bestScore: number;
+  /** Split the best model is scored on: `test`, or `val` when test is empty. */
   split: Split;
+  /** Class names in index order. */
   classes: string[];
+  /** Classification metrics on that split (class schemes), else null. */
   metrics: ClassificationMetrics | null;
+  /** RMSE of the vote fractions on that split (votes scheme), else null. */
   rmse: number | null;
 }
 

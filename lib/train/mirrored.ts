@@ -235,26 +235,39 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
+    type Exit = { rank: number; status: Deno.CommandStatus; tail: string[] };
     const pending = new Map(children.map((c, i) => [i, c.status]));
-    let failure: { rank: number; status: Deno.CommandStatus; tail: string[] } | null = null;
+    const failures: Exit[] = [];
+    let stopping = false;
     while (pending.size > 0) {
       const done = await Promise.race(pending.values());
       pending.delete(done.rank);
-      if (!done.status.success && failure === null) {
-        failure = done;
-        await stopAll();
+      if (!done.status.success) {
+        failures.push(done);
+        if (!stopping) {
+          stopping = true;
+          await stopAll();
+        }
       }
     }
-    if (failure) {
-      const how = failure.status.signal
-        ? `was killed by ${failure.status.signal}`
-        : `exited with status ${failure.status.code}`;
-      // Deno prints "error: Uncaught ... Error: msg" for a crash and the scripts "error: msg".
-      const errorLine = failure.tail.find((l) => l.startsWith("error: "));
-      const last = (errorLine ?? failure.tail[failure.tail.length - 1] ?? "")
-        .replace(/^error: (Uncaught (\(in promise\) )?)?(\w*Error: )?/, "");
+    if (failures.length > 0) {
+      // When one replica dies its neighbours fail too ("closed its connection"), and the
+      // others get our SIGTERM; which exit is seen first is a race. Name the root cause.
+      const errorOf = (f: Exit) => {
+        // Deno prints "error: Uncaught ... Error: msg" for a crash and the scripts "error: msg".
+        const line = f.tail.find((l) => l.startsWith("error: ")) ?? f.tail[f.tail.length - 1] ?? "";
+        return line.replace(/^error: (Uncaught (\(in promise\) )?)?(\w*Error: )?/, "");
+      };
+      const consequence = (f: Exit) =>
+        f.status.signal === "SIGTERM" ||
+        /closed its connection|lost the connection to replica/.test(errorOf(f));
+      const root = failures.find((f) => !consequence(f)) ?? failures[0];
+      const how = root.status.signal
+        ? `was killed by ${root.status.signal}`
+        : `exited with status ${root.status.code}`;
+      const last = errorOf(root);
       throw new Error(
-        `replica ${failure.rank} ${how}${last ? `: ${last}` : ""}; ` +
+        `replica ${root.rank} ${how}${last ? `: ${last}` : ""}; ` +
           "all replicas stopped (the last checkpoint is intact: continue with --resume)",
       );
     }

@@ -150,8 +150,9 @@ export interface TreeViolation {
 export const TREE_TOLERANCE = 0.01;
 
 /**
- * Checks one row of 37 fractions against the tree: every value in [0, 1]
- * and every question's answers summing to its parent within `tolerance`.
+ * Checks one row of 37 fractions against the tree: every question's answers
+ * sum to the fraction that reached it, within `tolerance`. (The range of
+ * each value, [0, 1], is checked where the CSV is read.)
  */
 export function checkTree(votes: ArrayLike<number>, tolerance = TREE_TOLERANCE): TreeViolation[] {
   if (votes.length !== NUM_VOTES) {

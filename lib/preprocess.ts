@@ -36,6 +36,7 @@
  *
  * @module
  */
+import { TOOLKIT_VERSION } from "./version.ts";
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./io/atomic.ts";
@@ -84,20 +85,8 @@ import {
   validateSplitOptions,
 } from "./data/split.ts";
 
-/**
- * Name and version written into manifests; the version is the one in
- * deno.json, read as text (deno.json may hold comments, so no JSON import).
- */
-export const TOOL = { name: "galaxy preprocess", version: projectVersion() };
-
-function projectVersion(): string {
-  try {
-    const text = Deno.readTextFileSync(new URL("../deno.json", import.meta.url));
-    return /"version"\s*:\s*"([^"]+)"/.exec(text)?.[1] ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
+/** Name and version written into manifests. */
+export const TOOL = { name: "galaxy preprocess", version: TOOLKIT_VERSION };
 
 /** Options of {@linkcode preprocess}; defaults are those of the CLI. */
 export interface PreprocessOptions {

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 
 function tempPath(path: string): string {
@@ -27,6 +28,40 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     throw e;
   }
   await Deno.rename(tmp, path);
+}
+
+/**
+ * Writes `bytes` atomically to `dir/<prefix>-<16 hex digits of SHA-256>.bin`
+ * and returns that name. A file named by its content never changes once
+ * written, so an index renamed into place afterwards (model.json, a
+ * checkpoint's state.json) always points at a whole file.
+ */
+export async function writeContentNamed(
+  dir: string,
+  prefix: string,
+  bytes: Uint8Array,
+): Promise<string> {
+  const name = `${prefix}-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.bin`;
+  await writeFileAtomic(join(dir, name), bytes);
+  return name;
+}
+
+/**
+ * Removes the files `<prefix>-<hex>.bin` in `dir`, for each of `prefixes`,
+ * that `keep` does not name: those of earlier saves, unreferenced once the
+ * new index is in place.
+ */
+export async function removeUnreferenced(
+  dir: string,
+  prefixes: readonly string[],
+  keep: readonly string[],
+): Promise<void> {
+  const ours = new RegExp(`^(${prefixes.join("|")})-[0-9a-f]+\\.bin$`);
+  for await (const e of Deno.readDir(dir)) {
+    if (ours.test(e.name) && !keep.includes(e.name)) {
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+    }
+  }
 }
 
 /** Writes `value` as pretty JSON to `path` atomically. */

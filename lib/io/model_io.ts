@@ -11,9 +11,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { readJson, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+import { readJson, removeUnreferenced, writeContentNamed, writeJsonAtomic } from "./atomic.ts";
 // Registers the toolkit's custom layers, so every model it saves can be loaded.
 import "../model/standardize.ts";
 import "../model/votes_head.ts";
@@ -39,10 +38,7 @@ export async function saveArtifacts(
   extra: Record<string, unknown> = {},
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const weights = joinBuffers(artifacts.weightData);
-  const hash = createHash("sha256").update(weights).digest("hex").slice(0, 16);
-  const weightFile = `weights-${hash}.bin`;
-  await writeFileAtomic(join(dir, weightFile), weights);
+  const weightFile = await writeContentNamed(dir, "weights", joinBuffers(artifacts.weightData));
   const modelJson = {
     format: "layers-model",
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
@@ -53,12 +49,7 @@ export async function saveArtifacts(
     ...extra,
   };
   await writeJsonAtomic(join(dir, "model.json"), modelJson);
-  // Older weight files are unreferenced now that model.json points at the new one.
-  for await (const e of Deno.readDir(dir)) {
-    if (/^weights-[0-9a-f]+\.bin$/.test(e.name) && e.name !== weightFile) {
-      await Deno.remove(join(dir, e.name)).catch(() => {});
-    }
-  }
+  await removeUnreferenced(dir, ["weights"], [weightFile]);
 }
 
 /** Saves a Layers model into `dir` as model.json + one weight file. */

@@ -12,9 +12,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { readJson, removeUnreferenced, writeContentNamed, writeJsonAtomic } from "../io/atomic.ts";
 
 /** Where a run stands; stored as `state.json`. */
 export interface RunState {
@@ -81,12 +80,6 @@ function unpack(bytes: Uint8Array, sizes: readonly number[], path: string): Floa
   return out;
 }
 
-async function writeHashed(dir: string, prefix: string, bytes: Uint8Array): Promise<string> {
-  const name = `${prefix}-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.bin`;
-  await writeFileAtomic(join(dir, name), bytes);
-  return name;
-}
-
 /** Writes a checkpoint into `dir` atomically (see the module doc). */
 export async function saveCheckpoint(
   dir: string,
@@ -96,8 +89,8 @@ export async function saveCheckpoint(
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   const values = variables.map((v) => v.dataSync() as Float32Array);
-  const varFile = await writeHashed(dir, "variables", pack(values));
-  const optFile = await writeHashed(dir, "optimizer", pack(optimizer.state));
+  const varFile = await writeContentNamed(dir, "variables", pack(values));
+  const optFile = await writeContentNamed(dir, "optimizer", pack(optimizer.state));
   const file: StateFile = {
     format: 1,
     ...state,
@@ -110,11 +103,7 @@ export async function saveCheckpoint(
     writtenAt: new Date().toISOString(),
   };
   await writeJsonAtomic(join(dir, "state.json"), file);
-  for await (const e of Deno.readDir(dir)) {
-    if (e.name.endsWith(".bin") && e.name !== varFile && e.name !== optFile) {
-      await Deno.remove(join(dir, e.name)).catch(() => {});
-    }
-  }
+  await removeUnreferenced(dir, ["variables", "optimizer"], [varFile, optFile]);
 }
 
 /** Reads the checkpoint in `dir`, or `null` when there is none. */

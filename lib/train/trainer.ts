@@ -24,8 +24,10 @@ import {
 } from "../focal_loss.ts";
 import { predictAll } from "../inference.ts";
 import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { sha256File } from "../io/digest.ts";
+import { TOOLKIT_VERSION } from "../version.ts";
 import { loadModel, saveModel } from "../io/model_io.ts";
-import { argmaxAt, type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
+import { type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
 import { resnet34 } from "../model/resnet.ts";
 import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
@@ -201,10 +203,6 @@ export class TrainingDivergedError extends Error {}
 /** Raised by `haltAfterSteps`, standing in for a kill in tests. */
 export class TrainingHalted extends Error {}
 
-function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
-}
-
 /** Loss function for the dataset's head and the options. */
 export function lossFor(
   o: Pick<TrainOptions, "loss" | "gamma" | "alpha" | "labelSmoothing">,
@@ -297,7 +295,7 @@ export async function train(
     }
 
     // config.json: every flag, the dataset's identity, and what predict needs to preprocess.
-    const manifestHash = sha256(await Deno.readTextFile(join(o.data, "manifest.json")));
+    const manifestHash = await sha256File(join(o.data, "manifest.json"));
     const modelOptions = {
       inputSize: side,
       outputs: head === "votes" ? NUM_VOTES : classes.length,
@@ -328,7 +326,7 @@ export async function train(
       },
       model: modelOptions,
       replicas: collective.size,
-      versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOL_VERSION },
+      versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOLKIT_VERSION },
       backend: tf.getBackend(),
     };
     const configPath = join(o.out, "config.json");
@@ -559,9 +557,6 @@ export async function train(
   }
 }
 
-/** The toolkit's version, recorded in every run. */
-export const TOOL_VERSION = "0.1.0";
-
 /** Loss and metrics of `model` on a split. */
 export async function validate(
   model: tf.LayersModel,
@@ -739,12 +734,4 @@ async function truncateMetrics(path: string, epochsDone: number) {
   }
   const keep = text.split("\n").filter((l) => l.trim() && JSON.parse(l).epoch <= epochsDone);
   await writeFileAtomic(path, keep.map((l) => l + "\n").join(""));
-}
-
-/** Predicted class per row of an n x c output matrix. */
-export function predictedClasses(outputs: Float32Array, c: number): Int32Array {
-  const n = outputs.length / c;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = argmaxAt(outputs, i * c, c);
-  return out;
 }

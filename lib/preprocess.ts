@@ -10,7 +10,7 @@
  *    that fit `--shard-mb`. The plan, the options that shape the output and
  *    every label make the run's fingerprint;
  * 4. decode the images of each shard not yet done, `--concurrency` images in
- *    flight, writing records in plan order (so the output is byte-identical
+ *    flight in a pool of decoder processes ({@linkcode DecodePool}), writing records in plan order (so the output is byte-identical
  *    however the decoding interleaves), each shard to a temporary file that
  *    is renamed when complete, then noted with its SHA-256 in `progress.json`;
  * 5. write `report.json`, then `manifest.json` last.
@@ -42,13 +42,12 @@ import { join, resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./io/atomic.ts";
 import { sha256File } from "./io/digest.ts";
 import {
-  configureSharp,
   IMAGE_PIPELINE,
   type ImageOptions,
-  loadImage,
   sniffImageSize,
   validateImageOptions,
 } from "./data/image.ts";
+import { type DecodeOutcome, DecodePool, defaultDecoderProcesses } from "./data/decode_pool.ts";
 import {
   getLabelScheme,
   LABEL_SCHEMES,
@@ -108,8 +107,13 @@ export interface PreprocessOptions {
   splitSeed?: number | string;
   /** Largest shard file in MiB (256). */
   shardMb?: number;
-  /** Images decoded at once (6). */
+  /** Images each decoder works on at once (3; 6 when decoding in this process). */
   concurrency?: number;
+  /**
+   * Decoder processes ({@linkcode DecodePool}): one per core by default
+   * when subprocesses are allowed (`--allow-run`); 0 decodes in this process.
+   */
+  processes?: number;
   /** Any bad item is fatal. */
   strict?: boolean;
   /** Largest tolerated share of bad items (0.01). */
@@ -224,9 +228,18 @@ async function tryJson<T>(path: string): Promise<T | null> {
 function checkOptions(o: PreprocessOptions): Required<
   Pick<
     PreprocessOptions,
-    "size" | "crop" | "val" | "test" | "splitSeed" | "shardMb" | "concurrency" | "maxBad"
+    | "size"
+    | "crop"
+    | "val"
+    | "test"
+    | "splitSeed"
+    | "shardMb"
+    | "concurrency"
+    | "maxBad"
+    | "processes"
   >
 > {
+  const processes = o.processes ?? defaultDecoderProcesses();
   const r = {
     size: o.size ?? 64,
     crop: o.crop ?? 0.5,
@@ -234,14 +247,18 @@ function checkOptions(o: PreprocessOptions): Required<
     test: o.test ?? 0.1,
     splitSeed: o.splitSeed ?? 0,
     shardMb: o.shardMb ?? 256,
-    concurrency: o.concurrency ?? 6,
+    concurrency: o.concurrency ?? (processes === 0 ? 6 : 3),
     maxBad: o.maxBad ?? 0.01,
+    processes,
   };
   validateImageOptions(r);
   validateSplitOptions({ val: r.val, test: r.test, seed: r.splitSeed });
   if (!(r.shardMb > 0)) throw new Error(`--shard-mb must be positive, got ${r.shardMb}`);
   if (!Number.isInteger(r.concurrency) || r.concurrency < 1 || r.concurrency > 64) {
     throw new Error(`--concurrency must be an integer in [1, 64], got ${r.concurrency}`);
+  }
+  if (!Number.isInteger(r.processes) || r.processes < 0 || r.processes > 64) {
+    throw new Error(`--processes must be an integer in [0, 64], got ${r.processes}`);
   }
   if (!(r.maxBad >= 0 && r.maxBad <= 1)) {
     throw new Error(`--max-bad must be a fraction in [0, 1], got ${r.maxBad}`);
@@ -508,52 +525,70 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       ...bySplit.test,
       ...bySplit.unlabeled,
     ]);
-  configureSharp();
   const todo = plan.filter((s) => !finished.has(s.file));
   const total = todo.reduce((a, s) => a + s.items.length, 0);
   let done = 0;
   const tDecode = performance.now();
   let built = 0;
 
-  interface Task {
+  interface Decoded {
     shard: PlannedShard;
     item: PlannedItem;
+    /** The shard's last item. */
     last: boolean;
+    outcome: DecodeOutcome;
   }
-  function* tasks(): Generator<Task> {
-    for (const shard of todo) {
-      for (let k = 0; k < shard.items.length; k++) {
-        yield { shard, item: shard.items[k], last: k === shard.items.length - 1 };
+  const pool = DecodePool.start({
+    ...imageOpts,
+    processes: total > 0 ? o.processes : 0,
+    lanes: o.concurrency,
+  });
+  // Batches of consecutive items of one shard, a few per decoder in flight,
+  // taken back in plan order.
+  const batchSize = Math.max(1, Math.min(32, Math.ceil(total / (4 * Math.max(1, o.processes)))));
+  async function* decoded(): AsyncGenerator<Decoded> {
+    function* batches() {
+      for (const shard of todo) {
+        for (let k = 0; k < shard.items.length; k += batchSize) {
+          yield { shard, items: shard.items.slice(k, k + batchSize), from: k };
+        }
       }
     }
-  }
-  type Decoded = Task & { pixels?: Uint8Array; width?: number; height?: number; error?: string };
-  const decode = async (t: Task): Promise<Decoded> => {
+    type Batch = ReturnType<typeof batches> extends Generator<infer B> ? B : never;
+    const start = (b: Batch) =>
+      pool.decode(b.items.map((it) => ({ path: resolve(source.dir, it.file), name: it.file })))
+        .then((outcomes) => ({ ...b, outcomes }));
+    const iter = batches();
+    const inflight: ReturnType<typeof start>[] = [];
+    const startNext = () => {
+      const n = iter.next();
+      if (!n.done) inflight.push(start(n.value));
+    };
+    for (let k = 0; k < 2 * Math.max(1, o.processes); k++) startNext();
     try {
-      const img = await loadImage(join(source.dir, t.item.file), imageOpts, t.item.file);
-      return { ...t, pixels: img.pixels, width: img.width, height: img.height };
-    } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
-      return {
-        ...t,
-        error: msg.startsWith(`${t.item.file}: `) ? msg.slice(t.item.file.length + 2) : msg,
-      };
+      while (inflight.length) {
+        const b = await inflight.shift()!;
+        startNext();
+        for (let k = 0; k < b.items.length; k++) {
+          yield {
+            shard: b.shard,
+            item: b.items[k],
+            last: b.from + k === b.shard.items.length - 1,
+            outcome: b.outcomes[k],
+          };
+        }
+      }
+    } finally {
+      // Settle what is still in flight (the loop below stopped early) before the pool goes.
+      await Promise.allSettled(inflight);
     }
-  };
+  }
 
-  const iter = tasks();
-  const inflight: Promise<Decoded>[] = [];
-  const startNext = () => {
-    const n = iter.next();
-    if (!n.done) inflight.push(decode(n.value));
-  };
-  for (let k = 0; k < o.concurrency; k++) startNext();
   let writer: ShardWriter | null = null;
   try {
-    while (inflight.length) {
-      const d = await inflight.shift()!;
-      startNext();
+    for await (const d of decoded()) {
       const s = d.shard;
+      const r = d.outcome;
       writer ??= await ShardWriter.create({
         path: join(out, s.file),
         fingerprint,
@@ -565,27 +600,29 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
         hasVotes: s.split !== "unlabeled" && hasVotes,
         numClasses: s.split !== "unlabeled" && hasLabels ? scheme.classNames.length : 0,
       });
-      if (d.error !== undefined) {
-        const p = { id: d.item.id, file: d.item.file, reason: cut(d.error) };
+      if (!r.ok) {
+        const p = { id: d.item.id, file: d.item.file, reason: cut(r.message) };
         if (opts.strict) {
           const before = [...finished.values()].flatMap((f) => f.meta.skipped);
           await writeReport([...source.problems, ...before, p], [], 0);
-          throw new StrictError(`--strict: bad image ${d.item.file} (id ${d.item.id}): ${d.error}`);
+          throw new StrictError(
+            `--strict: bad image ${d.item.file} (id ${d.item.id}): ${r.message}`,
+          );
         }
         writer.skip(p);
       } else {
-        if (expected && (d.width !== expected[0] || d.height !== expected[1])) {
+        if (expected && (r.width !== expected[0] || r.height !== expected[1])) {
           writer.warn({
             id: d.item.id,
             file: d.item.file,
             reason:
-              `unexpected size ${d.width}x${d.height} (expected ${expected[0]}x${expected[1]}); ` +
+              `unexpected size ${r.width}x${r.height} (expected ${expected[0]}x${expected[1]}); ` +
               "cropped by fraction",
           });
         }
         await writer.add({
           id: d.item.id,
-          pixels: d.pixels!,
+          pixels: r.pixels,
           label: d.item.target ?? undefined,
           votes: d.item.votes,
         });
@@ -613,9 +650,10 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     }
   } catch (e) {
     await (writer as ShardWriter | null)?.abort();
-    await Promise.allSettled(inflight);
+    await pool.kill();
     throw e;
   }
+  await pool.close();
   const decodeSeconds = (performance.now() - tDecode) / 1000;
 
   // 5. Report, then manifest.

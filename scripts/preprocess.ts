@@ -34,7 +34,8 @@ const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
   --val F --test F   split fractions (0.1, 0.1)
   --split-seed S     seed of the split hash (0)
   --shard-mb N       largest shard file in MiB (256)
-  --concurrency N    images decoded at once (6)
+  --processes N      decoder processes (one per core; 0 decodes in this process)
+  --concurrency N    images each decoder works on at once (3; 6 in this process)
   --strict           any bad item is fatal
   --max-bad F        fail when more than this share is bad (0.01)
   --unlabeled / --no-unlabeled
@@ -55,6 +56,7 @@ async function main(): Promise<number> {
     "split-seed": { type: "string" },
     "shard-mb": { type: "string" },
     concurrency: { type: "string" },
+    processes: { type: "string" },
     strict: { type: "boolean" },
     "max-bad": { type: "string" },
     unlabeled: { type: "boolean" },
@@ -93,6 +95,7 @@ async function main(): Promise<number> {
       splitSeed: seed === undefined ? undefined : /^-?\d+$/.test(seed) ? Number(seed) : seed,
       shardMb: num("shard-mb", a["shard-mb"]),
       concurrency: num("concurrency", a.concurrency),
+      processes: num("processes", a.processes),
       strict: a.strict,
       maxBad: num("max-bad", a["max-bad"]),
       unlabeled: a["no-unlabeled"] ? false : a.unlabeled ?? undefined,

@@ -275,6 +275,30 @@ Deno.test("preprocess: Kaggle layout with gz5 streams back pixel-exact with labe
   });
 });
 
+Deno.test("preprocess: decoder processes and in-process decoding write the same shards", async () => {
+  await withTemp(async (tmp) => {
+    const src = join(tmp, "kaggle");
+    const items = await makeKaggleFolder(src, 30, 4, 60);
+    const bad = join(src, "images_training_rev1", `${items[3].id}.jpg`);
+    await Deno.writeFile(bad, (await Deno.readFile(bad)).subarray(0, 100));
+    const run = (processes: number) =>
+      preprocess({
+        inDir: src,
+        outDir: join(tmp, `p${processes}`),
+        size: 12,
+        shardMb: 0.012,
+        processes,
+      });
+    const local = await run(0);
+    const pooled = await run(2);
+    assert.ok(local.manifest.shards.length > 4, "several shards, several batches");
+    assert.equal(local.report.totals.skipped, 1);
+    assert.deepEqual(pooled.manifest.shards, local.manifest.shards);
+    assert.deepEqual(pooled.report.skipped, local.report.skipped);
+    assert.deepEqual(pooled.manifest.stats, local.manifest.stats);
+  });
+});
+
 Deno.test("preprocess: votes and q1 schemes on the same Kaggle folder", async () => {
   await withTemp(async (tmp) => {
     const src = join(tmp, "kaggle");

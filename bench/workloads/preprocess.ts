@@ -8,7 +8,7 @@
  * manifest), excluding process start-up and module loading.
  *
  * Usage: deno run ... bench/workloads/preprocess.ts --in DIR [--scheme csv|votes]
- *   [--concurrency N] [--size 64] [--crop 0.5]
+ *   [--concurrency N] [--processes N] [--size 64] [--crop 0.5]
  *
  * @module
  */
@@ -20,6 +20,7 @@ const a = workloadFlags({
   in: { type: "string" },
   scheme: { type: "string" },
   concurrency: { type: "string" },
+  processes: { type: "string" },
   size: { type: "string" },
   crop: { type: "string" },
 });
@@ -35,6 +36,7 @@ try {
     size: numberFlag("size", a.size, 64),
     crop: numberFlag("crop", a.crop, 0.5),
     concurrency: numberFlag("concurrency", a.concurrency, undefined),
+    processes: numberFlag("processes", a.processes, undefined),
     unlabeled: false,
   });
   const seconds = (performance.now() - t0) / 1000;

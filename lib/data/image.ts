@@ -93,8 +93,9 @@ export interface LoadedImage {
 
 /** An input that could not be decoded; the message names the file. */
 export class ImageError extends Error {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
+  /** `reason` says what is wrong, without the file name. */
+  constructor(readonly file: string, readonly reason: string) {
+    super(`${file}: ${reason}`);
     this.name = "ImageError";
   }
 }

@@ -31,8 +31,9 @@
  * matching no class) are not bad; they are counted by reason.
  *
  * Memory is the per-item metadata (ids, labels, fractions: a few hundred
- * bytes per image) plus a fixed amount for decoding and writing; images are
- * streamed, never collected.
+ * bytes per image) plus a fixed amount for decoding and writing (each decoder
+ * process is a Deno with sharp, about 95 MiB); images are streamed, never
+ * collected.
  *
  * @module
  */

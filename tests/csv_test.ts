@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CsvError, csvLine, parseCsv, parseCsvRows } from "../lib/io/csv.ts";
+import { CsvError, csvLine, parseCsv, parseCsvRows, readCsv } from "../lib/io/csv.ts";
+import { tempDir } from "./temp.ts";
 
 Deno.test("parseCsv: header, rows and the line each row starts on", () => {
   const t = parseCsv("id,label\n1,spiral\n\n2,edge_on\n", "x.csv");
@@ -44,4 +45,24 @@ Deno.test("csvLine quotes only what needs it and parses back", () => {
   const line = csvLine(fields);
   assert.equal(line, 'plain,"with,comma","q""uote","two\nlines",3.5');
   assert.deepEqual(parseCsvRows(line)[0].fields, fields.map(String));
+});
+
+Deno.test("readCsv: header at once, rows one at a time; a bad row throws when reached", async () => {
+  const dir = await tempDir("galaxy-csv-");
+  const path = `${dir}/t.csv`;
+  await Deno.writeTextFile(path, '\n id , label \n1,spiral\n2,"edge\n3,x\n');
+  const t = await readCsv(path);
+  assert.deepEqual(t.header, ["id", "label"]);
+  const seen: number[] = [];
+  assert.throws(
+    () => {
+      for (const r of t.rows) seen.push(r.line);
+    },
+    (e: unknown) =>
+      e instanceof CsvError && e.message === `${path}:4: quoted field is never closed`,
+  );
+  assert.deepEqual(seen, [3], "rows before the bad one were handed out first");
+  await Deno.writeTextFile(path, "\n\n");
+  await assert.rejects(readCsv(path), /t.csv:1: file is empty/);
+  await assert.rejects(readCsv(`${dir}/absent.csv`), /cannot read .*absent.csv/);
 });

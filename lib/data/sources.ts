@@ -176,7 +176,7 @@ interface Row {
 /** Validates rows against the header; bad ones go to `problems`, duplicates too. */
 function validRows(
   csvName: string,
-  rows: CsvRow[],
+  rows: Iterable<CsvRow>,
   width: number,
   idCol: number,
   parse: (r: CsvRow) => { id: string; error?: string; label?: string; votes?: Float64Array },

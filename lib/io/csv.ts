@@ -35,7 +35,15 @@ export class CsvError extends Error {
  * fields are returned as they are, for the caller to report per line.
  */
 export function parseCsvRows(text: string, file = "<csv>"): CsvRow[] {
-  const rows: CsvRow[] = [];
+  return [...csvRows(text, file)];
+}
+
+/**
+ * {@linkcode parseCsvRows} one row at a time, so a caller that turns rows
+ * into something smaller never holds every field of a large file at once
+ * (the Kaggle solutions file has 2.3 million).
+ */
+export function* csvRows(text: string, file = "<csv>"): Generator<CsvRow> {
   let i = text.charCodeAt(0) === 0xfeff ? 1 : 0; // byte-order mark
   let line = 1;
   const n = text.length;
@@ -88,9 +96,8 @@ export function parseCsvRows(text: string, file = "<csv>"): CsvRow[] {
       i++;
       line++;
     }
-    if (!blank) rows.push({ line: rowLine, fields });
+    if (!blank) yield { line: rowLine, fields };
   }
-  return rows;
 }
 
 /** Parses CSV text whose first non-blank row is a header. */
@@ -101,15 +108,32 @@ export function parseCsv(text: string, file = "<csv>"): CsvTable {
   return { file, header: head.fields.map((h) => h.trim()), rows: rest };
 }
 
-/** Reads and parses a CSV file with a header row, naming the file in errors. */
-export async function readCsv(path: string): Promise<CsvTable> {
+/** A CSV file's header fields and a one-pass iterator over its data rows. */
+export interface CsvStream {
+  file: string;
+  header: string[];
+  rows: Iterable<CsvRow>;
+}
+
+/**
+ * Reads a CSV file with a header row, naming the file in errors. The rows
+ * are parsed as they are iterated (once), so a malformed row throws then.
+ */
+export async function readCsv(path: string): Promise<CsvStream> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
     throw new Error(`cannot read ${path}: ${e instanceof Error ? e.message : e}`);
   }
-  return parseCsv(text, path);
+  const rows = csvRows(text, path);
+  const head = rows.next();
+  if (head.done) throw new CsvError(path, 1, "file is empty (no header row)");
+  return {
+    file: path,
+    header: head.value.fields.map((h) => h.trim()),
+    rows: { [Symbol.iterator]: () => rows },
+  };
 }
 
 /** Quotes a field when it holds a comma, quote or line break. */

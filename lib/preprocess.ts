@@ -7,8 +7,9 @@
  * 2. label each item with the scheme and assign its split by a seeded hash
  *    of its id ({@linkcode assignSplit});
  * 3. plan the shards: each split's items sorted by id and cut into chunks
- *    that fit `--shard-mb`. The plan, the options that shape the output and
- *    every label make the run's fingerprint;
+ *    that fit `--shard-mb`. The plan, the options that shape the output,
+ *    every label and every image file's size and modification time make the
+ *    run's fingerprint;
  * 4. decode the images of each shard not yet done, `--concurrency` images in
  *    flight in a pool of decoder processes ({@linkcode DecodePool}), writing records in plan order (so the output is byte-identical
  *    however the decoding interleaves), each shard to a temporary file that
@@ -213,6 +214,20 @@ function jsonBytes(s: string): number {
   return new TextEncoder().encode(JSON.stringify(s)).length;
 }
 
+/**
+ * Size and modification time of a file, as make and rsync judge a change:
+ * an image replaced in place under the same name changes the fingerprint.
+ * (A synchronous stat is about 5 us here; 140k of them take under a second.)
+ */
+function fileStamp(path: string): string {
+  try {
+    const st = Deno.statSync(path);
+    return `${st.size}:${st.mtime?.getTime() ?? ""}`;
+  } catch {
+    return "absent"; // gone since the listing: decoding will report it
+  }
+}
+
 async function fileSize(path: string): Promise<number | null> {
   try {
     return (await Deno.stat(path)).size;
@@ -413,7 +428,10 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
   for (const s of plan) {
     fp.update(`#${s.file}\n`);
     for (const it of s.items) {
-      fp.update(`${it.id}\t${it.file}\t${it.target}\t${it.votes ? it.votes.join(",") : ""}\n`);
+      fp.update(
+        `${it.id}\t${it.file}\t${fileStamp(join(source.dir, it.file))}\t${it.target}\t` +
+          `${it.votes ? it.votes.join(",") : ""}\n`,
+      );
     }
   }
   const fingerprint = fp.digest("hex");

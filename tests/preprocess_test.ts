@@ -588,6 +588,21 @@ Deno.test("preprocess: more data keeps every id in its split; other options need
     assert.notEqual(replaced.manifest.fingerprint, first.manifest.fingerprint);
     const ds = await openDataset(small, { verify: true });
     ds.close();
+
+    // An image replaced in place (same name, other pixels) is other input too:
+    // its old record must not be reused.
+    const file = join(src, "images", "g0000.jpg");
+    await Deno.writeFile(file, await encodeImage(40, 40, 999));
+    await assert.rejects(
+      preprocess({ inDir: src, outDir: small, size: 8 }),
+      /holds a dataset built from other input or options/,
+    );
+    await preprocess({ inDir: src, outDir: small, size: 8, overwrite: true });
+    const fresh = (await loadImage(file, { size: 8, crop: 0.5 })).pixels;
+    const stored = (await allBatches(small, b.get("g0000")!))
+      .flatMap((bt) => bt.ids.map((id, i) => ({ id, bt, i })))
+      .find((r) => r.id === "g0000")!;
+    assert.deepEqual(stored.bt.pixels.subarray(stored.i * 192, (stored.i + 1) * 192), fresh);
   });
 });
 

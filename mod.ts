@@ -77,12 +77,26 @@ export {
 export {
   DATASET_FORMAT,
   DATASET_FORMAT_VERSION,
+  type ItemProblem,
   type ShardEntry,
   type SplitCounts,
 } from "./lib/data/manifest.ts";
+export { type Source, type SourceItem, type SourceLayout } from "./lib/data/sources.ts";
 export { type ImageOptions, type LoadedImage, loadImage } from "./lib/data/image.ts";
-export { preprocess, type PreprocessOptions, type PreprocessProgress } from "./lib/preprocess.ts";
-export { writeSyntheticKaggle } from "./lib/data/synthetic.ts";
+export {
+  preprocess,
+  type PreprocessOptions,
+  type PreprocessProgress,
+  type PreprocessReport,
+  type PreprocessResult,
+} from "./lib/preprocess.ts";
+export { GALAXY_KINDS } from "./lib/data/synthetic/scene.ts";
+export {
+  type GalaxyKind,
+  type SyntheticOptions,
+  type SyntheticSummary,
+  writeSyntheticKaggle,
+} from "./lib/data/synthetic.ts";
 
 // Training, mirrored training, inference and metrics.
 export {
@@ -118,8 +132,22 @@ export {
   predictBatch,
   type PredictOptions as InferenceOptions,
 } from "./lib/inference.ts";
-export { predict } from "./lib/predict/predict.ts";
-export { evaluate } from "./lib/evaluate.ts";
+export {
+  predict,
+  type PredictOptions,
+  type PredictProgress,
+  type PredictSummary,
+} from "./lib/predict/predict.ts";
+export { type PredictFormat } from "./lib/predict/format.ts";
+export { type ImageItem, type PredictError, type PredictInput } from "./lib/predict/inputs.ts";
+export { type Run, type RunDataset } from "./lib/predict/run.ts";
+export { type Shard } from "./lib/predict/shard.ts";
+export {
+  evaluate,
+  type EvaluateOptions,
+  type EvaluationReport,
+  type WrongGalaxy,
+} from "./lib/evaluate.ts";
 export {
   type ClassificationMetrics,
   classificationMetrics,

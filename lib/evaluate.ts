@@ -55,19 +55,25 @@ export interface EvaluateOptions {
   split?: Split;
   /** Report folder. */
   out: string;
+  /** Average over the 8 rotations and flips. */
   tta?: boolean;
+  /** Images per model call (default 64). */
   batchSize?: number;
   /** Galaxies in the most-confidently-wrong grid (default 16; 0: no grid). */
   worst?: number;
   /** The backend line, recorded in the report. */
   backend?: string;
+  /** Called with the images of the split read so far, at the start and after each batch. */
   onProgress?: (done: number, total: number) => void;
 }
 
 /** One galaxy of the most-confidently-wrong list. */
 export interface WrongGalaxy {
+  /** Image id. */
   id: string;
+  /** True class. */
   true: string;
+  /** Predicted class. */
   predicted: string;
   /** Predicted probability of the predicted class. */
   probability: number;
@@ -77,13 +83,21 @@ export interface WrongGalaxy {
 
 /** Contents of `report.json`. */
 export interface EvaluationReport {
+  /** When the report was made (ISO 8601). */
   createdAt: string;
+  /** Run folder. */
   run: string;
+  /** Dataset folder. */
   data: string;
+  /** Split scored. */
   split: Split;
+  /** Whether predictions averaged the 8 rotations and flips. */
   tta: boolean;
+  /** The backend line, or null when none was given. */
   backend: string | null;
+  /** The run's label scheme. */
   scheme: string;
+  /** The run's output kind: class probabilities or the 37 vote fractions. */
   kind: "classes" | "votes";
   /** Images of the split that were scored. */
   n: number;
@@ -96,6 +110,7 @@ export interface EvaluationReport {
   };
   /** Names of the classes the classification metrics are about. */
   classes: string[];
+  /** Classification metrics on the scored images. */
   classification: ClassificationMetrics;
   /** votes runs: the competition's RMSE over the 37 fractions, and per question. */
   votes: {
@@ -109,9 +124,11 @@ export interface EvaluationReport {
     /** Q1 answer -> the run's classes summed into it. */
     groups: Record<string, string[]>;
   } | null;
+  /** Wrong predictions of highest predicted probability, highest first (at most `worst`). */
   mostConfidentlyWrong: WrongGalaxy[];
   /** Files in the report folder (null: not made, see notes). */
   pictures: { confusion: string | null; curves: string | null; wrong: string | null };
+  /** Remarks on how the run was scored and what was left out. */
   notes: string[];
 }
 

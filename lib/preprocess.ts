@@ -148,13 +148,19 @@ export interface PreprocessProgress {
 
 /** Contents of `report.json`. */
 export interface PreprocessReport {
+  /** Absolute path of the source folder. */
   source: string;
+  /** Layout of the source folder. */
   layout: Source["layout"];
+  /** Label scheme name. */
   scheme: string;
+  /** When the dataset was created (ISO 8601; a re-run over a finished one keeps its date). */
   createdAt: string;
+  /** Items considered, images packed, and the counts of the lists below. */
   totals: { items: number; packed: number; skipped: number; warnings: number; leftOut: number };
   /** skipped / items. */
   badFraction: number;
+  /** Largest tolerated share of bad items. */
   maxBad: number;
   /** Every item left out as bad, with its file (and CSV line) and the reason. */
   skipped: ItemProblem[];
@@ -168,16 +174,21 @@ export interface PreprocessReport {
 
 /** Outcome of {@linkcode preprocess}. */
 export interface PreprocessResult {
+  /** Contents of the `manifest.json` written. */
   manifest: Manifest;
+  /** Contents of the `report.json` written. */
   report: PreprocessReport;
   /** False when the bad share exceeded `maxBad`. */
   ok: boolean;
   /** One-line summary. */
   summary: string;
+  /** Shards written by this run. */
   shardsBuilt: number;
+  /** Shards already complete from an earlier run, kept. */
   shardsReused: number;
   /** Images decoded in this run. */
   decoded: number;
+  /** Wall-clock seconds of this run. */
   seconds: number;
 }
 

@@ -125,9 +125,11 @@ export interface Manifest {
 
 /** An item left out of a shard, or a warning about one kept. */
 export interface ItemProblem {
+  /** Item id; absent for a row without one or a dataset-level warning. */
   id?: string;
   /** Source file (relative to the source folder), with `:line` for CSV rows. */
   file?: string;
+  /** What is wrong. */
   reason: string;
 }
 

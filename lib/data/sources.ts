@@ -38,6 +38,7 @@ export const KAGGLE_IMAGE_SIZE: [number, number] = [424, 424];
 
 /** One image the source offers. */
 export interface SourceItem {
+  /** Item id (Kaggle GalaxyID, labels.csv `id`, or the file name without extension). */
   id: string;
   /** Image path relative to the source folder. */
   file: string;
@@ -51,6 +52,7 @@ export interface SourceItem {
 export interface Source {
   /** Absolute path of the folder. */
   dir: string;
+  /** How the folder is organised. */
   layout: SourceLayout;
   /** Labelled items with an image, sorted by id. */
   labeled: SourceItem[];

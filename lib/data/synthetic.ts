@@ -69,9 +69,13 @@ export interface SyntheticOptions {
 
 /** What {@linkcode writeSyntheticKaggle} did. */
 export interface SyntheticSummary {
+  /** The folder written. */
   outDir: string;
+  /** Seed used. */
   seed: number;
+  /** Labelled training galaxies (`count`). */
   trainCount: number;
+  /** Unlabelled test galaxies. */
   testCount: number;
   /** Images rendered and written by this run. */
   rendered: number;

@@ -13,14 +13,19 @@ import type { ImageBatch } from "../inference.ts";
 
 /** One image file and the id it is reported under (its name without extension). */
 export interface ImageItem {
+  /** The file name without extension. */
   id: string;
+  /** Path of the image file. */
   path: string;
 }
 
 /** An input that could not be predicted, and why. */
 export interface PredictError {
+  /** Image id. */
   id: string;
+  /** Path of the image file. */
   file: string;
+  /** Why it could not be predicted. */
   reason: string;
 }
 

@@ -38,24 +38,31 @@ import { inShard, type Shard } from "./shard.ts";
 
 /** Settings of {@linkcode predict}. */
 export interface PredictOptions {
+  /** The opened run whose model predicts. */
   run: Run;
+  /** What to predict: images or a dataset split. */
   input: PredictInput;
   /** What `--in` said (recorded for resuming). */
   inPath: string;
   /** Output CSV. */
   out: string;
+  /** Columns of the CSV (default `classes`). */
   format?: PredictFormat;
   /** Average over the 8 rotations and flips. */
   tta?: boolean;
+  /** Images per model call (default 32). */
   batchSize?: number;
   /** Images decoding at once (folder input). */
   concurrency?: number;
+  /** Predict only the ids of this slice (default null: all). */
   shard?: Shard | null;
   /** Write the header row (default true). */
   header?: boolean;
   /** Continue a matching unfinished run (default true). */
   resume?: boolean;
+  /** Called at the start and after each chunk of images (predicted or failed). */
   onProgress?: (p: PredictProgress) => void;
+  /** Informational lines (resuming or not, and why). */
   log?: (line: string) => void;
 }
 
@@ -63,7 +70,9 @@ export interface PredictOptions {
 export interface PredictProgress {
   /** Images handled (predicted or failed), including those of a resumed run. */
   done: number;
+  /** Images to handle (of the shard, when there is one). */
   total: number;
+  /** Images that could not be read so far, including those of a resumed run. */
   failed: number;
   /** Images per second in this session. */
   imagesPerSecond: number;
@@ -71,13 +80,17 @@ export interface PredictProgress {
 
 /** What {@linkcode predict} did. */
 export interface PredictSummary {
+  /** The predictions CSV written. */
   out: string;
   /** The errors file, or null when every image was predicted. */
   errorsFile: string | null;
+  /** Rows in the CSV, including those kept from an earlier run. */
   predicted: number;
+  /** Images that could not be read (rows of the errors file). */
   failed: number;
   /** Rows kept from an earlier, interrupted run. */
   resumedRows: number;
+  /** Wall-clock seconds of this session. */
   seconds: number;
 }
 

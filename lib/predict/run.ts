@@ -16,6 +16,7 @@ import { NUM_VOTES } from "../data/schema.ts";
 export interface RunDataset {
   /** Label scheme name (`gz5`, `q1`, `votes`, `csv`). */
   scheme: string;
+  /** Whether the model outputs class probabilities or the 37 vote fractions. */
   kind: "classes" | "votes";
   /** Class names in output order (the 37 answer columns for `votes`). */
   classes: string[];
@@ -29,8 +30,11 @@ export interface RunDataset {
 
 /** An opened run: its settings and its best model. */
 export interface Run {
+  /** The run folder. */
   dir: string;
+  /** Its `config.json`'s `dataset` block, checked. */
   dataset: RunDataset;
+  /** The best model, loaded from `model/`. */
   model: tf.LayersModel;
   /** SHA-256 of `model/model.json` (which names its weights by content hash): identifies the weights. */
   modelDigest: string;

@@ -15,7 +15,9 @@ import { createHash } from "node:crypto";
 
 /** Slice `index` (0-based) of `count`. */
 export interface Shard {
+  /** This slice, 0 to `count` - 1. */
   index: number;
+  /** Number of slices. */
   count: number;
 }
 

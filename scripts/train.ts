@@ -13,7 +13,6 @@ import {
 } from "../lib/train/mirrored.ts";
 import {
   bar,
-  choiceFlag,
   formatDuration,
   numberFlag,
   parseFlags,
@@ -23,6 +22,7 @@ import {
   UsageError,
 } from "../lib/cli.ts";
 import { train, TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../lib/train/trainer.ts";
+import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlagOptions } from "../lib/train/flags.ts";
 
 const d = TRAIN_DEFAULTS;
 const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
@@ -62,26 +62,8 @@ function options(args: string[]): ScriptOptions {
   const f = parseFlags(args, {
     data: { type: "string" },
     out: { type: "string" },
-    epochs: { type: "string" },
-    batch: { type: "string" },
-    lr: { type: "string" },
-    warmup: { type: "string" },
-    optimizer: { type: "string" },
-    loss: { type: "string" },
-    gamma: { type: "string" },
-    alpha: { type: "string" },
-    "label-smoothing": { type: "string" },
-    seed: { type: "string" },
-    patience: { type: "string" },
-    monitor: { type: "string" },
-    stem: { type: "string" },
-    width: { type: "string" },
-    dropout: { type: "string" },
-    "weight-decay": { type: "string" },
+    ...trainFlagOptions(TRAIN_FLAG_NAMES),
     "no-augment": { type: "boolean" },
-    "checkpoint-steps": { type: "string" },
-    "checkpoint-seconds": { type: "string" },
-    "eval-batch": { type: "string" },
     resume: { type: "boolean" },
     backend: { type: "string" },
     replicas: { type: "string" },
@@ -90,49 +72,12 @@ function options(args: string[]): ScriptOptions {
     "replica-count": { type: "string" },
     "replica-dir": { type: "string" },
   }, USAGE);
-  const alpha = f.alpha === "balanced"
-    ? "balanced"
-    : numberFlag("alpha", f.alpha, d.alpha as number, { min: 0 });
   return {
+    ...d,
+    ...readTrainFlags(f, TRAIN_FLAG_NAMES),
     data: required("data", f.data, USAGE),
     out: required("out", f.out, USAGE),
-    epochs: numberFlag("epochs", f.epochs, d.epochs, { min: 1, integer: true }),
-    batch: numberFlag("batch", f.batch, d.batch, { min: 1, integer: true }),
-    lr: numberFlag("lr", f.lr, d.lr, { min: 0 }),
-    warmupEpochs: numberFlag("warmup", f.warmup, d.warmupEpochs, { min: 0 }),
-    optimizer: choiceFlag("optimizer", f.optimizer, ["adam", "sgd"], d.optimizer),
-    loss: choiceFlag("loss", f.loss, ["focal", "ce", "bfocal", "mse"], d.loss),
-    gamma: numberFlag("gamma", f.gamma, d.gamma, { min: 0 }),
-    alpha,
-    labelSmoothing: numberFlag("label-smoothing", f["label-smoothing"], d.labelSmoothing, {
-      min: 0,
-      max: 0.99,
-    }),
-    seed: numberFlag("seed", f.seed, d.seed, { integer: true }),
-    patience: numberFlag("patience", f.patience, d.patience, { min: 0, integer: true }),
-    monitor: choiceFlag("monitor", f.monitor, [
-      "accuracy",
-      "balanced_accuracy",
-      "macro_f1",
-      "loss",
-      "rmse",
-    ], d.monitor),
-    stem: choiceFlag("stem", f.stem, ["imagenet", "small"], d.stem),
-    width: numberFlag("width", f.width, d.width, { min: 0.01, max: 4 }),
-    dropout: numberFlag("dropout", f.dropout, d.dropout, { min: 0, max: 0.99 }),
-    weightDecay: numberFlag("weight-decay", f["weight-decay"], d.weightDecay, { min: 0 }),
     augment: !f["no-augment"],
-    checkpointSteps: numberFlag("checkpoint-steps", f["checkpoint-steps"], d.checkpointSteps, {
-      min: 0,
-      integer: true,
-    }),
-    checkpointSeconds: numberFlag(
-      "checkpoint-seconds",
-      f["checkpoint-seconds"],
-      d.checkpointSeconds,
-      { min: 0 },
-    ),
-    evalBatch: numberFlag("eval-batch", f["eval-batch"], d.evalBatch, { min: 1, integer: true }),
     resume: f.resume ?? false,
     backend: f.backend,
     replicas: f.replicas === undefined

@@ -26,9 +26,22 @@ import { PROMOTION_METRICS } from "../lib/retrain/promote.ts";
 import { DATA_DEFAULTS, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";
 import { defaultReplicas } from "../lib/train/mirrored.ts";
 import { TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
+import { readTrainFlags, type TrainFlag, trainFlagOptions } from "../lib/train/flags.ts";
 import { printer } from "../scripts/train.ts";
 
 const t = TRAIN_DEFAULTS;
+/** The training flags retrain takes (see RetrainTrainSettings). */
+const RETRAIN_TRAIN_FLAGS = [
+  "epochs",
+  "batch",
+  "lr",
+  "warmup",
+  "seed",
+  "patience",
+  "stem",
+  "width",
+  "eval-batch",
+] as const satisfies readonly TrainFlag[];
 const p = DATA_DEFAULTS;
 const USAGE = `usage: deno task retrain --data INPUT_DIR --runs RUNS_DIR [flags]
 
@@ -63,15 +76,7 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
     always: { type: "boolean" },
     "from-scratch": { type: "boolean" },
     keep: { type: "string" },
-    epochs: { type: "string" },
-    batch: { type: "string" },
-    lr: { type: "string" },
-    warmup: { type: "string" },
-    seed: { type: "string" },
-    patience: { type: "string" },
-    stem: { type: "string" },
-    width: { type: "string" },
-    "eval-batch": { type: "string" },
+    ...trainFlagOptions(RETRAIN_TRAIN_FLAGS),
     replicas: { type: "string" },
     backend: { type: "string" },
     scheme: { type: "string" },
@@ -116,19 +121,7 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
     always: f.always ?? false,
     fromScratch: f["from-scratch"] ?? false,
     keep: numberFlag("keep", f.keep, 5, { min: 1, integer: true }),
-    train: {
-      epochs: num("epochs", f.epochs, { min: 1, integer: true }),
-      batch: num("batch", f.batch, { min: 1, integer: true }),
-      lr: num("lr", f.lr, { min: 0 }),
-      warmupEpochs: num("warmup", f.warmup, { min: 0 }),
-      seed: num("seed", f.seed, { integer: true }),
-      patience: num("patience", f.patience, { min: 0, integer: true }),
-      stem: f.stem === undefined
-        ? undefined
-        : choiceFlag<"imagenet" | "small">("stem", f.stem, ["imagenet", "small"], "imagenet"),
-      width: num("width", f.width, { min: 0.01, max: 4 }),
-      evalBatch: num("eval-batch", f["eval-batch"], { min: 1, integer: true }),
-    },
+    train: readTrainFlags(f, RETRAIN_TRAIN_FLAGS),
     replicas: num("replicas", f.replicas, { min: 1, max: 64, integer: true }),
     backend,
     dataSettings: {

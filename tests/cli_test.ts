@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { choiceFlag, formatBytes, formatDuration, numberFlag, UsageError } from "../lib/cli.ts";
+import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlagOptions } from "../lib/train/flags.ts";
+import {
+  choiceFlag,
+  formatBytes,
+  formatDuration,
+  numberFlag,
+  parseFlags,
+  UsageError,
+} from "../lib/cli.ts";
 
 Deno.test("numberFlag: the value, the fallback when absent, or an error naming the flag", () => {
   assert.equal(numberFlag("size", "48", 64), 48);
@@ -37,4 +45,41 @@ Deno.test("formatBytes and formatDuration", () => {
   assert.equal(formatDuration(3725), "1h02m");
   assert.equal(formatDuration(NaN), "?");
   assert.equal(formatDuration(Infinity), "?");
+});
+
+Deno.test("training flags: read and checked once for train and retrain; unset ones left out", () => {
+  const all = parseFlags(
+    ["--epochs", "3", "--alpha", "balanced", "--loss", "ce", "--warmup", "0.5", "--eval-batch=8"],
+    trainFlagOptions(TRAIN_FLAG_NAMES),
+    "usage",
+  );
+  assert.deepEqual(readTrainFlags(all, TRAIN_FLAG_NAMES), {
+    epochs: 3,
+    alpha: "balanced",
+    loss: "ce",
+    warmupEpochs: 0.5,
+    evalBatch: 8,
+  });
+  assert.deepEqual(
+    readTrainFlags(parseFlags(["--alpha", "0.5"], trainFlagOptions(["alpha"]), ""), ["alpha"]),
+    {
+      alpha: 0.5,
+    },
+  );
+  // A subset (retrain's): its flags only; a flag outside it is a usage error.
+  assert.throws(
+    () => parseFlags(["--loss", "ce"], trainFlagOptions(["epochs"]), "usage"),
+    UsageError,
+  );
+  assert.deepEqual(readTrainFlags({}, TRAIN_FLAG_NAMES), {});
+  for (
+    const [flag, value, message] of [
+      ["epochs", "0", /--epochs must be an integer >= 1, got '0'/],
+      ["lr", "fast", /--lr must be a number >= 0/],
+      ["stem", "huge", /--stem must be one of imagenet, small, got 'huge'/],
+      ["alpha", "-1", /--alpha must be a number >= 0/],
+    ] as const
+  ) {
+    assert.throws(() => readTrainFlags({ [flag]: value }, [flag]), message);
+  }
 });

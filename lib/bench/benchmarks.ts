@@ -165,14 +165,15 @@ const preprocess: Benchmark = {
             what: `peak RSS of the same, vs ${r.get("plain")!.variant.label}`,
             toolkit: t,
             peer: r.get("plain"),
+            note: "Peak RSS of a process tree is the sum of its processes' peaks (the toolkit's " +
+              "main process and its decoder processes, one per core; the careful pipeline's " +
+              "parent and workers).",
           }),
           peakRssRow({
             id: "preprocess",
             what: `peak RSS of the same, vs ${r.get("careful")!.variant.label}`,
             toolkit: t,
             peer: r.get("careful"),
-            note: "Peak RSS of a process tree is the sum of its processes' peaks " +
-              "(the careful pipeline's parent and workers).",
           }),
         ];
       },

@@ -458,7 +458,8 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
   if (foreign) {
     if (!opts.overwrite) {
       throw new Error(
-        `${out} holds a dataset built from other input or options; ` +
+        `${out} holds a dataset built from other input or options (images or labels ` +
+          "added, removed or changed since, or other preprocessing flags); " +
           "use another --out, or --overwrite to replace it",
       );
     }
@@ -592,7 +593,11 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     const inflight: ReturnType<typeof start>[] = [];
     const startNext = () => {
       const n = iter.next();
-      if (!n.done) inflight.push(start(n.value));
+      if (n.done) return;
+      const p = start(n.value);
+      // Awaited in order below; a later batch may fail first, which must not go unhandled.
+      p.catch(() => {});
+      inflight.push(p);
     };
     for (let k = 0; k < 2 * Math.max(1, o.processes); k++) startNext();
     try {

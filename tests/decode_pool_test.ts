@@ -99,7 +99,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   assert.ok(ok(), `timed out waiting until ${what}`);
 }
 
-Deno.test("decode pool: a dead decoder is replaced; an image in flight in two deaths fails alone", async () => {
+Deno.test("decode pool: a dead decoder is replaced; its images are retried alone, and only the one that kills fails", async () => {
   const { dir, items } = await mixedInputs();
   // A FIFO with no writer blocks its reader forever: a batch holding it is in
   // flight until its decoder dies.
@@ -116,23 +116,38 @@ Deno.test("decode pool: a dead decoder is replaced; an image in flight in two de
     await until("the decoder holds the batch", () => pool.held === 4);
     const first = pool.pids[0];
     Deno.kill(first, "SIGKILL");
-    // Replaced, and the batch sent again one image per batch: all but the FIFO come back.
-    await until("a new decoder is started", () => pool.pids[0] !== first);
+    // Replaced; the batch's images become suspects that a quarantine decoder
+    // takes one at a time: the first comes back, the FIFO is then held alone.
+    await until("a quarantine decoder holds the stuck image", () => pool.quarantinePid !== null);
     await pool.ready;
+    assert.notEqual(pool.pids[0], first);
     await until("only the stuck image is held", () => pool.held === 1);
-    Deno.kill(pool.pids[0], "SIGKILL");
+    // Meanwhile the replacement decoder serves new work.
+    assert.deepEqual(await pool.decode(items.slice(0, 2)), expected.slice(0, 2));
+    Deno.kill(pool.quarantinePid!, "SIGKILL");
     const got = await result;
     assert.deepEqual(got[0], expected[0]);
-    assert.deepEqual(got[2], expected[1]);
+    assert.deepEqual(got[2], expected[1], "a good image after the bad one is not blamed");
     assert.deepEqual(got[3], expected[4]);
     assert.equal(got[1].ok, false);
     assert.match((got[1] as { message: string }).message, /killed by SIGKILL while decoding it/);
-    // The pool still works after two deaths.
-    await until("a third decoder is started", () => pool.held === 0);
     assert.deepEqual(await pool.decode(items.slice(0, 2)), expected.slice(0, 2));
   } finally {
     await pool.kill();
   }
+});
+
+Deno.test("decode pool: after a fatal error every pending and later call rejects, none hangs", async () => {
+  const { items } = await mixedInputs();
+  const pool = DecodePool.start({ ...OPTS, processes: 2, lanes: 1 });
+  const [a, b] = pool.pids;
+  Deno.kill(b, "SIGKILL"); // long before it is ready: the pool cannot run
+  const pending = [pool.decode(items), pool.decode(items), pool.decode(items.slice(0, 1))]
+    .map((p) => assert.rejects(p, /decoder process was killed by SIGKILL/));
+  Deno.kill(a, "SIGKILL");
+  await Promise.all(pending);
+  await assert.rejects(pool.decode(items), /before it was ready/);
+  await pool.kill();
 });
 
 Deno.test("decode pool: a decoder that cannot start fails every call, saying so", async () => {

@@ -296,8 +296,35 @@ Deno.test("preprocess: decoder processes and in-process decoding write the same 
     assert.deepEqual(pooled.manifest.shards, local.manifest.shards);
     assert.deepEqual(pooled.report.skipped, local.report.skipped);
     assert.deepEqual(pooled.manifest.stats, local.manifest.stats);
+
+    // A decoder killed mid-run is replaced; its images are decoded again, none is lost.
+    let killed = 0;
+    const survived = await preprocess({
+      inDir: src,
+      outDir: join(tmp, "killed"),
+      size: 12,
+      shardMb: 0.012,
+      processes: 2,
+      onProgress: (p) => {
+        if (p.done === 3) killed = killDecoderChild();
+      },
+    });
+    assert.ok(killed > 0, "a decoder process was found and killed");
+    assert.deepEqual(survived.manifest.shards, local.manifest.shards);
+    assert.deepEqual(survived.report.skipped, local.report.skipped);
   });
 });
+
+/** SIGKILLs one decoder process of this test process; returns its pid (0 if none). */
+function killDecoderChild(): number {
+  // (Deno reads /proc only with --allow-all: ask pgrep.)
+  const out = new Deno.Command("pgrep", { args: ["-P", String(Deno.pid), "-f", "decode_worker"] })
+    .outputSync();
+  const pid = Number(new TextDecoder().decode(out.stdout).split("\n")[0]);
+  if (!pid) return 0;
+  Deno.kill(pid, "SIGKILL");
+  return pid;
+}
 
 Deno.test("preprocess: votes and q1 schemes on the same Kaggle folder", async () => {
   await withTemp(async (tmp) => {

@@ -12,9 +12,10 @@
  * in batches, so the pipes cost one message per batch.
  *
  * A decoder that dies (a crash in a native decoder, an OOM kill) is
- * replaced and its batches are sent again one image per batch; an image that
- * was in flight in a second death is reported as failed, so one poisonous
- * file cannot stop a run. A decoder that dies before saying it is ready (it
+ * replaced, and the images it held become suspects: a quarantine decoder
+ * takes them one at a time, alone. An image whose quarantine decoder dies
+ * is reported as failed (it was the only one in flight), so one poisonous
+ * file costs only itself. A decoder that dies before saying it is ready (it
  * cannot start) makes every pending and later call reject.
  *
  * @module
@@ -44,25 +45,24 @@ export interface DecodePoolOptions extends ImageOptions {
 
 interface Job {
   items: DecodeItem[];
-  /** Deaths of a decoder while this job was in flight. */
-  deaths: number;
   resolve: (outcomes: DecodeOutcome[]) => void;
   reject: (e: Error) => void;
 }
 
 interface Decoder {
   child: Deno.ChildProcess;
+  /** Takes suspects one at a time. */
+  quarantine: boolean;
   stdin: WritableStreamDefaultWriter<Uint8Array>;
   jobs: Map<number, Job>;
   ready: boolean;
+  alive: boolean;
   /** Resolves when the decoder has said it is ready, or has exited. */
   started: Promise<void>;
   stderrTail: string[];
+  /** Resolves when the decoder has exited and its jobs are dealt with. */
   done: Promise<void>;
 }
-
-const WORKER = fileURLToPath(new URL("./decode_worker.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../../deno.json", import.meta.url));
 
 /** Whether this process may start decoder processes. */
 export function maySpawnDecoders(): boolean {
@@ -78,6 +78,8 @@ export function defaultDecoderProcesses(): number {
 /** Decodes batches of images with {@linkcode loadImage} semantics, in decoder processes or in this one. */
 export class DecodePool {
   #decoders: Decoder[] = [];
+  #quarantine: Decoder | null = null;
+  #suspects: Job[] = [];
   #local: Lanes | null = null;
   #nextId = 1;
   #closing = false;
@@ -93,7 +95,12 @@ export class DecodePool {
       configureSharp();
       this.#local = new Lanes(lanes);
     }
-    for (let k = 0; k < processes; k++) this.#decoders.push(this.#spawn());
+    try {
+      for (let k = 0; k < processes; k++) this.#decoders.push(this.#spawn(false));
+    } catch (e) {
+      for (const d of this.#decoders) stop(d);
+      throw e;
+    }
   }
 
   /** Starts the decoder processes (none when `processes` is 0). */
@@ -109,24 +116,31 @@ export class DecodePool {
     return new DecodePool({ size: o.size, crop: o.crop }, processes, lanes);
   }
 
-  /** Number of decoder processes (0: decoding in this process). */
+  /** Number of decoder processes (0: decoding in this process), not counting quarantine. */
   get processes(): number {
     return this.#decoders.length;
   }
 
-  /** Process ids of the decoders, for diagnostics and tests. */
+  /** Process ids of the decoders (not the quarantine decoder), for diagnostics and tests. */
   get pids(): number[] {
     return this.#decoders.map((d) => d.child.pid);
   }
 
-  /** Resolves when every current decoder has started (or exited trying). */
-  get ready(): Promise<void> {
-    return Promise.all(this.#decoders.map((d) => d.started)).then(() => {});
+  /** Process id of the quarantine decoder, while there is one. */
+  get quarantinePid(): number | null {
+    return this.#quarantine?.alive ? this.#quarantine.child.pid : null;
   }
 
-  /** Images the decoders hold now (sent, not yet answered). */
+  /** Resolves when every current decoder has started (or exited trying). */
+  get ready(): Promise<void> {
+    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
+    return Promise.all(all.map((d) => d.started)).then(() => {});
+  }
+
+  /** Images sent to decoders and not yet answered (suspects waiting for quarantine are not). */
   get held(): number {
-    return this.#decoders.reduce((a, d) => a + load(d), 0);
+    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
+    return all.reduce((a, d) => a + load(d), 0);
   }
 
   /**
@@ -136,54 +150,73 @@ export class DecodePool {
    */
   decode(items: DecodeItem[]): Promise<DecodeOutcome[]> {
     if (this.#local) return decodeBatch(items, this.o, this.#local);
-    if (this.#fatal) return Promise.reject(this.#fatal);
     if (this.#closing) return Promise.reject(new Error("decode pool is closed"));
-    return new Promise((resolve, reject) => this.#dispatch({ items, deaths: 0, resolve, reject }));
+    return new Promise((resolve, reject) => this.#dispatch({ items, resolve, reject }));
   }
 
-  /** Lets the decoders finish what they hold, then waits for them to exit. */
+  /**
+   * Lets the decoders finish what they hold, then waits for them to exit.
+   * Meant for when no call is pending; suspects still waiting for
+   * quarantine are rejected.
+   */
   async close(): Promise<void> {
     this.#closing = true;
-    await Promise.all(this.#decoders.map(async (d) => {
+    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
+    await Promise.all(all.map(async (d) => {
       await d.stdin.close().catch(() => {});
       await d.done;
     }));
+    this.#failAll(this.#suspects.splice(0), new Error("decode pool was closed"));
   }
 
   /** Stops the decoders at once; what they hold is rejected. */
   async kill(): Promise<void> {
     this.#closing = true;
-    for (const d of this.#decoders) {
-      try {
-        d.child.kill("SIGKILL");
-      } catch { /* already gone */ }
-    }
-    await Promise.all(this.#decoders.map((d) => d.done));
+    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
+    for (const d of all) stop(d);
+    await Promise.all(all.map((d) => d.done));
+    this.#failAll(this.#suspects.splice(0), new Error("decode pool was stopped"));
   }
 
   #dispatch(job: Job): void {
-    let best = this.#decoders[0];
-    for (const d of this.#decoders) if (load(d) < load(best)) best = d;
-    const request: DecodeRequest = { id: this.#nextId++, items: job.items };
-    best.jobs.set(request.id, job);
-    // A failed write means the decoder died; its exit handler sends the job again.
-    best.stdin.write(this.#encoder.encode(JSON.stringify(request) + "\n")).catch(() => {});
+    if (this.#fatal) return job.reject(this.#fatal);
+    let best: Decoder | null = null;
+    for (const d of this.#decoders) {
+      if (d.alive && (best === null || load(d) < load(best))) best = d;
+    }
+    if (!best) return job.reject(new Error("no image decoder process is running"));
+    this.#send(best, job);
   }
 
-  #spawn(): Decoder {
+  #send(d: Decoder, job: Job): void {
+    const request: DecodeRequest = { id: this.#nextId++, items: job.items };
+    d.jobs.set(request.id, job);
+    // A failed write means the decoder died; its exit handler deals with the job.
+    d.stdin.write(this.#encoder.encode(JSON.stringify(request) + "\n")).catch(() => {});
+  }
+
+  /** Sends the next suspect to the quarantine decoder when it holds none. */
+  #pumpSuspects(): void {
+    if (this.#fatal) return this.#failAll(this.#suspects.splice(0), this.#fatal);
+    if (this.#suspects.length === 0) return;
+    if (!this.#quarantine?.alive) this.#quarantine = this.#spawn(true);
+    if (this.#quarantine.jobs.size === 0) this.#send(this.#quarantine, this.#suspects.shift()!);
+  }
+
+  #spawn(quarantine: boolean): Decoder {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "--config",
-        CONFIG,
+        fileURLToPath(new URL("../../deno.json", import.meta.url)),
         "--quiet",
         "--allow-read",
         "--allow-env",
         "--allow-ffi",
-        WORKER,
+        fileURLToPath(new URL("./decode_worker.ts", import.meta.url)),
         String(this.o.size),
         String(this.o.crop),
-        String(this.lanes),
+        String(quarantine ? 1 : this.lanes),
       ],
       env: { NO_COLOR: "1" },
       stdin: "piped",
@@ -193,9 +226,11 @@ export class DecodePool {
     let started = () => {};
     const d: Decoder = {
       child,
+      quarantine,
       stdin: child.stdin.getWriter(),
       jobs: new Map(),
       ready: false,
+      alive: true,
       started: new Promise((resolve) => started = resolve),
       stderrTail: [],
       done: Promise.resolve(),
@@ -212,9 +247,14 @@ export class DecodePool {
           const job = d.jobs.get(m.id);
           d.jobs.delete(m.id);
           job?.resolve(m.outcomes);
+          if (quarantine) this.#pumpSuspects();
         }
       }
-    })();
+    })().catch((e) => {
+      // Out of step (or unreadable): treat the decoder as dead.
+      d.stderrTail.push(`reading its replies failed: ${e instanceof Error ? e.message : e}`);
+      stop(d);
+    });
     const stderr = (async () => {
       let partial = "";
       for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
@@ -224,47 +264,65 @@ export class DecodePool {
         d.stderrTail.splice(0, Math.max(0, d.stderrTail.length - 20));
       }
       if (partial.trim()) d.stderrTail.push(partial);
-    })();
+    })().catch(() => {});
     d.done = child.status.then(async (status) => {
-      const [read] = await Promise.allSettled([reading, stderr]);
-      if (read.status === "rejected") d.stderrTail.push(String(read.reason));
+      await Promise.all([reading, stderr]);
+      d.alive = false;
       started();
-      this.#exited(d, status);
+      try {
+        this.#exited(d, status);
+      } catch (e) {
+        // Replacing it failed (e.g. spawning): nothing more can be decoded.
+        this.#fatal ??= e instanceof Error ? e : new Error(String(e));
+        this.#failAll([...d.jobs.values(), ...this.#suspects.splice(0)], this.#fatal);
+        d.jobs.clear();
+      }
     });
     return d;
   }
 
   #exited(d: Decoder, status: Deno.CommandStatus): void {
     const jobs = [...d.jobs.values()];
-    d.jobs.clear();
     if (jobs.length === 0 && this.#closing) return;
     const how = status.signal
       ? `was killed by ${status.signal}`
       : `exited with code ${status.code}`;
-    if (this.#closing || !d.ready) {
+    if (this.#closing || !d.ready || this.#fatal) {
       // It could not start (or we are stopping): no point in another.
       const tail = d.stderrTail.slice(-3).join(" | ");
       this.#fatal ??= new Error(
         `image decoder process ${how}${d.ready ? "" : " before it was ready"}` +
           (tail ? `: ${tail}` : ""),
       );
-      for (const j of jobs) j.reject(this.#fatal);
+      d.jobs.clear();
+      // Suspects wait for a quarantine decoder that will not come.
+      this.#failAll([...jobs, ...this.#suspects.splice(0)], this.#fatal);
       return;
     }
-    this.#decoders[this.#decoders.indexOf(d)] = this.#spawn();
-    for (const j of jobs) {
-      if (j.deaths === 0) {
-        // Again, one image per job, so a second death pins down the image.
-        const parts = j.items.map((item) =>
-          new Promise<DecodeOutcome[]>((resolve, reject) =>
-            this.#dispatch({ items: [item], deaths: 1, resolve, reject })
-          )
-        );
-        Promise.all(parts).then((o) => j.resolve(o.flat()), j.reject);
-      } else {
+    if (d.quarantine) {
+      // It held one image alone: that image killed it.
+      for (const j of jobs) {
         j.resolve([{ ok: false, message: `the image decoder process ${how} while decoding it` }]);
       }
+      d.jobs.clear();
+      this.#pumpSuspects();
+      return;
     }
+    this.#decoders[this.#decoders.indexOf(d)] = this.#spawn(false);
+    d.jobs.clear();
+    for (const j of jobs) {
+      const parts = j.items.map((item) =>
+        new Promise<DecodeOutcome[]>((resolve, reject) =>
+          this.#suspects.push({ items: [item], resolve, reject })
+        )
+      );
+      Promise.all(parts).then((o) => j.resolve(o.flat()), j.reject);
+    }
+    this.#pumpSuspects();
+  }
+
+  #failAll(jobs: Job[], e: Error): void {
+    for (const j of jobs) j.reject(e);
   }
 }
 
@@ -273,4 +331,11 @@ function load(d: Decoder): number {
   let n = 0;
   for (const j of d.jobs.values()) n += j.items.length;
   return n;
+}
+
+/** Kills a decoder process; a no-op once it has gone. */
+function stop(d: Decoder): void {
+  try {
+    d.child.kill("SIGKILL");
+  } catch { /* already gone */ }
 }

@@ -10,8 +10,9 @@
  *    that fit `--shard-mb`. The plan, the options that shape the output,
  *    every label and every image file's size and modification time make the
  *    run's fingerprint;
- * 4. decode the images of each shard not yet done, `--concurrency` images in
- *    flight in a pool of decoder processes ({@linkcode DecodePool}), writing records in plan order (so the output is byte-identical
+ * 4. decode the images of each shard not yet done in a pool of decoder
+ *    processes ({@linkcode DecodePool}), `--concurrency` images in flight per
+ *    decoder, writing records in plan order (so the output is byte-identical
  *    however the decoding interleaves), each shard to a temporary file that
  *    is renamed when complete, then noted with its SHA-256 in `progress.json`;
  * 5. write `report.json`, then `manifest.json` last.
@@ -49,7 +50,7 @@ import {
   sniffImageSize,
   validateImageOptions,
 } from "./data/image.ts";
-import { type DecodeOutcome, DecodePool, defaultDecoderProcesses } from "./data/decode_pool.ts";
+import { type DecodeOutcome, DecodePool, decodeSettings } from "./data/decode_pool.ts";
 import {
   getLabelScheme,
   LABEL_SCHEMES,
@@ -266,7 +267,7 @@ function checkOptions(o: PreprocessOptions): Required<
     | "processes"
   >
 > {
-  const processes = o.processes ?? defaultDecoderProcesses();
+  const { processes, lanes } = decodeSettings({ processes: o.processes, lanes: o.concurrency });
   const r = {
     size: o.size ?? 64,
     crop: o.crop ?? 0.5,
@@ -274,19 +275,13 @@ function checkOptions(o: PreprocessOptions): Required<
     test: o.test ?? 0.1,
     splitSeed: o.splitSeed ?? 0,
     shardMb: o.shardMb ?? 256,
-    concurrency: o.concurrency ?? (processes === 0 ? 6 : 3),
+    concurrency: lanes,
     maxBad: o.maxBad ?? 0.01,
     processes,
   };
   validateImageOptions(r);
   validateSplitOptions({ val: r.val, test: r.test, seed: r.splitSeed });
   if (!(r.shardMb > 0)) throw new Error(`--shard-mb must be positive, got ${r.shardMb}`);
-  if (!Number.isInteger(r.concurrency) || r.concurrency < 1 || r.concurrency > 64) {
-    throw new Error(`--concurrency must be an integer in [1, 64], got ${r.concurrency}`);
-  }
-  if (!Number.isInteger(r.processes) || r.processes < 0 || r.processes > 64) {
-    throw new Error(`--processes must be an integer in [0, 64], got ${r.processes}`);
-  }
   if (!(r.maxBad >= 0 && r.maxBad <= 1)) {
     throw new Error(`--max-bad must be a fraction in [0, 1], got ${r.maxBad}`);
   }
@@ -595,27 +590,23 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       const n = iter.next();
       if (n.done) return;
       const p = start(n.value);
-      // Awaited in order below; a later batch may fail first, which must not go unhandled.
+      // Awaited in order below; a later batch may fail first, or be left when the loop stops
+      // early (the pool is then killed), which must not go unhandled.
       p.catch(() => {});
       inflight.push(p);
     };
     for (let k = 0; k < 2 * Math.max(1, o.processes); k++) startNext();
-    try {
-      while (inflight.length) {
-        const b = await inflight.shift()!;
-        startNext();
-        for (let k = 0; k < b.items.length; k++) {
-          yield {
-            shard: b.shard,
-            item: b.items[k],
-            last: b.from + k === b.shard.items.length - 1,
-            outcome: b.outcomes[k],
-          };
-        }
+    while (inflight.length) {
+      const b = await inflight.shift()!;
+      startNext();
+      for (let k = 0; k < b.items.length; k++) {
+        yield {
+          shard: b.shard,
+          item: b.items[k],
+          last: b.from + k === b.shard.items.length - 1,
+          outcome: b.outcomes[k],
+        };
       }
-    } finally {
-      // Settle what is still in flight (the loop below stopped early) before the pool goes.
-      await Promise.allSettled(inflight);
     }
   }
 

@@ -29,6 +29,7 @@ import {
   ReplyReader,
 } from "./decode_protocol.ts";
 import { decodeBatch, Lanes } from "./decode_worker.ts";
+import { keepLastLines } from "../io/lines.ts";
 
 export type { DecodeItem, DecodeOutcome } from "./decode_protocol.ts";
 
@@ -75,6 +76,28 @@ export function defaultDecoderProcesses(): number {
   return maySpawnDecoders() ? Math.min(navigator.hardwareConcurrency, 16) : 0;
 }
 
+/**
+ * `processes` and `lanes` with their defaults filled in, checked (the
+ * messages name the preprocess flags that set them).
+ */
+export function decodeSettings(
+  o: Pick<DecodePoolOptions, "processes" | "lanes">,
+): { processes: number; lanes: number } {
+  const processes = o.processes ?? defaultDecoderProcesses();
+  if (!Number.isInteger(processes) || processes < 0 || processes > 64) {
+    throw new Error(
+      `--processes (decoder processes) must be an integer in [0, 64], got ${processes}`,
+    );
+  }
+  const lanes = o.lanes ?? (processes === 0 ? 6 : 3);
+  if (!Number.isInteger(lanes) || lanes < 1 || lanes > 64) {
+    throw new Error(
+      `--concurrency (images in flight per decoder) must be an integer in [1, 64], got ${lanes}`,
+    );
+  }
+  return { processes, lanes };
+}
+
 /** Decodes batches of images with {@linkcode loadImage} semantics, in decoder processes or in this one. */
 export class DecodePool {
   #decoders: Decoder[] = [];
@@ -85,6 +108,11 @@ export class DecodePool {
   #closing = false;
   #fatal: Error | null = null;
   #encoder = new TextEncoder();
+
+  /** Every decoder process, the quarantine decoder included. */
+  get #all(): Decoder[] {
+    return this.#quarantine ? [...this.#decoders, this.#quarantine] : this.#decoders;
+  }
 
   private constructor(
     private readonly o: ImageOptions,
@@ -105,14 +133,7 @@ export class DecodePool {
 
   /** Starts the decoder processes (none when `processes` is 0). */
   static start(o: DecodePoolOptions): DecodePool {
-    const processes = o.processes ?? defaultDecoderProcesses();
-    if (!Number.isInteger(processes) || processes < 0 || processes > 64) {
-      throw new Error(`decoder processes must be an integer in [0, 64], got ${processes}`);
-    }
-    const lanes = o.lanes ?? (processes === 0 ? 6 : 3);
-    if (!Number.isInteger(lanes) || lanes < 1 || lanes > 64) {
-      throw new Error(`images in flight per decoder must be an integer in [1, 64], got ${lanes}`);
-    }
+    const { processes, lanes } = decodeSettings(o);
     return new DecodePool({ size: o.size, crop: o.crop }, processes, lanes);
   }
 
@@ -133,14 +154,12 @@ export class DecodePool {
 
   /** Resolves when every current decoder has started (or exited trying). */
   get ready(): Promise<void> {
-    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
-    return Promise.all(all.map((d) => d.started)).then(() => {});
+    return Promise.all(this.#all.map((d) => d.started)).then(() => {});
   }
 
   /** Images sent to decoders and not yet answered (suspects waiting for quarantine are not). */
   get held(): number {
-    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
-    return all.reduce((a, d) => a + load(d), 0);
+    return this.#all.reduce((a, d) => a + load(d), 0);
   }
 
   /**
@@ -161,8 +180,7 @@ export class DecodePool {
    */
   async close(): Promise<void> {
     this.#closing = true;
-    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
-    await Promise.all(all.map(async (d) => {
+    await Promise.all(this.#all.map(async (d) => {
       await d.stdin.close().catch(() => {});
       await d.done;
     }));
@@ -172,7 +190,7 @@ export class DecodePool {
   /** Stops the decoders at once; what they hold is rejected. */
   async kill(): Promise<void> {
     this.#closing = true;
-    const all = [...this.#decoders, ...(this.#quarantine ? [this.#quarantine] : [])];
+    const all = this.#all;
     for (const d of all) stop(d);
     await Promise.all(all.map((d) => d.done));
     this.#failAll(this.#suspects.splice(0), new Error("decode pool was stopped"));
@@ -255,16 +273,7 @@ export class DecodePool {
       d.stderrTail.push(`reading its replies failed: ${e instanceof Error ? e.message : e}`);
       stop(d);
     });
-    const stderr = (async () => {
-      let partial = "";
-      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-        const lines = (partial + text).split("\n");
-        partial = lines.pop()!;
-        d.stderrTail.push(...lines.filter((l) => l.trim()));
-        d.stderrTail.splice(0, Math.max(0, d.stderrTail.length - 20));
-      }
-      if (partial.trim()) d.stderrTail.push(partial);
-    })().catch(() => {});
+    const stderr = keepLastLines(child.stderr, d.stderrTail).catch(() => {});
     d.done = child.status.then(async (status) => {
       await Promise.all([reading, stderr]);
       d.alive = false;

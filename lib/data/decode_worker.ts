@@ -18,6 +18,7 @@ import {
   encodeReady,
   encodeReply,
 } from "./decode_protocol.ts";
+import { textLines } from "../io/lines.ts";
 
 /** Decodes one image, turning any failure into its outcome. */
 export async function decodeOutcome(item: DecodeItem, o: ImageOptions): Promise<DecodeOutcome> {
@@ -80,17 +81,12 @@ export async function serveDecodes(
     writing = writing.then(() => writer.write(encodeReply({ id: req.id, outcomes }, pixelBytes)));
     await writing;
   };
-  let partial = "";
-  for await (const text of input.pipeThrough(new TextDecoderStream())) {
-    const lines = (partial + text).split("\n");
-    partial = lines.pop()!;
-    for (const line of lines) {
-      if (!line) continue;
-      const p = serve(JSON.parse(line) as DecodeRequest);
-      pending.add(p);
-      const forget = () => pending.delete(p);
-      p.then(forget, forget);
-    }
+  for await (const line of textLines(input)) {
+    if (!line) continue;
+    const p = serve(JSON.parse(line) as DecodeRequest);
+    pending.add(p);
+    const forget = () => pending.delete(p);
+    p.then(forget, forget);
   }
   await Promise.all([...pending]);
   await writing;

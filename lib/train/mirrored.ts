@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { keepLastLines } from "../io/lines.ts";
 import * as tf from "@tensorflow/tfjs";
 import { basename } from "node:path";
 import type { LossFn } from "../focal_loss.ts";
@@ -159,25 +160,23 @@ export interface LaunchOptions {
   graceSeconds?: number;
 }
 
-/** Keeps the last lines written to a stream, forwarding the stream if asked. */
-async function drain(
+/** Keeps the last lines written to a stream, forwarding the stream to stderr if asked. */
+function drain(
   stream: ReadableStream<Uint8Array>,
   forward: boolean,
   tail: string[],
 ): Promise<void> {
-  const decoder = new TextDecoder();
-  let partial = "";
-  for await (const chunk of stream) {
-    if (forward) Deno.stderr.writeSync(chunk);
-    partial += decoder.decode(chunk, { stream: true });
-    const lines = partial.split(/[\n\r]/);
-    partial = lines.pop() ?? "";
-    for (const l of lines) {
-      if (l.trim()) tail.push(l);
-      if (tail.length > 20) tail.shift();
-    }
-  }
-  if (partial.trim()) tail.push(partial);
+  const forwarded = forward
+    ? stream.pipeThrough(
+      new TransformStream({
+        transform(chunk, out) {
+          Deno.stderr.writeSync(chunk);
+          out.enqueue(chunk);
+        },
+      }),
+    )
+    : stream;
+  return keepLastLines(forwarded, tail);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   defaultReplicas,
   joinReplicas,
   launchReplicas,
+  REPLICA_PERMISSIONS,
   type ReplicaFlags,
 } from "../lib/train/mirrored.ts";
 import {
@@ -152,17 +153,6 @@ export function printer(): (e: TrainEvent) => void {
     }
   };
 }
-
-/** The permissions of `deno task train`, which every replica process gets too. */
-const REPLICA_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-  "--allow-net=127.0.0.1",
-];
 
 /** `args` without `flag` and its value (`--flag v` or `--flag=v`). */
 function withoutFlag(args: string[], flag: string): string[] {

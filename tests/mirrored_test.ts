@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setupBackend } from "../lib/backend.ts";
 import { categoricalFocalLoss } from "../lib/focal_loss.ts";
 import { singleProcess } from "../lib/train/collective.ts";
-import { launchReplicas, mirroredStep } from "../lib/train/mirrored.ts";
+import { launchReplicas, mirroredStep, REPLICA_PERMISSIONS } from "../lib/train/mirrored.ts";
 import { sgdNesterov } from "../lib/train/optimizers.ts";
 import { trainableVariables } from "../lib/train/step.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
@@ -16,15 +16,6 @@ await setupBackend({ requested: "cpu" });
 
 const WORKER = new URL("./workers/mirrored_worker.ts", import.meta.url).pathname;
 const TRAIN = new URL("../scripts/train.ts", import.meta.url).pathname;
-const PERMS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-  "--allow-net=127.0.0.1",
-];
 
 interface WorkerResult {
   digest: string;
@@ -39,7 +30,7 @@ async function runReplicas(steps: number, kind: "plain" | "bn"): Promise<WorkerR
     script: WORKER,
     args: ["--out", out, "--steps", String(steps), "--kind", kind],
     replicas: 2,
-    permissions: PERMS,
+    permissions: REPLICA_PERMISSIONS,
   });
   return await Promise.all(
     [0, 1].map(async (r) => JSON.parse(await Deno.readTextFile(`${out}.${r}.json`))),
@@ -93,7 +84,7 @@ Deno.test("a replica that fails stops the whole group within seconds, naming it 
         script: WORKER,
         args: ["--out", join(dir, "w"), "--steps", "100000", "--kind", "plain", "--crash-at", "3"],
         replicas: 2,
-        permissions: PERMS,
+        permissions: REPLICA_PERMISSIONS,
       }),
     /^Error: replica 1 exited with status 1: .*replica 1 failed on purpose at step 3.*--resume/,
   );
@@ -103,7 +94,7 @@ Deno.test("a replica that fails stops the whole group within seconds, naming it 
 
 function trainMirrored(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, TRAIN, ...args],
+    args: ["run", ...REPLICA_PERMISSIONS, TRAIN, ...args],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -168,4 +159,12 @@ Deno.test("train --replicas 2: a replica killed with SIGKILL stops the run; --re
     .map((l) => JSON.parse(l).epoch);
   assert.deepEqual(epochs, [1, 2]);
   await Deno.stat(join(run, "report.json"));
+});
+
+Deno.test("replica processes get exactly the permissions of deno task train", async () => {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+  ) as { tasks: Record<string, string> };
+  const train = config.tasks.train.split(" ").filter((w) => w.startsWith("--allow"));
+  assert.deepEqual([...REPLICA_PERMISSIONS].sort(), train.sort());
 });

@@ -10,19 +10,13 @@
 import { join } from "node:path";
 import { type BackendName, describeBackend, setupBackend } from "../backend.ts";
 import { readJson } from "../io/atomic.ts";
-import { joinReplicas, launchReplicas, type ReplicaFlags } from "../train/mirrored.ts";
+import {
+  joinReplicas,
+  launchReplicas,
+  REPLICA_PERMISSIONS,
+  type ReplicaFlags,
+} from "../train/mirrored.ts";
 import { train, type TrainEvent, type TrainOptions, type TrainReport } from "../train/trainer.ts";
-
-/** Permissions of a replica process (the ring between replicas uses loopback TCP). */
-export const REPLICA_PERMISSIONS: readonly string[] = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-  "--allow-net=127.0.0.1",
-];
 
 /** How to train the candidate. */
 export interface CandidateOptions {
@@ -60,7 +54,7 @@ export async function trainCandidate(
       ...(c.backend ? ["--backend", c.backend] : []),
     ],
     replicas: c.replicas,
-    permissions: [...REPLICA_PERMISSIONS],
+    permissions: REPLICA_PERMISSIONS,
   });
   return await readJson<TrainReport>(join(options.out, "report.json"));
 }

@@ -155,10 +155,24 @@ export interface LaunchOptions {
   /** Number of replica processes to start. */
   replicas: number;
   /** Deno permission flags of the replicas. */
-  permissions: string[];
+  permissions: readonly string[];
   /** Seconds between asking a replica to stop and killing it. Default 3. */
   graceSeconds?: number;
 }
+
+/**
+ * Permissions of a replica process: those of `deno task train` (the ring
+ * between replicas uses loopback TCP).
+ */
+export const REPLICA_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-sys",
+  "--allow-net=127.0.0.1",
+];
 
 /** Keeps the last lines written to a stream, forwarding the stream to stderr if asked. */
 function drain(

@@ -80,21 +80,21 @@ async function readReport(out: string): Promise<PreprocessReport> {
   return JSON.parse(await Deno.readTextFile(join(out, "report.json")));
 }
 
-function runCli(args: string[]): Promise<Deno.CommandOutput> {
+/** The script as `deno task preprocess` runs it: with the task's own permissions. */
+function cliCommand(args: string[], o: { piped: boolean }): Deno.Command {
+  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
+  const permissions = (config.tasks.preprocess as string).split(" ")
+    .filter((w) => w.startsWith("--allow"));
   return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-ffi",
-      "scripts/preprocess.ts",
-      ...args,
-    ],
+    args: ["run", ...permissions, "scripts/preprocess.ts", ...args],
     cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+    stdout: o.piped ? "piped" : "null",
+    stderr: o.piped ? "piped" : "null",
+  });
+}
+
+function runCli(args: string[]): Promise<Deno.CommandOutput> {
+  return cliCommand(args, { piped: true }).output();
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -662,22 +662,7 @@ Deno.test("preprocess: kill -9 mid-run, then a re-run resumes without redoing sh
     await Deno.writeTextFile(join(src, "labels.csv"), lines.join("\n") + "\n");
     const out = join(tmp, "out");
     const args = ["--in", src, "--out", out, "--size", "16", "--shard-mb", "0.02"];
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-ffi",
-        "scripts/preprocess.ts",
-        ...args,
-        "--concurrency",
-        "1",
-      ],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = cliCommand([...args, "--concurrency", "1"], { piped: false }).spawn();
     const first = join(out, "train-00000.bin");
     const t0 = Date.now();
     while (!existsSync(first) && Date.now() - t0 < 60_000) {

@@ -283,15 +283,16 @@ export class DecodePool {
       } catch (e) {
         // Replacing it failed (e.g. spawning): nothing more can be decoded.
         this.#fatal ??= e instanceof Error ? e : new Error(String(e));
-        this.#failAll([...d.jobs.values(), ...this.#suspects.splice(0)], this.#fatal);
-        d.jobs.clear();
+        this.#failAll(this.#suspects.splice(0), this.#fatal);
       }
     });
     return d;
   }
 
+  /** Settles or re-queues what a decoder held when it exited (any job left would hang). */
   #exited(d: Decoder, status: Deno.CommandStatus): void {
     const jobs = [...d.jobs.values()];
+    d.jobs.clear();
     if (jobs.length === 0 && this.#closing) return;
     const how = status.signal
       ? `was killed by ${status.signal}`
@@ -303,7 +304,6 @@ export class DecodePool {
         `image decoder process ${how}${d.ready ? "" : " before it was ready"}` +
           (tail ? `: ${tail}` : ""),
       );
-      d.jobs.clear();
       // Suspects wait for a quarantine decoder that will not come.
       this.#failAll([...jobs, ...this.#suspects.splice(0)], this.#fatal);
       return;
@@ -313,12 +313,10 @@ export class DecodePool {
       for (const j of jobs) {
         j.resolve([{ ok: false, message: `the image decoder process ${how} while decoding it` }]);
       }
-      d.jobs.clear();
       this.#pumpSuspects();
       return;
     }
-    this.#decoders[this.#decoders.indexOf(d)] = this.#spawn(false);
-    d.jobs.clear();
+    // Suspects first, so that a failure to spawn below fails them too.
     for (const j of jobs) {
       const parts = j.items.map((item) =>
         new Promise<DecodeOutcome[]>((resolve, reject) =>
@@ -327,6 +325,7 @@ export class DecodePool {
       );
       Promise.all(parts).then((o) => j.resolve(o.flat()), j.reject);
     }
+    this.#decoders[this.#decoders.indexOf(d)] = this.#spawn(false);
     this.#pumpSuspects();
   }
 

@@ -20,6 +20,7 @@ import {
 } from "../lib/cli.ts";
 import { openDataset } from "../lib/data/dataset.ts";
 import { SCHEME_NAMES } from "../lib/data/label_schemes.ts";
+import { splitSeedFlag } from "../lib/data/split.ts";
 import { preprocess, type PreprocessResult, StrictError } from "../lib/preprocess.ts";
 
 const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
@@ -92,7 +93,7 @@ async function main(): Promise<number> {
       crop: num("crop", a.crop),
       val: num("val", a.val),
       test: num("test", a.test),
-      splitSeed: seed === undefined ? undefined : /^-?\d+$/.test(seed) ? Number(seed) : seed,
+      splitSeed: seed === undefined ? undefined : splitSeedFlag(seed),
       shardMb: num("shard-mb", a["shard-mb"]),
       concurrency: num("concurrency", a.concurrency),
       processes: num("processes", a.processes),

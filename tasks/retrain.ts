@@ -27,6 +27,7 @@ import { DATA_DEFAULTS, retrain, type RetrainOptions } from "../lib/retrain/retr
 import { defaultReplicas } from "../lib/train/mirrored.ts";
 import { TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
 import { readTrainFlags, type TrainFlag, trainFlagOptions } from "../lib/train/flags.ts";
+import { splitSeedFlag } from "../lib/data/split.ts";
 import { printer } from "../scripts/train.ts";
 
 const t = TRAIN_DEFAULTS;
@@ -130,10 +131,7 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
       crop: num("crop", f.crop, { min: 0.01, max: 1 }),
       val: num("val", f.val, { min: 0, max: 1 }),
       test: num("test", f.test, { min: 0, max: 1 }),
-      // A number when it reads as one (as preprocess records it), else the string.
-      splitSeed: splitSeed === undefined
-        ? undefined
-        : (/^-?\d+$/.test(splitSeed) ? Number(splitSeed) : splitSeed),
+      splitSeed: splitSeed === undefined ? undefined : splitSeedFlag(splitSeed),
     },
     maxBad: num("max-bad", f["max-bad"], { min: 0, max: 1 }),
   };

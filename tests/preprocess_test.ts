@@ -9,7 +9,7 @@ import { getLabelScheme, GZ5_CLASSES } from "../lib/data/label_schemes.ts";
 import { writeSyntheticKaggle } from "../lib/data/synthetic.ts";
 import { type Manifest, readShardMeta, type Split, SPLITS } from "../lib/data/manifest.ts";
 import { NUM_VOTES } from "../lib/data/schema.ts";
-import { assignSplit, splitHash, splitShortfalls } from "../lib/data/split.ts";
+import { assignSplit, splitHash, splitSeedFlag, splitShortfalls } from "../lib/data/split.ts";
 import { preprocess, type PreprocessReport, StrictError } from "../lib/preprocess.ts";
 import {
   encodeImage,
@@ -127,6 +127,14 @@ Deno.test("split: splitShortfalls names a class missing from a split it should r
   const s = splitShortfalls({ train: [80, 8], val: [10, 2], test: [10, 0] }, o);
   assert.deepEqual(s, [{ split: "test", classIndex: 1, expected: 1 }]);
   assert.deepEqual(splitShortfalls({ train: [5], val: [0], test: [0] }, o), []);
+});
+
+Deno.test("split: a --split-seed that reads as an integer is that number, else the text", () => {
+  assert.equal(splitSeedFlag("42"), 42);
+  assert.equal(splitSeedFlag("-7"), -7);
+  assert.equal(splitSeedFlag("0042"), 42);
+  assert.equal(splitSeedFlag("4.2"), "4.2");
+  assert.equal(splitSeedFlag("survey-2026"), "survey-2026");
 });
 
 // ---------------------------------------------------------------- image

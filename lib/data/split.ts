@@ -31,6 +31,14 @@ export interface SplitOptions {
   seed: number | string;
 }
 
+/**
+ * A split seed as given on the command line: a number when it reads as an
+ * integer (as preprocess records it in the manifest), else the string.
+ */
+export function splitSeedFlag(value: string): number | string {
+  return /^-?\d+$/.test(value) ? Number(value) : value;
+}
+
 /** Checks the fractions are in [0, 1) and leave a non-empty share for train. */
 export function validateSplitOptions(o: SplitOptions): void {
   for (const [k, x] of [["val", o.val], ["test", o.test]] as const) {

@@ -18,6 +18,12 @@
  * file costs only itself. A decoder that dies before saying it is ready (it
  * cannot start) makes every pending and later call reject.
  *
+ * Nothing waits forever: a decoder that has not said it is ready within
+ * `deadlineSeconds`, or that holds images and has answered nothing for that
+ * long (an image on a hung network mount, a FIFO), is killed and dealt with
+ * as one that died; a quarantined image that outlasts it is reported as
+ * failed. So every {@linkcode DecodePool.decode} settles.
+ *
  * @module
  */
 import { fileURLToPath } from "node:url";
@@ -42,7 +48,17 @@ export interface DecodePoolOptions extends ImageOptions {
   processes?: number;
   /** Images each decoder works on at once (3; 6 when decoding in this process). */
   lanes?: number;
+  /**
+   * Seconds a decoder that holds images may go without answering anything
+   * before it is killed as hung (120).
+   */
+  deadlineSeconds?: number;
+  /** Seconds a decoder may take to start (load its modules and sharp) before it is killed (120). */
+  startSeconds?: number;
 }
+
+/** Default of {@linkcode DecodePoolOptions.deadlineSeconds} and `startSeconds`. */
+export const DECODER_DEADLINE_SECONDS = 120;
 
 interface Job {
   items: DecodeItem[];
@@ -63,6 +79,10 @@ interface Decoder {
   stderrTail: string[];
   /** Resolves when the decoder has exited and its jobs are dealt with. */
   done: Promise<void>;
+  /** Fires when the decoder has been silent too long (see `deadlineSeconds`). */
+  watchdog?: ReturnType<typeof setTimeout>;
+  /** Set when the watchdog killed it: why. */
+  hung: string | null;
 }
 
 /** Whether this process may start decoder processes. */
@@ -118,6 +138,7 @@ export class DecodePool {
     private readonly o: ImageOptions,
     processes: number,
     private readonly lanes: number,
+    private readonly deadlines: { answerMs: number; startMs: number },
   ) {
     if (processes === 0) {
       configureSharp();
@@ -134,7 +155,14 @@ export class DecodePool {
   /** Starts the decoder processes (none when `processes` is 0). */
   static start(o: DecodePoolOptions): DecodePool {
     const { processes, lanes } = decodeSettings(o);
-    return new DecodePool({ size: o.size, crop: o.crop }, processes, lanes);
+    const deadline = o.deadlineSeconds ?? DECODER_DEADLINE_SECONDS;
+    const start = o.startSeconds ?? DECODER_DEADLINE_SECONDS;
+    if (!(deadline > 0)) throw new Error(`deadlineSeconds must be positive, got ${deadline}`);
+    if (!(start > 0)) throw new Error(`startSeconds must be positive, got ${start}`);
+    return new DecodePool({ size: o.size, crop: o.crop }, processes, lanes, {
+      answerMs: deadline * 1000,
+      startMs: start * 1000,
+    });
   }
 
   /** Number of decoder processes (0: decoding in this process), not counting quarantine. */
@@ -150,6 +178,14 @@ export class DecodePool {
   /** Process id of the quarantine decoder, while there is one. */
   get quarantinePid(): number | null {
     return this.#quarantine?.alive ? this.#quarantine.child.pid : null;
+  }
+
+  /** Name of the image the quarantine decoder holds, while it holds one. */
+  get quarantined(): string | null {
+    const q = this.#quarantine;
+    if (!q?.alive) return null;
+    for (const j of q.jobs.values()) return j.items[0]?.name ?? null;
+    return null;
   }
 
   /** Resolves when every current decoder has started (or exited trying). */
@@ -209,13 +245,36 @@ export class DecodePool {
   #send(d: Decoder, job: Job): void {
     const request: DecodeRequest = { id: this.#nextId++, items: job.items };
     d.jobs.set(request.id, job);
+    if (d.ready && d.jobs.size === 1) this.#watch(d);
     // A failed write means the decoder died; its exit handler deals with the job.
     d.stdin.write(this.#encoder.encode(JSON.stringify(request) + "\n")).catch(() => {});
+  }
+
+  /**
+   * (Re)arms the watchdog of `d`: while it is starting, or holds images, it
+   * must say something within its deadline, or it is killed as hung.
+   */
+  #watch(d: Decoder): void {
+    clearTimeout(d.watchdog);
+    d.watchdog = undefined;
+    if (!d.alive || (d.ready && d.jobs.size === 0)) return;
+    const ms = d.ready ? this.deadlines.answerMs : this.deadlines.startMs;
+    d.watchdog = setTimeout(() => {
+      d.watchdog = undefined;
+      d.hung = d.ready
+        ? `answered nothing for ${ms / 1000} s`
+        : `did not start within ${ms / 1000} s`;
+      stop(d);
+    }, ms);
   }
 
   /** Sends the next suspect to the quarantine decoder when it holds none. */
   #pumpSuspects(): void {
     if (this.#fatal) return this.#failAll(this.#suspects.splice(0), this.#fatal);
+    if (this.#closing) {
+      // No new decoder once closing: one would be left running.
+      return this.#failAll(this.#suspects.splice(0), new Error("decode pool was stopped"));
+    }
     if (this.#suspects.length === 0) return;
     if (!this.#quarantine?.alive) this.#quarantine = this.#spawn(true);
     if (this.#quarantine.jobs.size === 0) this.#send(this.#quarantine, this.#suspects.shift()!);
@@ -252,7 +311,9 @@ export class DecodePool {
       started: new Promise((resolve) => started = resolve),
       stderrTail: [],
       done: Promise.resolve(),
+      hung: null,
     };
+    this.#watch(d);
     const reading = (async () => {
       const reader = new ReplyReader(this.o.size * this.o.size * 3);
       for await (const chunk of child.stdout) {
@@ -260,10 +321,12 @@ export class DecodePool {
           if ("ready" in m) {
             d.ready = true;
             started();
+            this.#watch(d);
             continue;
           }
           const job = d.jobs.get(m.id);
           d.jobs.delete(m.id);
+          this.#watch(d);
           job?.resolve(m.outcomes);
           if (quarantine) this.#pumpSuspects();
         }
@@ -277,6 +340,7 @@ export class DecodePool {
     d.done = child.status.then(async (status) => {
       await Promise.all([reading, stderr]);
       d.alive = false;
+      clearTimeout(d.watchdog);
       started();
       try {
         this.#exited(d, status);
@@ -294,14 +358,16 @@ export class DecodePool {
     const jobs = [...d.jobs.values()];
     d.jobs.clear();
     if (jobs.length === 0 && this.#closing) return;
-    const how = status.signal
+    const how = d.hung
+      ? `was stopped: it ${d.hung}`
+      : status.signal
       ? `was killed by ${status.signal}`
       : `exited with code ${status.code}`;
     if (this.#closing || !d.ready || this.#fatal) {
       // It could not start (or we are stopping): no point in another.
       const tail = d.stderrTail.slice(-3).join(" | ");
       this.#fatal ??= new Error(
-        `image decoder process ${how}${d.ready ? "" : " before it was ready"}` +
+        `image decoder process ${how}${d.ready || d.hung ? "" : " before it was ready"}` +
           (tail ? `: ${tail}` : ""),
       );
       // Suspects wait for a quarantine decoder that will not come.

@@ -12,24 +12,32 @@ import {
   pruneDatasets,
   pruneRuns,
 } from "../lib/retrain/keep.ts";
-import { acquireLock, hostName, type LockInfo, parseLockInfo } from "../lib/retrain/lock.ts";
+import {
+  acquireLock,
+  hostName,
+  judgeLock,
+  type LockInfo,
+  parseLockInfo,
+} from "../lib/retrain/lock.ts";
 import { readLog } from "../lib/retrain/log.ts";
 import { atLeastAsGood, promote, readCurrent } from "../lib/retrain/promote.ts";
 import { LOCK_FILE, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";
 import { readState } from "../lib/retrain/state.ts";
+import { deadlineTest, withDeadline } from "./deadline.ts";
+import { encodeImage } from "./fixtures_images.ts";
+import { runTask, taskCommandLine } from "./task_cli.ts";
 
 await setupBackend();
 
 const CLI = new URL("../tasks/retrain.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-ffi",
-  "--allow-run",
-  "--allow-sys",
-];
+/** Those of `deno task retrain`. */
+const PERMISSIONS = taskCommandLine("retrain").permissions;
+
+/** Runs the retrain CLI as `deno task retrain` does. */
+function runCli(args: string[]): Promise<Deno.CommandOutput> {
+  return runTask("retrain", args, { seconds: 600 });
+}
 
 const temps: string[] = [];
 globalThis.addEventListener("unload", () => {
@@ -68,28 +76,73 @@ async function writeLock(path: string, info: LockInfo): Promise<string> {
 
 // ----------------------------------------------------------------- the lock
 
-Deno.test("lock: a live pid on this host is busy; a dead one is taken over", async () => {
-  const dir = await tempDir("galaxy-lock-");
-  const path = join(dir, LOCK_FILE);
-  const live = await writeLock(path, {
-    pid: Deno.pid,
-    host: hostName(),
-    startedAt: "2024-01-01T00:00:00.000Z",
-  });
-  const busy = await acquireLock(path);
-  assert.ok("busy" in busy);
-  assert.equal(busy.busy?.pid, Deno.pid);
-  assert.match(busy.why, /alive/);
-  assert.equal(await Deno.readTextFile(path), live, "a live lock is left as it was");
+/** A live process unrelated to any run (`sleep`), killed when `body` ends. */
+async function withUnrelatedProcess<T>(body: (pid: number) => Promise<T>): Promise<T> {
+  const child = new Deno.Command("sleep", { args: ["600"], stdout: "null", stderr: "null" })
+    .spawn();
+  try {
+    return await body(child.pid);
+  } finally {
+    child.kill("SIGKILL");
+    await child.status;
+  }
+}
 
-  const dead = await deadPid();
-  await writeLock(path, { pid: dead, host: hostName(), startedAt: "2024-01-01T00:00:00.000Z" });
-  const got = await acquireLock(path);
-  assert.ok("held" in got);
-  assert.equal(got.held.tookOver?.info?.pid, dead);
-  assert.equal(parseLockInfo(await Deno.readTextFile(path))?.pid, Deno.pid);
-  got.held.release();
-  assert.equal(await exists(path), false);
+deadlineTest(
+  "lock: with no flock held, a lock naming a live unrelated pid on this host is taken over; so is a dead one",
+  60,
+  async () => {
+    const dir = await tempDir("galaxy-lock-");
+    const path = join(dir, LOCK_FILE);
+    // A killed run's lock whose pid now belongs to another live process (a reboot, pid 1 in a container).
+    await withUnrelatedProcess(async (pid) => {
+      await writeLock(path, { pid, host: hostName(), startedAt: "2024-01-01T00:00:00.000Z" });
+      const got = await acquireLock(path);
+      assert.ok("held" in got, "busy" in got ? got.why : "");
+      assert.equal(got.held.tookOver?.info?.pid, pid);
+      assert.match(got.held.tookOver!.why, /nobody holds its flock/);
+      const record = parseLockInfo(await Deno.readTextFile(path));
+      assert.equal(record?.pid, Deno.pid);
+      assert.equal(record?.flock, true, "the record says its holder keeps the flock");
+      got.held.release();
+      assert.equal(await exists(path), false);
+    });
+    const dead = await deadPid();
+    await writeLock(path, { pid: dead, host: hostName(), startedAt: "2024-01-01T00:00:00.000Z" });
+    const got = await acquireLock(path);
+    assert.ok("held" in got);
+    assert.equal(got.held.tookOver?.info?.pid, dead);
+    got.held.release();
+  },
+);
+
+Deno.test("lock: the pid decides only where flock is not supported, or its holder had none", () => {
+  const info = (pid: number, o: Partial<LockInfo> = {}): LockInfo => ({
+    pid,
+    host: "here",
+    startedAt: "2024-01-01T00:00:00.000Z",
+    ...o,
+  });
+  const alive = (pid: number) => pid === 42;
+  const judge = (flockHeld: boolean | null, i: LockInfo | null, ageSeconds = 3600) =>
+    judgeLock({ flockHeld, info: i, ageSeconds, host: "here", alive });
+  // flock held: live, whatever the record says.
+  assert.equal(judge(true, info(7, { host: "elsewhere" })).live, true);
+  assert.equal(judge(true, null).live, true);
+  // flock free: stale, even with a live pid here (the pid may have been reused).
+  assert.equal(judge(false, info(42)).live, false);
+  assert.equal(judge(false, info(42, { flock: true })).live, false);
+  // flock not supported here, or the holder could not take it: the pid decides.
+  assert.deepEqual(judge(null, info(42)), {
+    live: true,
+    why: "process 42 is alive on this host (no flock to go by)",
+  });
+  assert.equal(judge(null, info(7)).live, false);
+  assert.equal(judge(false, info(42, { flock: false })).live, true);
+  assert.equal(judge(false, info(7, { flock: false })).live, false);
+  // An unreadable record: being written for a while, then stale.
+  assert.equal(judge(false, null, 1).live, true);
+  assert.equal(judge(false, null, 3600).live, false);
 });
 
 Deno.test("lock: a held flock means busy whatever the pid says; two takers in one process", async () => {
@@ -243,7 +296,10 @@ Deno.test("tasks/crontab and the systemd units run the same job at the same time
 
 // ------------------------------------------------ the whole job, end to end
 
-Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promoted, fine-tune, failures, SIGTERM", async (t) => {
+Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promoted, fine-tune, failures, SIGTERM", (t) =>
+  withDeadline("retrain end to end", 1500, (signal) => endToEnd(t, signal)));
+
+async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void> {
   const root = await tempDir("galaxy-retrain-");
   const raw = join(root, "raw");
   const runs = join(root, "runs");
@@ -327,14 +383,18 @@ Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promo
     async () => {
       const startedAt = new Date().toISOString();
       const text = await writeLock(lockPath, { pid: Deno.pid, host: hostName(), startedAt });
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--config", CONFIG, ...PERMISSIONS, CLI, ...cliArgs],
-        stdout: "piped",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
+      // This process is the running holder: it keeps the flock.
+      const holder = await Deno.open(lockPath, { read: true, write: true });
+      holder.lockSync(true);
+      let out: Deno.CommandOutput;
+      try {
+        out = await runCli(cliArgs);
+      } finally {
+        holder.close();
+      }
       const stderr = new TextDecoder().decode(out.stderr);
       assert.equal(out.code, 3, stderr);
+      assert.match(stderr, /keeps it locked/);
       assert.match(stderr, new RegExp(`pid ${Deno.pid} on host`));
       assert.ok(stderr.includes(startedAt), stderr);
       assert.equal(await Deno.readTextFile(lockPath), text, "the holder's lock is not touched");
@@ -342,6 +402,25 @@ Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promo
       assert.equal(log.outcome, "busy");
       assert.match(log.error!, new RegExp(`pid ${Deno.pid}`));
       await Deno.remove(lockPath);
+    },
+  );
+
+  await t.step(
+    "a lock naming a live unrelated pid, its flock free, is taken over under retrain's own permissions, and the run proceeds",
+    async () => {
+      await withUnrelatedProcess(async (pid) => {
+        await writeLock(lockPath, { pid, host: hostName(), startedAt: new Date().toISOString() });
+        const out = await runCli(cliArgs);
+        const stdout = new TextDecoder().decode(out.stdout);
+        assert.equal(out.code, 0, stdout + new TextDecoder().decode(out.stderr));
+        assert.match(
+          stdout,
+          new RegExp(`took over a stale lock .* pid ${pid} .*nobody holds its flock`),
+        );
+        assert.match(stdout, /nothing new since/, "the run went on");
+        assert.equal(await exists(lockPath), false);
+        assert.equal((await lastLog()).outcome, "nothing_new");
+      });
     },
   );
 
@@ -464,6 +543,7 @@ Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promo
     const current = await readCurrent(runs);
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--config", CONFIG, ...PERMISSIONS, CLI, ...cliArgs, "--epochs", "500"],
+      signal,
       stdout: "piped",
       stderr: "null",
       env: { NO_COLOR: "1" },
@@ -493,4 +573,103 @@ Deno.test("retrain end to end: promote, nothing new, busy, stale lock, not promo
     assert.equal(log.outcome, "failed");
     assert.match(log.error!, /interrupted by SIGTERM/);
   });
-});
+}
+
+// ----------------------------------------------------- a class set that changes
+
+/** Writes `count` images into the class folder `dir/name`. */
+async function classFolder(dir: string, name: string, count: number, seed: number): Promise<void> {
+  await Deno.mkdir(join(dir, name), { recursive: true });
+  for (let k = 0; k < count; k++) {
+    await Deno.writeFile(join(dir, name, `${name}-${k}.jpg`), await encodeImage(24, 24, seed + k));
+  }
+}
+
+deadlineTest(
+  "retrain: a class set that changes trains from scratch, compares nothing, exits 2 naming --force; --force promotes",
+  900,
+  async () => {
+    const root = await tempDir("galaxy-classes-");
+    const raw = join(root, "raw");
+    const runs = join(root, "runs");
+    await classFolder(raw, "elliptical", 10, 1);
+    await classFolder(raw, "spiral", 10, 100);
+    const lines: string[] = [];
+    const base: RetrainOptions = {
+      data: raw,
+      runs,
+      dataSettings: { size: 16, val: 0.2, test: 0.2 },
+      train: {
+        stem: "small",
+        width: 0.125,
+        batch: 4,
+        epochs: 1,
+        warmupEpochs: 0,
+        patience: 0,
+        checkpointSeconds: 0,
+      },
+      log: (l) => lines.push(l),
+    };
+    const first = await retrain(base);
+    assert.equal(first.outcome, "promoted", first.message);
+
+    // A class folder gains its first images between two nights.
+    await classFolder(raw, "irregular", 8, 200);
+    lines.length = 0;
+    const second = await retrain(base);
+    assert.equal(second.outcome, "not_promoted", second.message);
+    assert.equal(second.exitCode, 2);
+    assert.match(second.message, /class set changed \(added 'irregular'\)/);
+    assert.match(second.message, /--force/);
+    assert.ok(
+      lines.some((l) =>
+        /class set of scheme 'csv' changed .*added 'irregular'.*from scratch/.test(l)
+      ),
+      lines.join("\n"),
+    );
+    assert.equal(second.metrics.current, null, "the current model is not scored on new labels");
+    assert.equal((await readCurrent(runs))?.target, first.run);
+    const config = JSON.parse(await Deno.readTextFile(join(runs, second.run!, "config.json")));
+    assert.equal(config.options.initFrom, undefined, "trained from scratch");
+    assert.deepEqual(config.dataset.classes, ["elliptical", "irregular", "spiral"]);
+    const decision = JSON.parse(
+      await Deno.readTextFile(join(runs, second.run!, "retrain", "decision.json")),
+    );
+    assert.deepEqual(decision.classChange, { added: ["irregular"], removed: [] });
+    assert.equal(await exists(join(runs, second.run!, "retrain", "current")), false);
+    assert.deepEqual(
+      await listRuns(runs),
+      [first.run, second.run].sort(),
+      "no run folder left over",
+    );
+
+    // The next night, nothing new: it says the candidate waits for --force.
+    const third = await retrain(base);
+    assert.equal(third.outcome, "nothing_new", third.message);
+    assert.match(third.message, new RegExp(`${second.run} is waiting to be promoted.*--force`));
+
+    // --force promotes it, without training it again.
+    const forced = await retrain({ ...base, force: true });
+    assert.equal(forced.outcome, "promoted", forced.message);
+    assert.equal(forced.exitCode, 0);
+    assert.equal(forced.run, second.run);
+    assert.equal((await readCurrent(runs))?.target, second.run);
+    assert.deepEqual(await listRuns(runs), [first.run, second.run].sort());
+
+    // A class removed, with --force from the start: trained from scratch and promoted, exit 0.
+    await Deno.remove(join(raw, "elliptical"), { recursive: true });
+    lines.length = 0;
+    const removed = await retrain({ ...base, force: true });
+    assert.equal(removed.outcome, "promoted", removed.message);
+    assert.equal(removed.exitCode, 0);
+    assert.match(removed.message, /--force; the class set changed: removed 'elliptical'/);
+    assert.equal((await readCurrent(runs))?.target, removed.run);
+    const c2 = JSON.parse(await Deno.readTextFile(join(runs, removed.run!, "config.json")));
+    assert.equal(c2.options.initFrom, undefined);
+    assert.deepEqual(
+      await listRuns(runs),
+      [first.run, second.run, removed.run].sort(),
+      "one run folder per trained night, none left by failures",
+    );
+  },
+);

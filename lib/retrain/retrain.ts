@@ -12,12 +12,17 @@
  *    new galaxies, and holds nothing the current model trained on. A retry
  *    after a failure finds the same key and reuses the shards done;
  * 4. train a candidate run `RUNS/run-<UTC time>`, by default starting from
- *    the current model's weights (fine-tuning), or from scratch;
+ *    the current model's weights (fine-tuning), or from scratch; from
+ *    scratch, always, when the scheme's class set has changed
+ *    ({@linkcode ./classes.ts});
  * 5. evaluate the candidate and the current model on the test split of the
  *    new dataset and promote the candidate when it is at least as good
- *    ({@linkcode ./promote.ts});
+ *    ({@linkcode ./promote.ts}). When the class set has changed the two
+ *    cannot be compared: the candidate is kept, not promoted (exit 2), until
+ *    `--force` promotes it (without retraining when nothing else changed);
  * 6. delete the job's runs beyond the newest `keep` (never `current`'s
- *    target) and datasets no remaining run uses ({@linkcode ./keep.ts});
+ *    target) and datasets no remaining run uses ({@linkcode ./keep.ts}); a
+ *    candidate whose run failed is deleted at once;
  * 7. append a line to `RUNS/retrain.log` ({@linkcode ./log.ts}).
  *
  * Settings not given are inherited from the current run, so the nightly job
@@ -35,6 +40,7 @@ import { writeJsonAtomic } from "../io/atomic.ts";
 import { preprocess, type PreprocessProgress } from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
 import { trainCandidate } from "./candidate.ts";
+import { type ClassChange, classChange, describeClassChange } from "./classes.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
 import { acquireLock, describeLock, type RetrainLock } from "./lock.ts";
@@ -137,6 +143,8 @@ export interface RetrainResult {
 /** What the current run was trained with, as far as its files tell. */
 interface Inherited {
   settings: Partial<DataSettings>;
+  /** Class names of a class model (config.json dataset.classes); undefined for votes or unknown. */
+  classes?: string[];
   stem?: TrainOptions["stem"];
   width?: number;
   notes: string[];
@@ -164,6 +172,7 @@ async function inherit(current: CurrentRun | null): Promise<Inherited> {
   if (typeof d.crop === "number") out.settings.crop = d.crop;
   if (model.stem === "imagenet" || model.stem === "small") out.stem = model.stem;
   if (typeof model.width === "number") out.width = model.width;
+  if (d.kind === "classes" && Array.isArray(d.classes)) out.classes = d.classes.map(String);
   const dataDir = typeof d.dir === "string" ? resolve(current.dir, d.dir) : null;
   const manifest = dataDir
     ? await readJsonOrNull(join(dataDir, "manifest.json")) as Manifest | null
@@ -210,6 +219,8 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
   const runs = resolve(o.runs);
   const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
   let run: string | null = null;
+  /** Set once the candidate is judged: from then on it is never deleted as failed. */
+  let judged = false;
   let metric: PromotionMetric | null = null;
   const metrics: RetrainResult["metrics"] = { new: null, current: null };
 
@@ -263,8 +274,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     log(
       `took over a stale lock ${lockPath} left by ` +
         (lock.tookOver.info
-          ? `${describeLock(lock.tookOver.info)}: that process is gone`
-          : "a run that died while writing it"),
+          ? describeLock(lock.tookOver.info)
+          : "a run that died while writing it") +
+        `: ${lock.tookOver.why}`,
     );
   }
 
@@ -333,10 +345,32 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     const key = datasetKey(inputs, settings);
     const last = state?.lastSuccess ?? null;
     if (last && last.datasetKey === key && !o.always) {
+      const waiting = last.outcome === "not_promoted" &&
+        await Deno.stat(join(runs, last.run)).then((s) => s.isDirectory, () => false) &&
+        current?.target !== last.run;
+      if (waiting && o.force) {
+        // The candidate trained last time is what --force asks for: no need to train it again.
+        run = last.run;
+        await promote(runs, last.run);
+        const r = result(
+          "promoted",
+          `promoted ${last.run} (--force), trained by the run of ${last.time} and not promoted ` +
+            `then${last.why ? ` (${last.why})` : ""}; nothing new since, so no training`,
+        );
+        await writeState(runs, { ...last, outcome: "promoted", why: "--force" });
+        log(r.message);
+        finished = true;
+        await appendLog(runs, entry(r));
+        return r;
+      }
       const r = result(
         "nothing_new",
         `nothing new since ${last.time} (${inputs.images} images, labels and settings ` +
-          `unchanged; last run ${last.run}, ${last.outcome}): no training`,
+          `unchanged; last run ${last.run}, ${last.outcome}): no training` +
+          (waiting
+            ? `; ${last.run} is waiting to be promoted${last.why ? ` (${last.why})` : ""}: ` +
+              "add --force to promote it"
+            : ""),
       );
       log(r.message);
       finished = true;
@@ -383,6 +417,19 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       );
     }
     const kind = pre.manifest.scheme.kind;
+    // A class set that changed: the old output layer does not fit, its scores mean nothing here.
+    const changed: ClassChange | null =
+      current?.exists && inherited.classes && kind === "classes" &&
+        pre.manifest.scheme.name === inherited.settings.scheme
+        ? classChange(inherited.classes, pre.manifest.scheme.classNames)
+        : null;
+    if (changed) {
+      log(
+        `the class set of scheme '${pre.manifest.scheme.name}' changed since ${current!.target}: ` +
+          `${describeClassChange(changed)}; training from scratch, and not comparing with the ` +
+          "current model (its labels differ)",
+      );
+    }
     metric = o.metric ?? defaultMetric(kind);
     if (metric === "rmse" && kind !== "votes") {
       throw new Error(
@@ -393,7 +440,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     // 4. Train the candidate.
     run = newRunName(new Date(), await takenNames(runs));
     const runDir = join(runs, run);
-    const initFrom = !o.fromScratch && current?.exists ? join(current.dir, "model") : undefined;
+    const initFrom = !o.fromScratch && !changed && current?.exists
+      ? join(current.dir, "model")
+      : undefined;
     const trainOptions: TrainOptions = {
       ...TRAIN_DEFAULTS,
       monitor: metric,
@@ -436,7 +485,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     });
     metrics.new = metricOf(evalNew, metric);
     let evalCurrent: EvaluationReport | null = null;
-    if (current?.exists && comparable) {
+    if (current?.exists && comparable && !changed) {
       evalCurrent = await evaluate({
         run: current.dir,
         data: dataset,
@@ -456,7 +505,12 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       why = "there is no current model";
     } else if (o.force) {
       promoted = true;
-      why = "--force";
+      why = changed ? `--force; the class set changed: ${describeClassChange(changed)}` : "--force";
+    } else if (changed) {
+      promoted = false;
+      why = `not comparable with the current model: the class set changed (${
+        describeClassChange(changed)
+      })`;
     } else {
       promoted = atLeastAsGood(metric, metrics.new, metrics.current!);
       why = promoted ? "at least as good as the current model" : "worse than the current model";
@@ -473,16 +527,19 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       current: metrics.current,
       currentRun: current?.target ?? null,
       initFrom: initFrom ?? null,
+      classChange: changed,
       dataset,
       settings,
       inputs,
     });
     if (promoted) await promote(runs, run);
     if (interrupted) throw new Error(`interrupted by ${interrupted}`);
+    judged = true;
     await writeState(runs, {
       time: new Date().toISOString(),
       outcome,
       run,
+      why,
       dataset: join(DATASETS_DIR, key.slice(0, 16)),
       datasetKey: key,
       settings,
@@ -505,6 +562,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       outcome,
       promoted
         ? `promoted ${run} (${why}); ${scores}`
+        : changed
+        ? `not promoted: ${run} is ${why}; ${scores}; current stays ${current!.target}. ` +
+          `Check ${run}, then promote it with --force (without retraining if nothing else changed)`
         : `not promoted: ${run} is ${why}; ${scores}; current stays ${current!.target}`,
     );
     log(r.message);
@@ -517,6 +577,14 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       ? `interrupted by ${interrupted}: ${text}`
       : text;
     const r = result("failed", `failed: ${message}`, message);
+    if (run && !judged && !finished) {
+      // A failed candidate is never promoted or resumed: delete it, so failing nights do not
+      // pile up run folders (the log keeps the error).
+      const current = await readCurrent(runs).catch(() => null);
+      if (current?.target !== run) {
+        await Deno.remove(join(runs, run), { recursive: true }).catch(() => {});
+      }
+    }
     if (!finished) {
       finished = true;
       await appendLog(runs, entry(r)).catch(() => {});

@@ -31,6 +31,8 @@ export interface LastSuccess {
   outcome: "promoted" | "not_promoted";
   /** Run folder name inside the runs folder. */
   run: string;
+  /** Why it was promoted or not (e.g. the class set changed). */
+  why?: string;
   /** Dataset folder, relative to the runs folder. */
   dataset: string;
   /** {@linkcode datasetKey} of the inputs and settings. */

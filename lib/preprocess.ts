@@ -2,20 +2,21 @@
  * `deno task preprocess`: turns an input folder of galaxy images and labels
  * into a dataset folder of shards (format in {@linkcode ./data/manifest.ts}).
  *
- * The run, in order:
- * 1. list the source ({@linkcode readSource}), validating every label row;
- * 2. label each item with the scheme and assign its split by a seeded hash
- *    of its id ({@linkcode assignSplit});
- * 3. plan the shards: each split's items sorted by id and cut into chunks
- *    that fit `--shard-mb`. The plan, the options that shape the output,
- *    every label and every image file's size and modification time make the
- *    run's fingerprint;
- * 4. decode the images of each shard not yet done in a pool of decoder
- *    processes ({@linkcode DecodePool}), `--concurrency` images in flight per
- *    decoder, writing records in plan order (so the output is byte-identical
- *    however the decoding interleaves), each shard to a temporary file that
- *    is renamed when complete, then noted with its SHA-256 in `progress.json`;
- * 5. write `report.json`, then `manifest.json` last.
+ * The run, in named stages:
+ * 1. plan ({@linkcode planDataset}): list the source ({@linkcode readSource}),
+ *    validating every label row; label each item with the scheme and assign
+ *    its split by a seeded hash of its id ({@linkcode assignSplit}); cut each
+ *    split's items, sorted by id, into shards that fit `--shard-mb`. The plan,
+ *    the options that shape the output, every label and every image file's
+ *    size and modification time make the run's fingerprint;
+ * 2. decode ({@linkcode decodeImages}) the images of each shard not yet done
+ *    in a pool of decoder processes ({@linkcode DecodePool}), `--concurrency`
+ *    images in flight per decoder, handed on in plan order (so the output is
+ *    byte-identical however the decoding interleaves);
+ * 3. write shards ({@linkcode writeShards}): each to a temporary file that is
+ *    renamed when complete, then noted with its SHA-256 in `progress.json`;
+ * 4. report and manifest ({@linkcode writeManifestAndReport}): `report.json`,
+ *    then `manifest.json` last.
  *
  * Resuming: a re-run with the same input and options reuses every shard in
  * `progress.json` whose size matches, and adopts a shard that was renamed
@@ -44,12 +45,7 @@ import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./io/atomic.ts";
 import { sha256File } from "./io/digest.ts";
-import {
-  IMAGE_PIPELINE,
-  type ImageOptions,
-  sniffImageSize,
-  validateImageOptions,
-} from "./data/image.ts";
+import { IMAGE_PIPELINE, sniffImageSize, validateImageOptions } from "./data/image.ts";
 import { type DecodeOutcome, DecodePool, decodeSettings } from "./data/decode_pool.ts";
 import {
   getLabelScheme,
@@ -352,16 +348,136 @@ async function removeDataset(out: string): Promise<void> {
   }
 }
 
-/** Runs the whole pipeline; see the module doc. */
+/** The options of a run with their defaults filled in and checked. */
+type Settings = ReturnType<typeof checkOptions>;
+
+/** What the run will produce: the items, their splits and shards, and the run's fingerprint. */
+interface Plan {
+  source: Source;
+  scheme: LabelScheme;
+  /** Class targets are written (a class scheme). */
+  hasLabels: boolean;
+  /** Vote fractions are written (the Kaggle layout). */
+  hasVotes: boolean;
+  /** Items the scheme left out, by reason. */
+  leftOut: Map<string, string[]>;
+  leftOutCount: number;
+  /** Items per split, sorted by id. */
+  bySplit: Record<Split, PlannedItem[]>;
+  shards: PlannedShard[];
+  /** SHA-256 over the options, the plan, every label and every image file's stamp. */
+  fingerprint: string;
+  /** Bytes of one image record (`size * size * 3`). */
+  recordBytes: number;
+}
+
+/** The output folder as this run finds it, and the shards already done. */
+interface Output {
+  dir: string;
+  manifestPath: string;
+  progressPath: string;
+  journal: Journal;
+  /** When the dataset was first created (kept across resumed runs). */
+  createdAt: string;
+  /** Shards complete on disk, by file name (reused ones first, then those this run writes). */
+  finished: Map<string, FinishedShard>;
+  /** How many of `finished` an earlier run wrote. */
+  reused: number;
+}
+
+/** One decoded image, in plan order. */
+interface Decoded {
+  shard: PlannedShard;
+  item: PlannedItem;
+  /** The shard's last item. */
+  last: boolean;
+  outcome: DecodeOutcome;
+}
+
+/** Runs the whole pipeline (see the module doc): plan, decode, write shards, report and manifest. */
 export async function preprocess(opts: PreprocessOptions): Promise<PreprocessResult> {
   const t0 = performance.now();
   const o = checkOptions(opts);
   const log = opts.log ?? (() => {});
-  const imageOpts: ImageOptions = { size: o.size, crop: o.crop };
-  const splitOpts: SplitOptions = { val: o.val, test: o.test, seed: o.splitSeed };
-  const out = resolve(opts.outDir);
+  const plan = await planDataset(opts, o, log);
+  const output = await openOutput(plan, opts, log);
+  if (opts.strict && plan.source.problems.length) {
+    await writeReport(plan, o, output, plan.source.problems, [], 0);
+    const p = plan.source.problems[0];
+    throw new StrictError(
+      `--strict: ${plan.source.problems.length} bad item(s), first: ` +
+        `${p.file ?? ""}${p.id ? ` (id ${p.id})` : ""}: ${p.reason}`,
+    );
+  }
+  const todo = plan.shards.filter((s) => !output.finished.has(s.file));
+  const expected = plan.source.expectedImageSize ??
+    await probeImageSize(plan.source.dir, SPLITS.flatMap((split) => plan.bySplit[split]));
+  const written = await writeShards(plan, o, output, todo, expected, opts);
+  const { manifest, report } = await writeManifestAndReport(plan, o, output, expected);
 
-  // 1-2. Source, labels, splits.
+  const ok = report.badFraction <= o.maxBad;
+  const counts = manifest.counts;
+  const rate = written.decoded / Math.max(written.seconds, 1e-9);
+  const splitText = SPLITS.filter((s) => counts[s].total).map((s) => `${s} ${counts[s].total}`)
+    .join(" / ");
+  const packed = report.totals.packed;
+  const summary = `packed ${packed} images (${splitText || "none"}) into ${plan.shards.length} ` +
+    `shards (${written.built} built, ${output.reused} reused); ${report.totals.skipped} bad ` +
+    `(${(100 * report.badFraction).toFixed(2)}%), ${report.totals.warnings} warnings, ` +
+    `${plan.leftOutCount} left out by ${plan.scheme.name}; ` +
+    (written.decoded ? `${rate.toFixed(0)} images/s; ` : "") + `-> ${output.dir}`;
+  const common = report.badFraction > 0.5 ? commonProblem(report.skipped) : null;
+  if (common) {
+    log(
+      `most items are bad (${report.totals.skipped} of ${report.totals.items}); the most common ` +
+        `reason (${common.count}) is: ${common.example.reason} — e.g. ` +
+        `${common.example.file ?? ""}${common.example.id ? ` (id ${common.example.id})` : ""}`,
+    );
+  }
+  return {
+    manifest,
+    report,
+    ok,
+    summary,
+    shardsBuilt: written.built,
+    shardsReused: output.reused,
+    decoded: written.decoded,
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * The most common kind of problem (reasons compared with their numbers,
+ * ids and file names blanked) with its first example, or null if none.
+ */
+export function commonProblem(
+  problems: readonly ItemProblem[],
+): { count: number; example: ItemProblem } | null {
+  const kinds = new Map<string, { count: number; example: ItemProblem }>();
+  for (const p of problems) {
+    let kind = p.reason;
+    if (p.id) kind = kind.split(p.id).join("<id>");
+    kind = kind.replace(/'[^']*'|"[^"]*"|\([^)]*\)/g, "<x>").replace(/\d+/g, "#");
+    const k = kinds.get(kind);
+    if (k) k.count++;
+    else kinds.set(kind, { count: 1, example: p });
+  }
+  let best: { count: number; example: ItemProblem } | null = null;
+  for (const k of kinds.values()) if (!best || k.count > best.count) best = k;
+  return best;
+}
+
+/**
+ * Stage 1, plan: lists the source, labels each item with the scheme, assigns
+ * its split, cuts each split into shards that fit `--shard-mb`, and takes the
+ * run's fingerprint.
+ */
+async function planDataset(
+  opts: PreprocessOptions,
+  o: Settings,
+  log: (line: string) => void,
+): Promise<Plan> {
+  const splitOpts: SplitOptions = { val: o.val, test: o.test, seed: o.splitSeed };
   const source = await readSource(opts.inDir, { unlabeled: opts.unlabeled, limit: opts.limit });
   const scheme = schemeFor(source, opts.scheme);
   const hasLabels = scheme.kind === "classes";
@@ -387,11 +503,11 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       `${source.unlabeled.length} unlabeled, ${source.problems.length} bad; scheme ${scheme.name}` +
       (leftOutCount ? `, ${leftOutCount} left out` : ""),
   );
+  for (const w of source.warnings) log(`warning: ${w.reason}`);
 
-  // 3. Plan and fingerprint.
   const recordBytes = o.size * o.size * 3;
   const maxBytes = Math.floor(o.shardMb * 2 ** 20);
-  const plan: PlannedShard[] = [];
+  const shards: PlannedShard[] = [];
   for (const split of SPLITS) {
     const items = bySplit[split]; // already sorted by id
     if (items.length === 0) continue;
@@ -407,7 +523,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       metaBytesPerItem(idMax, fileMax),
     );
     for (let k = 0; k * cap < items.length; k++) {
-      plan.push({
+      shards.push({
         file: `${split}-${String(k).padStart(5, "0")}.bin`,
         split,
         index: k,
@@ -431,7 +547,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     maxBytes,
     hasVotes,
   }));
-  for (const s of plan) {
+  for (const s of shards) {
     fp.update(`#${s.file}\n`);
     for (const it of s.items) {
       fp.update(
@@ -440,12 +556,35 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       );
     }
   }
-  const fingerprint = fp.digest("hex");
+  return {
+    source,
+    scheme,
+    hasLabels,
+    hasVotes,
+    leftOut,
+    leftOutCount,
+    bySplit,
+    shards,
+    fingerprint: fp.digest("hex"),
+    recordBytes,
+  };
+}
 
-  // Output folder: same fingerprint resumes, another one is refused or replaced.
-  await Deno.mkdir(out, { recursive: true });
-  const manifestPath = join(out, MANIFEST_FILE);
-  const progressPath = join(out, PROGRESS_FILE);
+/**
+ * The output folder: the same fingerprint resumes (shards in the journal,
+ * or renamed but not yet journaled, are reused), another one is refused or,
+ * with `overwrite`, replaced.
+ */
+async function openOutput(
+  plan: Plan,
+  opts: PreprocessOptions,
+  log: (line: string) => void,
+): Promise<Output> {
+  const { fingerprint } = plan;
+  const dir = resolve(opts.outDir);
+  await Deno.mkdir(dir, { recursive: true });
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const progressPath = join(dir, PROGRESS_FILE);
   const oldManifest = await tryJson<Manifest>(manifestPath);
   let journal = await tryJson<Journal>(progressPath);
   const foreign = (oldManifest && oldManifest.fingerprint !== fingerprint) ||
@@ -453,63 +592,23 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
   if (foreign) {
     if (!opts.overwrite) {
       throw new Error(
-        `${out} holds a dataset built from other input or options (images or labels ` +
+        `${dir} holds a dataset built from other input or options (images or labels ` +
           "added, removed or changed since, or other preprocessing flags); " +
           "use another --out, or --overwrite to replace it",
       );
     }
-    log(`replacing the dataset in ${out} (other input or options)`);
-    await removeDataset(out);
+    log(`replacing the dataset in ${dir} (other input or options)`);
+    await removeDataset(dir);
     journal = null;
   }
-  await cleanTempFiles(out);
+  await cleanTempFiles(dir);
   journal ??= { fingerprint, done: {} };
   const createdAt = oldManifest && !foreign ? oldManifest.createdAt : new Date().toISOString();
 
-  const writeReport = async (
-    skipped: ItemProblem[],
-    warnings: ItemProblem[],
-    packed: number,
-  ): Promise<PreprocessReport> => {
-    const report: PreprocessReport = {
-      source: source.dir,
-      layout: source.layout,
-      scheme: scheme.name,
-      createdAt,
-      totals: {
-        items: source.itemCount,
-        packed,
-        skipped: skipped.length,
-        warnings: warnings.length,
-        leftOut: leftOutCount,
-      },
-      badFraction: source.itemCount ? skipped.length / source.itemCount : 0,
-      maxBad: o.maxBad,
-      skipped,
-      warnings,
-      leftOut: Object.fromEntries(
-        [...leftOut].map(([k, ids]) => [k, { count: ids.length, ids }]),
-      ),
-      ignoredFiles: source.ignoredFiles,
-    };
-    await writeJsonAtomic(join(out, REPORT_FILE), report);
-    return report;
-  };
-
-  if (opts.strict && source.problems.length) {
-    await writeReport(source.problems, [], 0);
-    const p = source.problems[0];
-    throw new StrictError(
-      `--strict: ${source.problems.length} bad item(s), first: ` +
-        `${p.file ?? ""}${p.id ? ` (id ${p.id})` : ""}: ${p.reason}`,
-    );
-  }
-
-  // 4a. Which shards are done already.
   const finished = new Map<string, FinishedShard>();
   let reused = 0;
-  for (const s of plan) {
-    const path = join(out, s.file);
+  for (const s of plan.shards) {
+    const path = join(dir, s.file);
     const size = await fileSize(path);
     if (size === null) continue;
     const noted = journal.done[s.file];
@@ -540,61 +639,55 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
   }
   if (reused) {
     await writeJsonAtomic(progressPath, journal);
-    log(`resuming: ${reused} of ${plan.length} shards already done`);
+    log(`resuming: ${reused} of ${plan.shards.length} shards already done`);
   }
+  return { dir, manifestPath, progressPath, journal, createdAt, finished, reused };
+}
 
-  // 4b. Decode and write the rest.
-  const expected = source.expectedImageSize ??
-    await probeImageSize(source.dir, [
-      ...bySplit.train,
-      ...bySplit.val,
-      ...bySplit.test,
-      ...bySplit.unlabeled,
-    ]);
-  const todo = plan.filter((s) => !finished.has(s.file));
+/**
+ * Stage 2, decode: the images of the shards `todo`, in plan order, decoded
+ * in a pool of decoder processes. Batches of consecutive items of one shard
+ * go out, a few per decoder in flight, and are taken back in plan order (so
+ * the output is the same however the decoding interleaves). The pool is
+ * closed when the last image is out, and killed if the consumer stops early.
+ */
+async function* decodeImages(
+  plan: Plan,
+  o: Settings,
+  todo: PlannedShard[],
+): AsyncGenerator<Decoded> {
   const total = todo.reduce((a, s) => a + s.items.length, 0);
-  let done = 0;
-  const tDecode = performance.now();
-  let built = 0;
-
-  interface Decoded {
-    shard: PlannedShard;
-    item: PlannedItem;
-    /** The shard's last item. */
-    last: boolean;
-    outcome: DecodeOutcome;
-  }
   const pool = DecodePool.start({
-    ...imageOpts,
+    size: o.size,
+    crop: o.crop,
     processes: total > 0 ? o.processes : 0,
     lanes: o.concurrency,
   });
-  // Batches of consecutive items of one shard, a few per decoder in flight,
-  // taken back in plan order.
   const batchSize = Math.max(1, Math.min(32, Math.ceil(total / (4 * Math.max(1, o.processes)))));
-  async function* decoded(): AsyncGenerator<Decoded> {
-    function* batches() {
-      for (const shard of todo) {
-        for (let k = 0; k < shard.items.length; k += batchSize) {
-          yield { shard, items: shard.items.slice(k, k + batchSize), from: k };
-        }
+  function* batches() {
+    for (const shard of todo) {
+      for (let k = 0; k < shard.items.length; k += batchSize) {
+        yield { shard, items: shard.items.slice(k, k + batchSize), from: k };
       }
     }
-    type Batch = ReturnType<typeof batches> extends Generator<infer B> ? B : never;
-    const start = (b: Batch) =>
-      pool.decode(b.items.map((it) => ({ path: resolve(source.dir, it.file), name: it.file })))
-        .then((outcomes) => ({ ...b, outcomes }));
-    const iter = batches();
-    const inflight: ReturnType<typeof start>[] = [];
-    const startNext = () => {
-      const n = iter.next();
-      if (n.done) return;
-      const p = start(n.value);
-      // Awaited in order below; a later batch may fail first, or be left when the loop stops
-      // early (the pool is then killed), which must not go unhandled.
-      p.catch(() => {});
-      inflight.push(p);
-    };
+  }
+  type Batch = ReturnType<typeof batches> extends Generator<infer B> ? B : never;
+  const start = (b: Batch) =>
+    pool.decode(b.items.map((it) => ({ path: resolve(plan.source.dir, it.file), name: it.file })))
+      .then((outcomes) => ({ ...b, outcomes }));
+  const iter = batches();
+  const inflight: ReturnType<typeof start>[] = [];
+  const startNext = () => {
+    const n = iter.next();
+    if (n.done) return;
+    const p = start(n.value);
+    // Awaited in order below; a later batch may fail first, or be left when the loop stops
+    // early (the pool is then killed), which must not go unhandled.
+    p.catch(() => {});
+    inflight.push(p);
+  };
+  let complete = false;
+  try {
     for (let k = 0; k < 2 * Math.max(1, o.processes); k++) startNext();
     while (inflight.length) {
       const b = await inflight.shift()!;
@@ -608,16 +701,39 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
         };
       }
     }
+    complete = true;
+  } finally {
+    if (complete) await pool.close();
+    else await pool.kill();
   }
+}
 
+/**
+ * Stage 3, write shards: each decoded image goes into its shard's writer
+ * (a failed one is listed as skipped, an odd-sized one warned about); a
+ * shard complete is renamed into place and noted in the journal.
+ */
+async function writeShards(
+  plan: Plan,
+  o: Settings,
+  output: Output,
+  todo: PlannedShard[],
+  expected: [number, number] | null,
+  opts: PreprocessOptions,
+): Promise<{ built: number; decoded: number; seconds: number }> {
+  const { hasLabels, hasVotes, scheme } = plan;
+  const total = todo.reduce((a, s) => a + s.items.length, 0);
+  const t0 = performance.now();
+  let done = 0;
+  let built = 0;
   let writer: ShardWriter | null = null;
   try {
-    for await (const d of decoded()) {
+    for await (const d of decodeImages(plan, o, todo)) {
       const s = d.shard;
       const r = d.outcome;
       writer ??= await ShardWriter.create({
-        path: join(out, s.file),
-        fingerprint,
+        path: join(output.dir, s.file),
+        fingerprint: plan.fingerprint,
         split: s.split,
         shardIndex: s.index,
         height: o.size,
@@ -629,8 +745,8 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       if (!r.ok) {
         const p = { id: d.item.id, file: d.item.file, reason: cut(r.message) };
         if (opts.strict) {
-          const before = [...finished.values()].flatMap((f) => f.meta.skipped);
-          await writeReport([...source.problems, ...before, p], [], 0);
+          const before = [...output.finished.values()].flatMap((f) => f.meta.skipped);
+          await writeReport(plan, o, output, [...plan.source.problems, ...before, p], [], 0);
           throw new StrictError(
             `--strict: bad image ${d.item.file} (id ${d.item.id}): ${r.message}`,
           );
@@ -655,7 +771,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       }
       done++;
       if (opts.onProgress) {
-        const secs = (performance.now() - tDecode) / 1000;
+        const secs = (performance.now() - t0) / 1000;
         const rate = done / Math.max(secs, 1e-9);
         opts.onProgress({
           done,
@@ -668,25 +784,70 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       if (d.last) {
         const f = await writer.finish();
         writer = null;
-        finished.set(s.file, f);
-        journal.done[s.file] = { bytes: f.entry.bytes, sha256: f.entry.sha256 };
-        await writeJsonAtomic(progressPath, journal);
+        output.finished.set(s.file, f);
+        output.journal.done[s.file] = { bytes: f.entry.bytes, sha256: f.entry.sha256 };
+        await writeJsonAtomic(output.progressPath, output.journal);
         built++;
       }
     }
   } catch (e) {
     await (writer as ShardWriter | null)?.abort();
-    await pool.kill();
     throw e;
   }
-  await pool.close();
-  const decodeSeconds = (performance.now() - tDecode) / 1000;
+  return { built, decoded: done, seconds: (performance.now() - t0) / 1000 };
+}
 
-  // 5. Report, then manifest.
-  const shards = plan.map((s) => finished.get(s.file)!);
+/** Writes `report.json` (atomically) and returns it. */
+async function writeReport(
+  plan: Plan,
+  o: Settings,
+  output: Output,
+  skipped: ItemProblem[],
+  warnings: ItemProblem[],
+  packed: number,
+): Promise<PreprocessReport> {
+  const { source } = plan;
+  const report: PreprocessReport = {
+    source: source.dir,
+    layout: source.layout,
+    scheme: plan.scheme.name,
+    createdAt: output.createdAt,
+    totals: {
+      items: source.itemCount,
+      packed,
+      skipped: skipped.length,
+      warnings: warnings.length,
+      leftOut: plan.leftOutCount,
+    },
+    badFraction: source.itemCount ? skipped.length / source.itemCount : 0,
+    maxBad: o.maxBad,
+    skipped,
+    warnings,
+    leftOut: Object.fromEntries(
+      [...plan.leftOut].map(([k, ids]) => [k, { count: ids.length, ids }]),
+    ),
+    ignoredFiles: source.ignoredFiles,
+  };
+  await writeJsonAtomic(join(output.dir, REPORT_FILE), report);
+  return report;
+}
+
+/**
+ * Stage 4, report and manifest: counts per split and class, the train
+ * split's pixel statistics, dataset-level warnings; `report.json` first,
+ * `manifest.json` last (its presence means the dataset is complete).
+ */
+async function writeManifestAndReport(
+  plan: Plan,
+  o: Settings,
+  output: Output,
+  expected: [number, number] | null,
+): Promise<{ manifest: Manifest; report: PreprocessReport }> {
+  const { source, scheme, hasLabels, hasVotes } = plan;
+  const shards = plan.shards.map((s) => output.finished.get(s.file)!);
   const metas: ShardMeta[] = shards.map((f) => f.meta);
   const skipped = [...source.problems, ...metas.flatMap((m) => m.skipped)];
-  const warnings = metas.flatMap((m) => m.warnings);
+  const warnings = [...source.warnings, ...metas.flatMap((m) => m.warnings)];
   const counts = {} as Manifest["counts"];
   for (const split of SPLITS) {
     const ms = metas.filter((m) => m.split === split);
@@ -696,6 +857,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     counts[split] = { total: ms.reduce((a, m) => a + m.count, 0), perClass };
   }
   if (hasLabels) {
+    const splitOpts: SplitOptions = { val: o.val, test: o.test, seed: o.splitSeed };
     for (
       const sf of splitShortfalls(
         { train: counts.train.perClass, val: counts.val.perClass, test: counts.test.perClass },
@@ -722,12 +884,12 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     warnings.push({ reason: "the train split is empty: no pixel statistics" });
   }
   const packed = SPLITS.reduce((a, s) => a + counts[s].total, 0);
-  const report = await writeReport(skipped, warnings, packed);
+  const report = await writeReport(plan, o, output, skipped, warnings, packed);
   const manifest: Manifest = validateManifest({
     format: DATASET_FORMAT,
     formatVersion: DATASET_FORMAT_VERSION,
     tool: TOOL,
-    createdAt,
+    createdAt: output.createdAt,
     source: { path: source.dir, layout: source.layout, expectedImageSize: expected },
     scheme: {
       name: scheme.name,
@@ -740,7 +902,7 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
       width: o.size,
       channels: 3,
       crop: o.crop,
-      recordBytes,
+      recordBytes: plan.recordBytes,
       decoder: IMAGE_PIPELINE,
     },
     hasVotes,
@@ -754,29 +916,10 @@ export async function preprocess(opts: PreprocessOptions): Promise<PreprocessRes
     },
     counts,
     stats,
-    problems: { skipped: skipped.length, warnings: warnings.length, leftOut: leftOutCount },
-    fingerprint,
+    problems: { skipped: skipped.length, warnings: warnings.length, leftOut: plan.leftOutCount },
+    fingerprint: plan.fingerprint,
     shards: shards.map((f): ShardEntry => f.entry),
-  }, manifestPath);
-  await writeJsonAtomic(manifestPath, manifest);
-
-  const ok = report.badFraction <= o.maxBad;
-  const rate = done / Math.max(decodeSeconds, 1e-9);
-  const splitText = SPLITS.filter((s) => counts[s].total).map((s) => `${s} ${counts[s].total}`)
-    .join(" / ");
-  const summary = `packed ${packed} images (${splitText || "none"}) into ${plan.length} shards ` +
-    `(${built} built, ${reused} reused); ${skipped.length} bad ` +
-    `(${(100 * report.badFraction).toFixed(2)}%), ${warnings.length} warnings, ` +
-    `${leftOutCount} left out by ${scheme.name}; ` +
-    (done ? `${rate.toFixed(0)} images/s; ` : "") + `-> ${out}`;
-  return {
-    manifest,
-    report,
-    ok,
-    summary,
-    shardsBuilt: built,
-    shardsReused: reused,
-    decoded: done,
-    seconds: (performance.now() - t0) / 1000,
-  };
+  }, output.manifestPath);
+  await writeJsonAtomic(output.manifestPath, manifest);
+  return { manifest, report };
 }

@@ -13,7 +13,15 @@
  * here (bad CSV rows, duplicate ids, a row without an image, an image
  * without a row) are returned, one per id, never thrown; only an unusable
  * folder or CSV header is an error. An id with any problem is left out
- * whole: for a duplicated id no occurrence is trusted over another.
+ * whole: for a duplicated id no occurrence is trusted over another. A row
+ * and an image whose ids differ only in writing (`g1.jpg` and `g1`, `007`
+ * and `7`) are one galaxy with one problem, not two.
+ *
+ * Kaggle GalaxyIDs written as integral floats (`100008.0`, what pandas
+ * writes for an integer column once it held a missing value) are read as
+ * the integer. Labels that differ only in case or spacing, and class folders
+ * without images, are kept as they are but warned about
+ * ({@linkcode Source.warnings}).
  *
  * @module
  */
@@ -70,6 +78,8 @@ export interface Source {
   ignoredFiles: number;
   /** Image size the layout prescribes (Kaggle: 424x424), else null. */
   expectedImageSize: [number, number] | null;
+  /** Dataset-level warnings (labels differing only in case, empty class folders); no id. */
+  warnings: ItemProblem[];
 }
 
 /** Options of {@linkcode readSource}. */
@@ -119,6 +129,74 @@ function usableId(id: string): boolean {
   return id.length > 0 && !/[/\\\0]/.test(id) && !id.startsWith(".");
 }
 
+/**
+ * A Kaggle GalaxyID as written in the CSV: an integer, or an integral float
+ * (`100008.0`) read as that integer. Anything else is returned trimmed, to be
+ * reported when it matches no image.
+ */
+export function kaggleId(raw: string): string {
+  const s = raw.trim();
+  const m = /^(\d+)\.0*$/.exec(s);
+  return m ? m[1] : s;
+}
+
+/** How an id may be written differently for the same galaxy: case, an image extension, a float or leading zeros. */
+function looseId(id: string): string {
+  let s = id.trim().toLowerCase();
+  if (isImageFile(s)) s = stem(s);
+  const m = /^0*(\d+?)(\.0*)?$/.exec(s);
+  return m ? m[1] : s;
+}
+
+/** Where the images of a required image folder are, when they sit one level deeper. */
+async function nestedImages(
+  dir: string,
+  rel: string,
+): Promise<{ folder: string; count: number } | null> {
+  const here = join(dir, rel);
+  if (!(await exists(here))?.isDirectory) return null;
+  for await (const e of Deno.readDir(here)) {
+    if (!e.isDirectory || e.name.startsWith(".")) continue;
+    let count = 0;
+    for await (const f of Deno.readDir(join(here, e.name))) {
+      if ((f.isFile || f.isSymlink) && isImageFile(f.name)) count++;
+    }
+    if (count > 0) return { folder: `${rel}/${e.name}`, count };
+  }
+  return null;
+}
+
+/**
+ * Lists a folder that must hold the images itself; when it holds none but a
+ * sub-folder does (an archive unzipped one level too deep), throws naming it.
+ */
+async function listRequiredImages(dir: string, rel: string): Promise<Listing> {
+  const listing = await listImages(dir, rel);
+  if (listing.byId.size > 0) return listing;
+  const nested = await nestedImages(dir, rel);
+  if (nested) {
+    throw new Error(
+      `${join(dir, rel)} holds no images, but ${join(dir, nested.folder)} holds ${nested.count}: ` +
+        `the images are nested one level too deep (as some unzip tools make it); move them up, ` +
+        `e.g. mv '${join(dir, nested.folder)}'/* '${join(dir, rel)}/'`,
+    );
+  }
+  return listing;
+}
+
+/** The header as read, for an error message (cut if long). */
+function headerText(header: string[]): string {
+  const text = header.join(",");
+  return text.length > 160 ? text.slice(0, 157) + "..." : text;
+}
+
+/** A hint when a CSV header was read as one field holding `;`: saved by a European-locale spreadsheet. */
+function semicolonHint(header: string[]): string {
+  if (header.length > 2 || !header.some((h) => h.includes(";"))) return "";
+  return "; the file looks ';'-separated (as a spreadsheet with a European locale saves it, " +
+    "often with decimal commas): save it comma-separated, with '.' as the decimal point";
+}
+
 interface Listing {
   /** id -> relative image paths (more than one = duplicate). */
   byId: Map<string, string[]>;
@@ -154,6 +232,10 @@ class Problems {
   }
   has(id: string): boolean {
     return this.byId.has(id);
+  }
+  /** Sets the problem of `id`, replacing any it had. */
+  replace(id: string, p: ItemProblem): void {
+    this.byId.set(id, p);
   }
 }
 
@@ -240,10 +322,17 @@ async function readKaggleRows(dir: string, problems: Problems): Promise<Map<stri
     ...VOTE_COLUMNS.filter((_, k) => cols[k] < 0),
   ];
   if (missing.length) {
-    throw new Error(`${table.file}:1: header lacks column(s) ${missing.join(", ")}`);
+    const hint = semicolonHint(table.header);
+    const what = missing.length > 4
+      ? `${missing.slice(0, 4).join(", ")} and ${missing.length - 4} more`
+      : missing.join(", ");
+    throw new Error(
+      `${table.file}:1: header lacks column(s) ${what}${hint} (header read: ` +
+        `'${headerText(table.header)}')`,
+    );
   }
   return validRows(KAGGLE_SOLUTIONS, table.rows, table.header.length, idCol, (r) => {
-    const id = r.fields[idCol].trim();
+    const id = kaggleId(r.fields[idCol]);
     if (!id) return { id, error: "missing value in column GalaxyID" };
     const votes = new Float64Array(NUM_VOTES);
     const errors: string[] = [];
@@ -270,7 +359,10 @@ async function readLabelRows(dir: string, problems: Problems): Promise<Map<strin
   const idCol = h.indexOf("id");
   const labelCol = h.indexOf("label");
   if (idCol < 0 || labelCol < 0) {
-    throw new Error(`${table.file}:1: header must have columns id,label (got ${table.header})`);
+    throw new Error(
+      `${table.file}:1: header must have columns id,label${semicolonHint(table.header)} ` +
+        `(header read: '${headerText(table.header)}')`,
+    );
   }
   return validRows("labels.csv", table.rows, table.header.length, idCol, (r) => {
     const id = r.fields[idCol].trim();
@@ -312,8 +404,25 @@ function match(
       items.push({ id, file: files[0], label: row.label, votes: row.votes });
     }
   }
+  // A row and an image left unmatched whose ids differ only in writing are one item, one problem.
+  const rowless = new Map<string, string>();
+  for (const [id] of rows) {
+    if (!images.byId.has(id)) rowless.set(looseId(id), id);
+  }
   for (const [id, files] of images.byId) {
-    if (rows.has(id) || problems.has(id)) continue;
+    if (rows.has(id)) continue;
+    const twin = rowless.get(looseId(id));
+    if (twin !== undefined) {
+      const row = rows.get(twin)!;
+      problems.replace(twin, {
+        id: twin,
+        file: `${csvName}:${row.line}`,
+        reason: `label row id '${twin}' matches no image, but ${files[0]} looks like the same ` +
+          `item: its id is '${id}' (write the id as the file name without extension)`,
+      });
+      continue;
+    }
+    if (problems.has(id)) continue;
     problems.add({ id, file: files[0], reason: `image has no label row in ${csvName}` });
   }
   return items;
@@ -322,6 +431,7 @@ function match(
 async function readClassFolders(dir: string, problems: Problems): Promise<{
   items: SourceItem[];
   ignored: number;
+  warnings: ItemProblem[];
 }> {
   const listing: Listing = { byId: new Map(), ignored: 0 };
   const subdirs: string[] = [];
@@ -332,8 +442,18 @@ async function readClassFolders(dir: string, problems: Problems): Promise<{
       problems.add({ id: stem(e.name), file: e.name, reason: "image is not in a class folder" });
     } else listing.ignored++;
   }
+  const warnings: ItemProblem[] = [];
   for (const sub of subdirs.sort()) {
+    const before = [...listing.byId.values()].reduce((a, f) => a + f.length, 0);
     await listImages(dir, sub, listing);
+    const after = [...listing.byId.values()].reduce((a, f) => a + f.length, 0);
+    if (after === before) {
+      warnings.push({
+        file: sub,
+        reason: `class folder '${sub}' holds no images, so it is not a class of this dataset; ` +
+          "the class set will change when it gets some",
+      });
+    }
   }
   const items: SourceItem[] = [];
   for (const [id, files] of listing.byId) {
@@ -348,7 +468,7 @@ async function readClassFolders(dir: string, problems: Problems): Promise<{
     }
     items.push({ id, file: files[0], label: files[0].split("/")[0] });
   }
-  return { items, ignored: listing.ignored };
+  return { items, ignored: listing.ignored, warnings };
 }
 
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -374,15 +494,16 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   // Class names come from every valid label (before --limit), so a sample or
   // a class whose images are missing does not renumber the classes.
   const labelSet = new Set<string>();
+  const warnings: ItemProblem[] = [];
   if (layout === "kaggle") {
     const rows = await readKaggleRows(dir, problems);
-    const images = await listImages(dir, KAGGLE_TRAIN_IMAGES);
+    const images = await listRequiredImages(dir, KAGGLE_TRAIN_IMAGES);
     ignored += images.ignored;
     labeled = match(rows, images, KAGGLE_TRAIN_IMAGES, KAGGLE_SOLUTIONS, problems);
   } else if (layout === "labels-csv") {
     const rows = await readLabelRows(dir, problems);
     for (const r of rows.values()) labelSet.add(r.label!);
-    const images = await listImages(dir, "images");
+    const images = await listRequiredImages(dir, "images");
     ignored += images.ignored;
     labeled = match(rows, images, "images", "labels.csv", problems);
   } else {
@@ -390,12 +511,14 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     labeled = r.items;
     for (const x of labeled) labelSet.add(x.label!);
     ignored += r.ignored;
+    warnings.push(...r.warnings);
   }
+  warnings.push(...caseTwins([...labelSet]));
   const labeledProblems = new Map(problems.byId);
   const unlabeledProblems = new Problems();
   let unlabeled: SourceItem[] = [];
   if (layout === "kaggle" && (opts.unlabeled ?? true)) {
-    const test = await listImages(dir, KAGGLE_TEST_IMAGES);
+    const test = await listRequiredImages(dir, KAGGLE_TEST_IMAGES);
     ignored += test.ignored;
     for (const [id, files] of test.byId) {
       if (files.length > 1) unlabeledProblems.add(duplicateProblem(id, files));
@@ -436,5 +559,22 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     itemCount: labeled.length + unlabeled.length + all.length,
     ignoredFiles: ignored,
     expectedImageSize: layout === "kaggle" ? KAGGLE_IMAGE_SIZE : null,
+    warnings,
   };
+}
+
+/**
+ * Warnings for labels that differ only in case or spacing (`spiral`,
+ * `Spiral`, `spiral `): each is a class of its own, which is seldom meant.
+ */
+export function caseTwins(labels: readonly string[]): ItemProblem[] {
+  const groups = new Map<string, string[]>();
+  for (const l of labels) {
+    const key = l.trim().replace(/\s+/g, " ").toLowerCase();
+    groups.set(key, [...(groups.get(key) ?? []), l]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1).map((g) => ({
+    reason: `labels ${g.map((l) => JSON.stringify(l)).join(", ")} differ only in case or ` +
+      `spacing: they are ${g.length} different classes; make them one label if they mean one class`,
+  }));
 }

@@ -141,6 +141,7 @@ export {
 export { type PredictFormat } from "./lib/predict/format.ts";
 export { type ImageItem, type PredictError, type PredictInput } from "./lib/predict/inputs.ts";
 export { type Run, type RunDataset } from "./lib/predict/run.ts";
+export { resolveRunDir, RUN_FORMS, RunDirError } from "./lib/io/run_dir.ts";
 export { type Shard } from "./lib/predict/shard.ts";
 export {
   evaluate,

@@ -19,10 +19,12 @@ import {
 } from "../lib/cli.ts";
 import { SPLITS } from "../lib/data/manifest.ts";
 import { evaluate } from "../lib/evaluate.ts";
+import { resolveRunDir } from "../lib/io/run_dir.ts";
 
 const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --out REPORT_DIR [flags]
 
-  --model RUN_DIR    training run folder (config.json + model/, metrics.jsonl for the curves)
+  --model RUN_DIR    training run folder (config.json + model/, metrics.jsonl for the curves);
+                     also RUN/model, RUN/model/model.json or a file:// URL of one of these
   --data DIR         preprocessed dataset folder (same image size and crop as the run's)
   --split NAME       train|val|test (default test, or val when there is no test split)
   --out DIR          report folder: report.json, report.md, confusion.png, curves.png, wrong.png
@@ -47,7 +49,7 @@ async function main(): Promise<number> {
   const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
   const split = choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), undefined);
   const options = {
-    run: required("model", f.model, USAGE),
+    run: await resolveRunDir(required("model", f.model, USAGE)),
     data: required("data", f.data, USAGE),
     out: required("out", f.out, USAGE),
     split,

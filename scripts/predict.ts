@@ -27,6 +27,7 @@ import { resolveInput } from "../lib/predict/inputs.ts";
 import { expandPatterns, mergePredictions } from "../lib/predict/merge.ts";
 import { predict, PREDICT_DEFAULTS } from "../lib/predict/predict.ts";
 import { openRun } from "../lib/predict/run.ts";
+import { resolveRunDir } from "../lib/io/run_dir.ts";
 import { parseShard } from "../lib/predict/shard.ts";
 
 /** Exit status when some images could not be read (the rest were predicted). */
@@ -35,7 +36,8 @@ const SOME_FAILED = 3;
 const USAGE = `usage: deno task predict --model RUN_DIR --in INPUT --out FILE.csv [flags]
        deno task predict --merge 'FILE-*.csv' [--merge ...] --out FILE.csv
 
-  --model RUN_DIR    training run folder (config.json + model/)
+  --model RUN_DIR    training run folder (config.json + model/); also RUN/model,
+                     RUN/model/model.json or a file:// URL of one of these
   --in INPUT         folder of JPEG/PNG images (any size: cropped and resized as the run's
                      training data), one image file, or a preprocessed dataset folder
   --split NAME       dataset split (default: unlabeled if it has images, else test)
@@ -106,7 +108,7 @@ async function main(): Promise<number> {
       throw new UsageError((e as Error).message);
     }
   }
-  const modelDir = required("model", f.model, USAGE);
+  const modelDir = await resolveRunDir(required("model", f.model, USAGE));
   const inPath = required("in", f.in, USAGE);
   const run = await openRun(modelDir);
   const d = run.dataset;

@@ -192,7 +192,7 @@ function headerText(header: string[]): string {
 
 /** A hint when a CSV header was read as one field holding `;`: saved by a European-locale spreadsheet. */
 function semicolonHint(header: string[]): string {
-  if (header.length > 2 || !header.some((h) => h.includes(";"))) return "";
+  if (!header.some((h) => h.includes(";"))) return "";
   return "; the file looks ';'-separated (as a spreadsheet with a European locale saves it, " +
     "often with decimal commas): save it comma-separated, with '.' as the decimal point";
 }
@@ -573,7 +573,10 @@ export function caseTwins(labels: readonly string[]): ItemProblem[] {
     const key = l.trim().replace(/\s+/g, " ").toLowerCase();
     groups.set(key, [...(groups.get(key) ?? []), l]);
   }
-  return [...groups.values()].filter((g) => g.length > 1).map((g) => ({
+  const byCodePoint = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...groups.values()].filter((g) => g.length > 1).map((g) => g.sort(byCodePoint)).map((
+    g,
+  ) => ({
     reason: `labels ${g.map((l) => JSON.stringify(l)).join(", ")} differ only in case or ` +
       `spacing: they are ${g.length} different classes; make them one label if they mean one class`,
   }));

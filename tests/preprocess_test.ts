@@ -11,6 +11,8 @@ import { type Manifest, readShardMeta, type Split, SPLITS } from "../lib/data/ma
 import { NUM_VOTES } from "../lib/data/schema.ts";
 import { assignSplit, splitHash, splitSeedFlag, splitShortfalls } from "../lib/data/split.ts";
 import { preprocess, type PreprocessReport, StrictError } from "../lib/preprocess.ts";
+import { deadlineTest } from "./deadline.ts";
+import { runTask, taskCommandLine } from "./task_cli.ts";
 import {
   encodeImage,
   gzVotes,
@@ -80,21 +82,21 @@ async function readReport(out: string): Promise<PreprocessReport> {
   return JSON.parse(await Deno.readTextFile(join(out, "report.json")));
 }
 
-/** The script as `deno task preprocess` runs it: with the task's own permissions. */
-function cliCommand(args: string[], o: { piped: boolean }): Deno.Command {
-  const config = JSON.parse(Deno.readTextFileSync(join(ROOT, "deno.json")));
-  const permissions = (config.tasks.preprocess as string).split(" ")
-    .filter((w) => w.startsWith("--allow"));
+/** The script as `deno task preprocess` runs it (the task's own permissions), output dropped. */
+function cliCommand(args: string[], signal?: AbortSignal): Deno.Command {
+  const { permissions, script } = taskCommandLine("preprocess");
   return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, "scripts/preprocess.ts", ...args],
+    args: ["run", ...permissions, script, ...args],
     cwd: ROOT,
-    stdout: o.piped ? "piped" : "null",
-    stderr: o.piped ? "piped" : "null",
+    stdout: "null",
+    stderr: "null",
+    signal,
   });
 }
 
+/** Runs `deno task preprocess` with `args`, failing after a deadline instead of hanging. */
 function runCli(args: string[]): Promise<Deno.CommandOutput> {
-  return cliCommand(args, { piped: true }).output();
+  return runTask("preprocess", args, { seconds: 300 });
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -139,7 +141,7 @@ Deno.test("split: a --split-seed that reads as an integer is that number, else t
 
 // ---------------------------------------------------------------- image
 
-Deno.test("image: centre crop geometry and closeness to extract-then-resize", async () => {
+deadlineTest("image: centre crop geometry and closeness to extract-then-resize", 300, async () => {
   assert.deepEqual(cropGeometry(424, 424, { size: 64, crop: 0.5 }), {
     resizeWidth: 128,
     resizeHeight: 128,
@@ -164,47 +166,54 @@ Deno.test("image: centre crop geometry and closeness to extract-then-resize", as
   assert.ok(far / whole.length > 4 * mean);
 });
 
-Deno.test("image: greyscale, CMYK, 16-bit and alpha inputs become RGB; bad ones name the file", async () => {
-  const opts = { size: 12, crop: 0.5 };
-  const grey = await encodeImage(48, 48, 1, "grey");
-  assert.equal((await sharp(grey).metadata()).channels, 1, "fixture is really greyscale");
-  const g = await loadImage(grey, opts);
-  assert.equal(g.pixels.length, 12 * 12 * 3);
-  for (let i = 0; i < g.pixels.length; i += 3) {
-    assert.ok(g.pixels[i] === g.pixels[i + 1] && g.pixels[i] === g.pixels[i + 2]);
-  }
-  const cmyk = await encodeImage(48, 48, 1, "cmyk");
-  assert.equal((await sharp(cmyk).metadata()).space, "cmyk");
-  const rgb = await loadImage(await encodeImage(48, 48, 1, "png"), opts);
-  const c = await loadImage(cmyk, opts);
-  let d = 0;
-  for (let i = 0; i < rgb.pixels.length; i++) d += Math.abs(rgb.pixels[i] - c.pixels[i]);
-  assert.ok(d / rgb.pixels.length < 25, "CMYK decodes to about the same colours");
-  const alpha = await loadImage(await encodeImage(48, 48, 1, "png-alpha"), opts);
-  assert.equal(alpha.pixels.length, 12 * 12 * 3);
-  // Alpha 0.75 over black: 3/4 of the opaque value.
-  const k = 5 * 12 * 3 + 5 * 3;
-  assert.ok(Math.abs(alpha.pixels[k] - 0.75 * rgb.pixels[k]) <= 2);
-  const raw16 = await sharp(Buffer.alloc(48 * 48 * 3, 128), {
-    raw: { width: 48, height: 48, channels: 3 },
-  }).toColourspace("rgb16").png().toBuffer();
-  const p16 = await loadImage(raw16, opts);
-  assert.ok(p16.pixels.every((x) => Math.abs(x - 128) <= 1));
+deadlineTest(
+  "image: greyscale, CMYK, 16-bit and alpha inputs become RGB; bad ones name the file",
+  300,
+  async () => {
+    const opts = { size: 12, crop: 0.5 };
+    const grey = await encodeImage(48, 48, 1, "grey");
+    assert.equal((await sharp(grey).metadata()).channels, 1, "fixture is really greyscale");
+    const g = await loadImage(grey, opts);
+    assert.equal(g.pixels.length, 12 * 12 * 3);
+    for (let i = 0; i < g.pixels.length; i += 3) {
+      assert.ok(g.pixels[i] === g.pixels[i + 1] && g.pixels[i] === g.pixels[i + 2]);
+    }
+    const cmyk = await encodeImage(48, 48, 1, "cmyk");
+    assert.equal((await sharp(cmyk).metadata()).space, "cmyk");
+    const rgb = await loadImage(await encodeImage(48, 48, 1, "png"), opts);
+    const c = await loadImage(cmyk, opts);
+    let d = 0;
+    for (let i = 0; i < rgb.pixels.length; i++) d += Math.abs(rgb.pixels[i] - c.pixels[i]);
+    assert.ok(d / rgb.pixels.length < 25, "CMYK decodes to about the same colours");
+    const alpha = await loadImage(await encodeImage(48, 48, 1, "png-alpha"), opts);
+    assert.equal(alpha.pixels.length, 12 * 12 * 3);
+    // Alpha 0.75 over black: 3/4 of the opaque value.
+    const k = 5 * 12 * 3 + 5 * 3;
+    assert.ok(Math.abs(alpha.pixels[k] - 0.75 * rgb.pixels[k]) <= 2);
+    const raw16 = await sharp(Buffer.alloc(48 * 48 * 3, 128), {
+      raw: { width: 48, height: 48, channels: 3 },
+    }).toColourspace("rgb16").png().toBuffer();
+    const p16 = await loadImage(raw16, opts);
+    assert.ok(p16.pixels.every((x) => Math.abs(x - 128) <= 1));
 
-  const jpg = await encodeImage(48, 48, 2);
-  await assert.rejects(
-    loadImage(jpg.subarray(0, jpg.length >> 1), opts, "cut.jpg"),
-    (e: unknown) => e instanceof ImageError && /^cut\.jpg: not a readable image/.test(e.message),
-  );
-  await assert.rejects(loadImage(new Uint8Array(0), opts, "zero.jpg"), /zero\.jpg: empty file/);
-  await assert.rejects(
-    loadImage(new TextEncoder().encode("not an image"), opts, "t.jpg"),
-    /t\.jpg: not a readable image/,
-  );
-  await assert.rejects(loadImage("/nonexistent/x.jpg", opts), /\/nonexistent\/x.jpg: cannot read/);
-});
+    const jpg = await encodeImage(48, 48, 2);
+    await assert.rejects(
+      loadImage(jpg.subarray(0, jpg.length >> 1), opts, "cut.jpg"),
+      (e: unknown) => e instanceof ImageError && /^cut\.jpg: not a readable image/.test(e.message),
+    );
+    await assert.rejects(loadImage(new Uint8Array(0), opts, "zero.jpg"), /zero\.jpg: empty file/);
+    await assert.rejects(
+      loadImage(new TextEncoder().encode("not an image"), opts, "t.jpg"),
+      /t\.jpg: not a readable image/,
+    );
+    await assert.rejects(
+      loadImage("/nonexistent/x.jpg", opts),
+      /\/nonexistent\/x.jpg: cannot read/,
+    );
+  },
+);
 
-Deno.test("image: sniffImageSize reads JPEG and PNG headers like sharp", async () => {
+deadlineTest("image: sniffImageSize reads JPEG and PNG headers like sharp", 300, async () => {
   for (const kind of ["rgb", "grey", "cmyk", "png", "png-alpha"] as const) {
     const b = await encodeImage(37, 21, 3, kind);
     assert.deepEqual(sniffImageSize(b), { width: 37, height: 21 }, kind);
@@ -214,118 +223,130 @@ Deno.test("image: sniffImageSize reads JPEG and PNG headers like sharp", async (
 
 // ---------------------------------------------------------------- pipeline
 
-Deno.test("preprocess: Kaggle layout with gz5 streams back pixel-exact with labels and fractions", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "kaggle");
-    const items = await makeKaggleFolder(src, 36, 5);
-    const out = join(tmp, "out");
-    const shardMb = 0.01;
-    const r = await preprocess({ inDir: src, outDir: out, size: 16, shardMb, concurrency: 3 });
-    assert.ok(r.ok, r.summary);
-    const m: Manifest = r.manifest;
-    assert.equal(m.scheme.name, "gz5");
-    assert.deepEqual(m.scheme.classNames, [...GZ5_CLASSES]);
-    assert.equal(m.source.layout, "kaggle");
-    assert.ok(m.hasVotes && m.hasLabels);
-    const kept = items.filter((x) => x.kind !== "none");
-    assert.equal(r.report.totals.leftOut, 6);
-    assert.deepEqual(
-      r.report.leftOut["gz5: matches no class"].ids.sort(),
-      items.filter((x) => x.kind === "none").map((x) => String(x.id)).sort(),
-    );
-    assert.equal(m.counts.unlabeled.total, 5);
-    assert.equal(m.counts.train.total + m.counts.val.total + m.counts.test.total, kept.length);
-    assert.ok(m.shards.length > 4, "small --shard-mb gives several shards");
-    for (const s of m.shards) assert.ok(s.bytes <= shardMb * 2 ** 20, `${s.file} ${s.bytes}`);
+deadlineTest(
+  "preprocess: Kaggle layout with gz5 streams back pixel-exact with labels and fractions",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "kaggle");
+      const items = await makeKaggleFolder(src, 36, 5);
+      const out = join(tmp, "out");
+      const shardMb = 0.01;
+      const r = await preprocess({ inDir: src, outDir: out, size: 16, shardMb, concurrency: 3 });
+      assert.ok(r.ok, r.summary);
+      const m: Manifest = r.manifest;
+      assert.equal(m.scheme.name, "gz5");
+      assert.deepEqual(m.scheme.classNames, [...GZ5_CLASSES]);
+      assert.equal(m.source.layout, "kaggle");
+      assert.ok(m.hasVotes && m.hasLabels);
+      const kept = items.filter((x) => x.kind !== "none");
+      assert.equal(r.report.totals.leftOut, 6);
+      assert.deepEqual(
+        r.report.leftOut["gz5: matches no class"].ids.sort(),
+        items.filter((x) => x.kind === "none").map((x) => String(x.id)).sort(),
+      );
+      assert.equal(m.counts.unlabeled.total, 5);
+      assert.equal(m.counts.train.total + m.counts.val.total + m.counts.test.total, kept.length);
+      assert.ok(m.shards.length > 4, "small --shard-mb gives several shards");
+      for (const s of m.shards) assert.ok(s.bytes <= shardMb * 2 ** 20, `${s.file} ${s.bytes}`);
 
-    const byId = new Map(items.map((x) => [String(x.id), x]));
-    const seen = new Set<string>();
-    let pixelsSum = [0, 0, 0], count = 0;
-    for (const split of SPLITS) {
-      const perClass = new Array(5).fill(0);
-      for (const b of await allBatches(out, split)) {
-        for (let i = 0; i < b.n; i++) {
-          const id = b.ids[i];
-          assert.ok(!seen.has(id), `${id} once`);
-          seen.add(id);
-          if (split === "unlabeled") {
-            assert.ok(id.startsWith("9"));
-            continue;
+      const byId = new Map(items.map((x) => [String(x.id), x]));
+      const seen = new Set<string>();
+      let pixelsSum = [0, 0, 0], count = 0;
+      for (const split of SPLITS) {
+        const perClass = new Array(5).fill(0);
+        for (const b of await allBatches(out, split)) {
+          for (let i = 0; i < b.n; i++) {
+            const id = b.ids[i];
+            assert.ok(!seen.has(id), `${id} once`);
+            seen.add(id);
+            if (split === "unlabeled") {
+              assert.ok(id.startsWith("9"));
+              continue;
+            }
+            const it = byId.get(id)!;
+            assert.equal(assignSplit(id, { val: 0.1, test: 0.1, seed: 0 }), split);
+            assert.equal(b.labels![i], GZ5_CLASSES.indexOf(it.kind as typeof GZ5_CLASSES[number]));
+            perClass[b.labels![i]]++;
+            for (let k = 0; k < NUM_VOTES; k++) {
+              assert.equal(
+                b.votes![i * NUM_VOTES + k],
+                Math.fround(Number(it.votes[k].toFixed(6))),
+              );
+            }
           }
-          const it = byId.get(id)!;
-          assert.equal(assignSplit(id, { val: 0.1, test: 0.1, seed: 0 }), split);
-          assert.equal(b.labels![i], GZ5_CLASSES.indexOf(it.kind as typeof GZ5_CLASSES[number]));
-          perClass[b.labels![i]]++;
-          for (let k = 0; k < NUM_VOTES; k++) {
-            assert.equal(b.votes![i * NUM_VOTES + k], Math.fround(Number(it.votes[k].toFixed(6))));
+          if (split === "unlabeled") assert.equal(b.labels, null);
+          if (split === "train") {
+            for (let p = 0; p < b.pixels.length; p += 3) {
+              for (let c = 0; c < 3; c++) pixelsSum[c] += b.pixels[p + c];
+              count++;
+            }
           }
         }
-        if (split === "unlabeled") assert.equal(b.labels, null);
-        if (split === "train") {
-          for (let p = 0; p < b.pixels.length; p += 3) {
-            for (let c = 0; c < 3; c++) pixelsSum[c] += b.pixels[p + c];
-            count++;
-          }
-        }
+        if (split !== "unlabeled") assert.deepEqual(m.counts[split].perClass, perClass);
       }
-      if (split !== "unlabeled") assert.deepEqual(m.counts[split].perClass, perClass);
-    }
-    assert.equal(seen.size, kept.length + 5);
-    pixelsSum = pixelsSum.map((x) => x / count);
-    m.stats!.mean.forEach((x, c) => assert.ok(Math.abs(x - pixelsSum[c]) < 1e-9));
-    assert.ok(m.stats!.std.every((x) => x > 1));
-    const checked = await assertPixelExact(
-      out,
-      src,
-      (id) => id.startsWith("9") ? `images_test_rev1/${id}.jpg` : `images_training_rev1/${id}.jpg`,
-    );
-    assert.equal(checked, kept.length + 5);
-  });
-});
+      assert.equal(seen.size, kept.length + 5);
+      pixelsSum = pixelsSum.map((x) => x / count);
+      m.stats!.mean.forEach((x, c) => assert.ok(Math.abs(x - pixelsSum[c]) < 1e-9));
+      assert.ok(m.stats!.std.every((x) => x > 1));
+      const checked = await assertPixelExact(
+        out,
+        src,
+        (id) =>
+          id.startsWith("9") ? `images_test_rev1/${id}.jpg` : `images_training_rev1/${id}.jpg`,
+      );
+      assert.equal(checked, kept.length + 5);
+    });
+  },
+);
 
-Deno.test("preprocess: decoder processes and in-process decoding write the same shards", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "kaggle");
-    const items = await makeKaggleFolder(src, 30, 4, 60);
-    const bad = join(src, "images_training_rev1", `${items[3].id}.jpg`);
-    await Deno.writeFile(bad, (await Deno.readFile(bad)).subarray(0, 100));
-    const run = (processes: number) =>
-      preprocess({
+deadlineTest(
+  "preprocess: decoder processes and in-process decoding write the same shards",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "kaggle");
+      const items = await makeKaggleFolder(src, 30, 4, 60);
+      const bad = join(src, "images_training_rev1", `${items[3].id}.jpg`);
+      await Deno.writeFile(bad, (await Deno.readFile(bad)).subarray(0, 100));
+      const run = (processes: number) =>
+        preprocess({
+          inDir: src,
+          outDir: join(tmp, `p${processes}`),
+          size: 12,
+          shardMb: 0.012,
+          processes,
+        });
+      const local = await run(0);
+      const pooled = await run(2);
+      assert.ok(local.manifest.shards.length > 4, "several shards, several batches");
+      assert.equal(local.report.totals.skipped, 1);
+      assert.deepEqual(pooled.manifest.shards, local.manifest.shards);
+      assert.deepEqual(pooled.report.skipped, local.report.skipped);
+      assert.deepEqual(pooled.manifest.stats, local.manifest.stats);
+
+      // A decoder killed mid-run is replaced; its images are decoded again, none is lost.
+      if (!HAS_PGREP) {
+        console.log("pgrep (procps) is not installed: skipping the killed-decoder part");
+        return;
+      }
+      let killed = 0;
+      const survived = await preprocess({
         inDir: src,
-        outDir: join(tmp, `p${processes}`),
+        outDir: join(tmp, "killed"),
         size: 12,
         shardMb: 0.012,
-        processes,
+        processes: 2,
+        onProgress: (p) => {
+          if (p.done === 3) killed = killDecoderChild();
+        },
       });
-    const local = await run(0);
-    const pooled = await run(2);
-    assert.ok(local.manifest.shards.length > 4, "several shards, several batches");
-    assert.equal(local.report.totals.skipped, 1);
-    assert.deepEqual(pooled.manifest.shards, local.manifest.shards);
-    assert.deepEqual(pooled.report.skipped, local.report.skipped);
-    assert.deepEqual(pooled.manifest.stats, local.manifest.stats);
-
-    // A decoder killed mid-run is replaced; its images are decoded again, none is lost.
-    if (!HAS_PGREP) {
-      console.log("pgrep (procps) is not installed: skipping the killed-decoder part");
-      return;
-    }
-    let killed = 0;
-    const survived = await preprocess({
-      inDir: src,
-      outDir: join(tmp, "killed"),
-      size: 12,
-      shardMb: 0.012,
-      processes: 2,
-      onProgress: (p) => {
-        if (p.done === 3) killed = killDecoderChild();
-      },
+      assert.ok(killed > 0, "a decoder process was found and killed");
+      assert.deepEqual(survived.manifest.shards, local.manifest.shards);
+      assert.deepEqual(survived.report.skipped, local.report.skipped);
     });
-    assert.ok(killed > 0, "a decoder process was found and killed");
-    assert.deepEqual(survived.manifest.shards, local.manifest.shards);
-    assert.deepEqual(survived.report.skipped, local.report.skipped);
-  });
-});
+  },
+);
 
 /** Whether `pgrep` (procps) is installed. */
 const HAS_PGREP = (() => {
@@ -348,7 +369,7 @@ function killDecoderChild(): number {
   return pid;
 }
 
-Deno.test("preprocess: votes and q1 schemes on the same Kaggle folder", async () => {
+deadlineTest("preprocess: votes and q1 schemes on the same Kaggle folder", 300, async () => {
   await withTemp(async (tmp) => {
     const src = join(tmp, "kaggle");
     await makeKaggleFolder(src, 12, 0, 64);
@@ -385,48 +406,52 @@ Deno.test("preprocess: votes and q1 schemes on the same Kaggle folder", async ()
   });
 });
 
-Deno.test("preprocess: generated Kaggle data (lib/data/synthetic.ts) in every vote scheme", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "syn");
-    const syn = await writeSyntheticKaggle(src, { count: 40, testCount: 4, seed: 11 });
-    const csv = (await Deno.readTextFile(join(src, "training_solutions_rev1.csv"))).trim()
-      .split("\n").slice(1).map((l) => l.split(","));
-    const votesOf = new Map(csv.map((c) => [c[0], c.slice(1).map(Number)]));
-    const gz5 = getLabelScheme("gz5");
-    const keep = [...votesOf].filter(([id, v]) => gz5.target({ id, votes: v }) !== null);
-    assert.ok(keep.length > 0 && keep.length < votesOf.size, `${keep.length} of 40 in gz5`);
-    const r = await preprocess({ inDir: src, outDir: join(tmp, "gz5"), size: 16 });
-    assert.ok(r.ok, r.summary);
-    assert.equal(r.report.skipped.length, 0, "generated fractions obey the tree");
-    assert.equal(r.report.totals.leftOut, syn.trainCount - keep.length);
-    assert.equal(r.manifest.counts.unlabeled.total, 4);
-    const labelled = ["train", "val", "test"] as const;
-    const ds = await openDataset(join(tmp, "gz5"));
-    for (const split of labelled) {
-      for await (const b of ds.batches(split, { batchSize: 16 })) {
-        for (let i = 0; i < b.n; i++) {
-          const v = votesOf.get(b.ids[i])!;
-          assert.equal(b.labels![i], gz5.target({ id: b.ids[i], votes: v }));
-          assert.deepEqual(
-            [...b.votes!.subarray(i * NUM_VOTES, (i + 1) * NUM_VOTES)],
-            v.map(Math.fround),
-          );
+deadlineTest(
+  "preprocess: generated Kaggle data (lib/data/synthetic.ts) in every vote scheme",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "syn");
+      const syn = await writeSyntheticKaggle(src, { count: 40, testCount: 4, seed: 11 });
+      const csv = (await Deno.readTextFile(join(src, "training_solutions_rev1.csv"))).trim()
+        .split("\n").slice(1).map((l) => l.split(","));
+      const votesOf = new Map(csv.map((c) => [c[0], c.slice(1).map(Number)]));
+      const gz5 = getLabelScheme("gz5");
+      const keep = [...votesOf].filter(([id, v]) => gz5.target({ id, votes: v }) !== null);
+      assert.ok(keep.length > 0 && keep.length < votesOf.size, `${keep.length} of 40 in gz5`);
+      const r = await preprocess({ inDir: src, outDir: join(tmp, "gz5"), size: 16 });
+      assert.ok(r.ok, r.summary);
+      assert.equal(r.report.skipped.length, 0, "generated fractions obey the tree");
+      assert.equal(r.report.totals.leftOut, syn.trainCount - keep.length);
+      assert.equal(r.manifest.counts.unlabeled.total, 4);
+      const labelled = ["train", "val", "test"] as const;
+      const ds = await openDataset(join(tmp, "gz5"));
+      for (const split of labelled) {
+        for await (const b of ds.batches(split, { batchSize: 16 })) {
+          for (let i = 0; i < b.n; i++) {
+            const v = votesOf.get(b.ids[i])!;
+            assert.equal(b.labels![i], gz5.target({ id: b.ids[i], votes: v }));
+            assert.deepEqual(
+              [...b.votes!.subarray(i * NUM_VOTES, (i + 1) * NUM_VOTES)],
+              v.map(Math.fround),
+            );
+          }
         }
       }
-    }
-    ds.close();
-    await assertPixelExact(
-      join(tmp, "gz5"),
-      src,
-      (id) =>
-        existsSync(join(src, "images_test_rev1", `${id}.jpg`))
-          ? `images_test_rev1/${id}.jpg`
-          : `images_training_rev1/${id}.jpg`,
-    );
-    const q1 = await preprocess({ inDir: src, outDir: join(tmp, "q1"), scheme: "q1", size: 8 });
-    assert.equal(q1.report.totals.packed, syn.trainCount + 4);
-  });
-});
+      ds.close();
+      await assertPixelExact(
+        join(tmp, "gz5"),
+        src,
+        (id) =>
+          existsSync(join(src, "images_test_rev1", `${id}.jpg`))
+            ? `images_test_rev1/${id}.jpg`
+            : `images_training_rev1/${id}.jpg`,
+      );
+      const q1 = await preprocess({ inDir: src, outDir: join(tmp, "q1"), scheme: "q1", size: 8 });
+      assert.equal(q1.report.totals.packed, syn.trainCount + 4);
+    });
+  },
+);
 
 /** A Kaggle folder with every kind of bad input, and which ids are which. */
 async function makeBadKaggle(src: string): Promise<void> {
@@ -473,7 +498,7 @@ async function makeBadKaggle(src: string): Promise<void> {
   await Deno.writeTextFile(join(src, "training_solutions_rev1.csv"), rows.join("\n") + "\n");
 }
 
-Deno.test("preprocess: every kind of bad input is reported, never fatal", async () => {
+deadlineTest("preprocess: every kind of bad input is reported, never fatal", 300, async () => {
   await withTemp(async (tmp) => {
     const src = join(tmp, "bad");
     await makeBadKaggle(src);
@@ -539,217 +564,242 @@ Deno.test("preprocess: every kind of bad input is reported, never fatal", async 
   });
 });
 
-Deno.test("preprocess: --strict stops at an undecodable image after the label checks pass", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "src");
-    await makeLabelsCsvFolder(src, { a: 3, b: 3 });
-    await Deno.writeFile(join(src, "images", "g0003.jpg"), new Uint8Array(0));
-    const out = join(tmp, "out");
-    await assert.rejects(
-      preprocess({ inDir: src, outDir: out, size: 8, strict: true }),
-      /--strict: bad image images\/g0003\.jpg \(id g0003\): empty file/,
-    );
-    assert.ok(!existsSync(join(out, "manifest.json")));
-    const lax = await preprocess({ inDir: src, outDir: out, size: 8, maxBad: 0.2 });
-    assert.ok(lax.ok);
-    assert.equal(lax.report.skipped[0].id, "g0003");
-  });
-});
-
-Deno.test("preprocess: class folders and labels.csv give the csv scheme with flip pairs", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "folders");
-    const classes = { spiral_cw: 3, spiral_acw: 3, elliptical: 4 };
-    let k = 0;
-    for (const [name, n] of Object.entries(classes)) {
-      await Deno.mkdir(join(src, name), { recursive: true });
-      for (let i = 0; i < n; i++, k++) {
-        const kind = k === 0 ? "png-alpha" : "rgb";
-        await Deno.writeFile(
-          join(src, name, `${5000 + k}.${kind === "rgb" ? "jpeg" : "png"}`),
-          await encodeImage(50, 50, k, kind),
-        );
-      }
-    }
-    await Deno.writeTextFile(join(src, "elliptical", "notes.txt"), "ignored");
-    // The same id in two classes: neither label is trusted.
-    await Deno.writeFile(join(src, "spiral_cw", "5009.jpeg"), await encodeImage(50, 50, 1));
-    const out = join(tmp, "out");
-    const r = await preprocess({ inDir: src, outDir: out, size: 10, val: 0, test: 0 });
-    assert.equal(r.manifest.source.layout, "class-folders");
-    assert.deepEqual(r.manifest.scheme.classNames, ["elliptical", "spiral_acw", "spiral_cw"]);
-    assert.deepEqual(r.manifest.scheme.flipPairs, [[1, 2]]);
-    assert.deepEqual(r.manifest.counts.train.perClass, [3, 3, 3]);
-    assert.equal(r.report.skipped[0].id, "5009");
-    assert.match(r.report.skipped[0].reason, /duplicate id: 2 images/);
-    assert.equal(r.report.ignoredFiles, 1);
-    const b = (await allBatches(out, "train"))[0];
-    const label = new Map(b.ids.map((id, i) => [id, b.labels![i]]));
-    assert.equal(label.get("5000"), 2);
-    assert.equal(label.get("5003"), 1);
-    assert.equal(label.get("5006"), 0);
-
-    const csv = join(tmp, "csv");
-    const rows = await makeLabelsCsvFolder(csv, { merger: 2, edge_on: 3 });
-    await Deno.writeTextFile(join(csv, "labels.csv"), "g9999,edge_on\ng0000,\n", { append: true });
-    const r2 = await preprocess({ inDir: csv, outDir: join(tmp, "out2"), size: 8 });
-    assert.equal(r2.manifest.source.layout, "labels-csv");
-    assert.deepEqual(r2.manifest.scheme.classNames, ["edge_on", "merger"]);
-    assert.deepEqual(r2.manifest.scheme.flipPairs, []);
-    const why = r2.report.skipped.map((p) => `${p.id} ${p.file}: ${p.reason}`).sort();
-    assert.deepEqual(why, [
-      "g0000 labels.csv:2: duplicate id: 2 rows (lines 2, 8)",
-      "g9999 labels.csv:7: label row has no image (images/g9999.jpg, .jpeg or .png)",
-    ]);
-    await assertPixelExact(
-      join(tmp, "out2"),
-      csv,
-      (id) => rows.find((x) => x.id === id)!.file,
-    );
-  });
-});
-
-Deno.test("preprocess: more data keeps every id in its split; other options need --overwrite", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "src");
-    await makeLabelsCsvFolder(src, { a: 20, b: 20 });
-    const small = join(tmp, "small");
-    const first = await preprocess({ inDir: src, outDir: small, size: 8, limit: 25 });
-    const splitOf = async (dir: string) => {
-      const ds = await openDataset(dir);
-      const m = new Map(SPLITS.flatMap((s) => ds.ids(s).map((id) => [id, s] as const)));
-      ds.close();
-      return m;
-    };
-    const a = await splitOf(small);
-    assert.equal(a.size, 25);
-    await preprocess({ inDir: src, outDir: join(tmp, "all"), size: 8 });
-    const b = await splitOf(join(tmp, "all"));
-    assert.equal(b.size, 40);
-    for (const [id, s] of a) assert.equal(b.get(id), s, id);
-
-    await assert.rejects(
-      preprocess({ inDir: src, outDir: small, size: 8 }),
-      /holds a dataset built from other input or options/,
-    );
-    const replaced = await preprocess({ inDir: src, outDir: small, size: 8, overwrite: true });
-    assert.equal(replaced.report.totals.packed, 40);
-    assert.notEqual(replaced.manifest.fingerprint, first.manifest.fingerprint);
-    const ds = await openDataset(small, { verify: true });
-    ds.close();
-
-    // An image replaced in place (same name, other pixels) is other input too:
-    // its old record must not be reused.
-    const file = join(src, "images", "g0000.jpg");
-    await Deno.writeFile(file, await encodeImage(40, 40, 999));
-    await assert.rejects(
-      preprocess({ inDir: src, outDir: small, size: 8 }),
-      /holds a dataset built from other input or options/,
-    );
-    await preprocess({ inDir: src, outDir: small, size: 8, overwrite: true });
-    const fresh = (await loadImage(file, { size: 8, crop: 0.5 })).pixels;
-    const stored = (await allBatches(small, b.get("g0000")!))
-      .flatMap((bt) => bt.ids.map((id, i) => ({ id, bt, i })))
-      .find((r) => r.id === "g0000")!;
-    assert.deepEqual(stored.bt.pixels.subarray(stored.i * 192, (stored.i + 1) * 192), fresh);
-  });
-});
-
-Deno.test("preprocess: kill -9 mid-run, then a re-run resumes without redoing shards", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "src");
-    await Deno.mkdir(join(src, "images"), { recursive: true });
-    const variants = await Promise.all([0, 1, 2, 3].map((s) => encodeImage(424, 424, s)));
-    const n = 300;
-    const lines = ["id,label"];
-    for (let i = 0; i < n; i++) {
-      const id = `k${String(i).padStart(4, "0")}`;
-      await Deno.writeFile(join(src, "images", `${id}.jpg`), variants[i % 4]);
-      lines.push(`${id},${i % 3 === 0 ? "spiral" : "smooth"}`);
-    }
-    await Deno.writeTextFile(join(src, "labels.csv"), lines.join("\n") + "\n");
-    const out = join(tmp, "out");
-    const args = ["--in", src, "--out", out, "--size", "16", "--shard-mb", "0.02"];
-    const child = cliCommand([...args, "--concurrency", "1"], { piped: false }).spawn();
-    const first = join(out, "train-00000.bin");
-    const t0 = Date.now();
-    while (!existsSync(first) && Date.now() - t0 < 60_000) {
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    child.kill("SIGKILL");
-    const status = await child.status;
-    assert.equal(status.signal, "SIGKILL");
-    assert.ok(existsSync(first), "the first shard appeared");
-    assert.ok(!existsSync(join(out, "manifest.json")), "killed before the end");
-
-    // Every shard under its final name is complete; note when each was written.
-    const done = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".bin"));
-    const mtimes = new Map<string, number>();
-    for (const e of done) {
-      await readShardMeta(join(out, e.name));
-      mtimes.set(e.name, Deno.statSync(join(out, e.name)).mtime!.getTime());
-    }
-
-    const resumed = await preprocess({ inDir: src, outDir: out, size: 16, shardMb: 0.02 });
-    assert.ok(resumed.ok);
-    assert.equal(resumed.shardsReused, done.length, "every finished shard reused");
-    assert.equal(resumed.shardsBuilt, resumed.manifest.shards.length - done.length);
-    for (const [name, t] of mtimes) {
-      assert.equal(Deno.statSync(join(out, name)).mtime!.getTime(), t, `${name} not rewritten`);
-    }
-    assert.ok(![...Deno.readDirSync(out)].some((e) => e.name.endsWith(".tmp")), "temp files gone");
-    assert.equal(resumed.report.totals.packed, n);
-
-    // The resumed dataset equals an uninterrupted run, byte for byte.
-    const ref = await preprocess({
-      inDir: src,
-      outDir: join(tmp, "ref"),
-      size: 16,
-      shardMb: 0.02,
-      concurrency: 4,
+deadlineTest(
+  "preprocess: --strict stops at an undecodable image after the label checks pass",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "src");
+      await makeLabelsCsvFolder(src, { a: 3, b: 3 });
+      await Deno.writeFile(join(src, "images", "g0003.jpg"), new Uint8Array(0));
+      const out = join(tmp, "out");
+      await assert.rejects(
+        preprocess({ inDir: src, outDir: out, size: 8, strict: true }),
+        /--strict: bad image images\/g0003\.jpg \(id g0003\): empty file/,
+      );
+      assert.ok(!existsSync(join(out, "manifest.json")));
+      const lax = await preprocess({ inDir: src, outDir: out, size: 8, maxBad: 0.2 });
+      assert.ok(lax.ok);
+      assert.equal(lax.report.skipped[0].id, "g0003");
     });
-    assert.deepEqual(
-      resumed.manifest.shards.map((s) => s.sha256),
-      ref.manifest.shards.map((s) => s.sha256),
-    );
-    await assertPixelExact(out, src, (id) => `images/${id}.jpg`, 12);
-  });
-});
+  },
+);
 
-Deno.test("preprocess CLI: exit status for bad share, usage errors and --verify", async () => {
-  await withTemp(async (tmp) => {
-    const src = join(tmp, "src");
-    await makeLabelsCsvFolder(src, { a: 4, b: 4 });
-    await Deno.writeFile(join(src, "images", "g0001.jpeg"), new TextEncoder().encode("junk"));
-    const out = join(tmp, "out");
-    const bad = await runCli(["--in", src, "--out", out, "--size", "8"]);
-    assert.equal(bad.code, 1, text(bad.stderr));
-    assert.match(text(bad.stdout), /packed 7 images .*1 bad \(12\.50%\)/);
-    assert.match(text(bad.stderr), /12\.50% of the items were bad, more than --max-bad 1\.00%/);
-    const okRun = await runCli(["--in", src, "--out", out, "--size", "8", "--max-bad", "0.2"]);
-    assert.equal(okRun.code, 0, text(okRun.stderr));
-    const verify = await runCli(["--verify", "--out", out]);
-    assert.equal(verify.code, 0);
-    assert.match(text(verify.stdout), /all checksums match/);
-    const shard = [...Deno.readDirSync(out)].find((e) => e.name.endsWith(".bin"))!.name;
-    const bytes = await Deno.readFile(join(out, shard));
-    bytes[3] ^= 0xff;
-    await Deno.writeFile(join(out, shard), bytes);
-    const broken = await runCli(["--verify", "--out", out]);
-    assert.equal(broken.code, 1);
-    assert.match(text(broken.stderr), new RegExp(`${shard} fails its checksum`));
-    const usage = await runCli(["--out", out, "--bogus"]);
-    assert.equal(usage.code, 2);
-    assert.match(text(usage.stderr), /usage: deno task preprocess/);
-  });
-});
+deadlineTest(
+  "preprocess: class folders and labels.csv give the csv scheme with flip pairs",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "folders");
+      const classes = { spiral_cw: 3, spiral_acw: 3, elliptical: 4 };
+      let k = 0;
+      for (const [name, n] of Object.entries(classes)) {
+        await Deno.mkdir(join(src, name), { recursive: true });
+        for (let i = 0; i < n; i++, k++) {
+          const kind = k === 0 ? "png-alpha" : "rgb";
+          await Deno.writeFile(
+            join(src, name, `${5000 + k}.${kind === "rgb" ? "jpeg" : "png"}`),
+            await encodeImage(50, 50, k, kind),
+          );
+        }
+      }
+      await Deno.writeTextFile(join(src, "elliptical", "notes.txt"), "ignored");
+      // The same id in two classes: neither label is trusted.
+      await Deno.writeFile(join(src, "spiral_cw", "5009.jpeg"), await encodeImage(50, 50, 1));
+      const out = join(tmp, "out");
+      const r = await preprocess({ inDir: src, outDir: out, size: 10, val: 0, test: 0 });
+      assert.equal(r.manifest.source.layout, "class-folders");
+      assert.deepEqual(r.manifest.scheme.classNames, ["elliptical", "spiral_acw", "spiral_cw"]);
+      assert.deepEqual(r.manifest.scheme.flipPairs, [[1, 2]]);
+      assert.deepEqual(r.manifest.counts.train.perClass, [3, 3, 3]);
+      assert.equal(r.report.skipped[0].id, "5009");
+      assert.match(r.report.skipped[0].reason, /duplicate id: 2 images/);
+      assert.equal(r.report.ignoredFiles, 1);
+      const b = (await allBatches(out, "train"))[0];
+      const label = new Map(b.ids.map((id, i) => [id, b.labels![i]]));
+      assert.equal(label.get("5000"), 2);
+      assert.equal(label.get("5003"), 1);
+      assert.equal(label.get("5006"), 0);
+
+      const csv = join(tmp, "csv");
+      const rows = await makeLabelsCsvFolder(csv, { merger: 2, edge_on: 3 });
+      await Deno.writeTextFile(join(csv, "labels.csv"), "g9999,edge_on\ng0000,\n", {
+        append: true,
+      });
+      const r2 = await preprocess({ inDir: csv, outDir: join(tmp, "out2"), size: 8 });
+      assert.equal(r2.manifest.source.layout, "labels-csv");
+      assert.deepEqual(r2.manifest.scheme.classNames, ["edge_on", "merger"]);
+      assert.deepEqual(r2.manifest.scheme.flipPairs, []);
+      const why = r2.report.skipped.map((p) => `${p.id} ${p.file}: ${p.reason}`).sort();
+      assert.deepEqual(why, [
+        "g0000 labels.csv:2: duplicate id: 2 rows (lines 2, 8)",
+        "g9999 labels.csv:7: label row has no image (images/g9999.jpg, .jpeg or .png)",
+      ]);
+      await assertPixelExact(
+        join(tmp, "out2"),
+        csv,
+        (id) => rows.find((x) => x.id === id)!.file,
+      );
+    });
+  },
+);
+
+deadlineTest(
+  "preprocess: more data keeps every id in its split; other options need --overwrite",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "src");
+      await makeLabelsCsvFolder(src, { a: 20, b: 20 });
+      const small = join(tmp, "small");
+      const first = await preprocess({ inDir: src, outDir: small, size: 8, limit: 25 });
+      const splitOf = async (dir: string) => {
+        const ds = await openDataset(dir);
+        const m = new Map(SPLITS.flatMap((s) => ds.ids(s).map((id) => [id, s] as const)));
+        ds.close();
+        return m;
+      };
+      const a = await splitOf(small);
+      assert.equal(a.size, 25);
+      await preprocess({ inDir: src, outDir: join(tmp, "all"), size: 8 });
+      const b = await splitOf(join(tmp, "all"));
+      assert.equal(b.size, 40);
+      for (const [id, s] of a) assert.equal(b.get(id), s, id);
+
+      await assert.rejects(
+        preprocess({ inDir: src, outDir: small, size: 8 }),
+        /holds a dataset built from other input or options/,
+      );
+      const replaced = await preprocess({ inDir: src, outDir: small, size: 8, overwrite: true });
+      assert.equal(replaced.report.totals.packed, 40);
+      assert.notEqual(replaced.manifest.fingerprint, first.manifest.fingerprint);
+      const ds = await openDataset(small, { verify: true });
+      ds.close();
+
+      // An image replaced in place (same name, other pixels) is other input too:
+      // its old record must not be reused.
+      const file = join(src, "images", "g0000.jpg");
+      await Deno.writeFile(file, await encodeImage(40, 40, 999));
+      await assert.rejects(
+        preprocess({ inDir: src, outDir: small, size: 8 }),
+        /holds a dataset built from other input or options/,
+      );
+      await preprocess({ inDir: src, outDir: small, size: 8, overwrite: true });
+      const fresh = (await loadImage(file, { size: 8, crop: 0.5 })).pixels;
+      const stored = (await allBatches(small, b.get("g0000")!))
+        .flatMap((bt) => bt.ids.map((id, i) => ({ id, bt, i })))
+        .find((r) => r.id === "g0000")!;
+      assert.deepEqual(stored.bt.pixels.subarray(stored.i * 192, (stored.i + 1) * 192), fresh);
+    });
+  },
+);
+
+deadlineTest(
+  "preprocess: kill -9 mid-run, then a re-run resumes without redoing shards",
+  300,
+  async (signal) => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "src");
+      await Deno.mkdir(join(src, "images"), { recursive: true });
+      const variants = await Promise.all([0, 1, 2, 3].map((s) => encodeImage(424, 424, s)));
+      const n = 300;
+      const lines = ["id,label"];
+      for (let i = 0; i < n; i++) {
+        const id = `k${String(i).padStart(4, "0")}`;
+        await Deno.writeFile(join(src, "images", `${id}.jpg`), variants[i % 4]);
+        lines.push(`${id},${i % 3 === 0 ? "spiral" : "smooth"}`);
+      }
+      await Deno.writeTextFile(join(src, "labels.csv"), lines.join("\n") + "\n");
+      const out = join(tmp, "out");
+      const args = ["--in", src, "--out", out, "--size", "16", "--shard-mb", "0.02"];
+      const child = cliCommand([...args, "--concurrency", "1"], signal).spawn();
+      const first = join(out, "train-00000.bin");
+      const t0 = Date.now();
+      while (!existsSync(first) && Date.now() - t0 < 60_000) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      child.kill("SIGKILL");
+      const status = await child.status;
+      assert.equal(status.signal, "SIGKILL");
+      assert.ok(existsSync(first), "the first shard appeared");
+      assert.ok(!existsSync(join(out, "manifest.json")), "killed before the end");
+
+      // Every shard under its final name is complete; note when each was written.
+      const done = [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".bin"));
+      const mtimes = new Map<string, number>();
+      for (const e of done) {
+        await readShardMeta(join(out, e.name));
+        mtimes.set(e.name, Deno.statSync(join(out, e.name)).mtime!.getTime());
+      }
+
+      const resumed = await preprocess({ inDir: src, outDir: out, size: 16, shardMb: 0.02 });
+      assert.ok(resumed.ok);
+      assert.equal(resumed.shardsReused, done.length, "every finished shard reused");
+      assert.equal(resumed.shardsBuilt, resumed.manifest.shards.length - done.length);
+      for (const [name, t] of mtimes) {
+        assert.equal(Deno.statSync(join(out, name)).mtime!.getTime(), t, `${name} not rewritten`);
+      }
+      assert.ok(
+        ![...Deno.readDirSync(out)].some((e) => e.name.endsWith(".tmp")),
+        "temp files gone",
+      );
+      assert.equal(resumed.report.totals.packed, n);
+
+      // The resumed dataset equals an uninterrupted run, byte for byte.
+      const ref = await preprocess({
+        inDir: src,
+        outDir: join(tmp, "ref"),
+        size: 16,
+        shardMb: 0.02,
+        concurrency: 4,
+      });
+      assert.deepEqual(
+        resumed.manifest.shards.map((s) => s.sha256),
+        ref.manifest.shards.map((s) => s.sha256),
+      );
+      await assertPixelExact(out, src, (id) => `images/${id}.jpg`, 12);
+    });
+  },
+);
+
+deadlineTest(
+  "preprocess CLI: exit status for bad share, usage errors and --verify",
+  300,
+  async () => {
+    await withTemp(async (tmp) => {
+      const src = join(tmp, "src");
+      await makeLabelsCsvFolder(src, { a: 4, b: 4 });
+      await Deno.writeFile(join(src, "images", "g0001.jpeg"), new TextEncoder().encode("junk"));
+      const out = join(tmp, "out");
+      const bad = await runCli(["--in", src, "--out", out, "--size", "8"]);
+      assert.equal(bad.code, 1, text(bad.stderr));
+      assert.match(text(bad.stdout), /packed 7 images .*1 bad \(12\.50%\)/);
+      assert.match(text(bad.stderr), /12\.50% of the items were bad, more than --max-bad 1\.00%/);
+      const okRun = await runCli(["--in", src, "--out", out, "--size", "8", "--max-bad", "0.2"]);
+      assert.equal(okRun.code, 0, text(okRun.stderr));
+      const verify = await runCli(["--verify", "--out", out]);
+      assert.equal(verify.code, 0);
+      assert.match(text(verify.stdout), /all checksums match/);
+      const shard = [...Deno.readDirSync(out)].find((e) => e.name.endsWith(".bin"))!.name;
+      const bytes = await Deno.readFile(join(out, shard));
+      bytes[3] ^= 0xff;
+      await Deno.writeFile(join(out, shard), bytes);
+      const broken = await runCli(["--verify", "--out", out]);
+      assert.equal(broken.code, 1);
+      assert.match(text(broken.stderr), new RegExp(`${shard} fails its checksum`));
+      const usage = await runCli(["--out", out, "--bogus"]);
+      assert.equal(usage.code, 2);
+      assert.match(text(usage.stderr), /usage: deno task preprocess/);
+    });
+  },
+);
 
 // ---------------------------------------------------------------- real data
 
-Deno.test({
-  name: "preprocess CLI on gz1-sample (40 images) streams back pixel-exact",
-  ignore: !existsSync(join(GZ1, "labels.csv")),
-  fn: async () => {
+deadlineTest(
+  "preprocess CLI on gz1-sample (40 images) streams back pixel-exact",
+  300,
+  async () => {
     await withTemp(async (tmp) => {
       const out = join(tmp, "gz1");
       const r = await runCli(["--in", GZ1, "--out", out, "--limit", "40", "--shard-mb", "0.2"]);
@@ -771,12 +821,13 @@ Deno.test({
       assert.equal(n, 40);
     });
   },
-});
+  { ignore: !existsSync(join(GZ1, "labels.csv")) },
+);
 
-Deno.test({
-  name: "preprocess on kaggle-spiral-sample (30 images) streams back pixel-exact",
-  ignore: !existsSync(join(SPIRAL, "labels.csv")),
-  fn: async () => {
+deadlineTest(
+  "preprocess on kaggle-spiral-sample (30 images) streams back pixel-exact",
+  300,
+  async () => {
     await withTemp(async (tmp) => {
       const out = join(tmp, "spiral");
       const r = await preprocess({ inDir: SPIRAL, outDir: out, limit: 30 });
@@ -786,4 +837,5 @@ Deno.test({
       assert.equal(await assertPixelExact(out, SPIRAL, (id) => `images/${id}.jpg`), 30);
     });
   },
-});
+  { ignore: !existsSync(join(SPIRAL, "labels.csv")) },
+);

@@ -161,6 +161,7 @@ Deno.test({
       const path = join(dir, "a.npy");
       await Deno.writeFile(path, encodeNpy({ dtype: "uint8", data, shape: [2, 3, 4] }));
       const out = await new Deno.Command("/usr/bin/python3", {
+        signal: AbortSignal.timeout(120_000),
         args: [
           "-c",
           "import sys, numpy as np; a = np.load(sys.argv[1]); print(a.shape, a.sum())",
@@ -184,6 +185,7 @@ async function monitor(argv: string[]): Promise<{ code: number; report: MonitorR
   try {
     const report = join(dir, "report.json");
     const out = await new Deno.Command(Deno.execPath(), {
+      signal: AbortSignal.timeout(300_000),
       args: ["run", "--allow-all", "--config", CONFIG, MONITOR, "--report", report, "--", ...argv],
       stdout: "null",
       stderr: "piped",

@@ -482,6 +482,7 @@ Deno.test({
   ignore: hadolint === undefined,
   async fn() {
     const { code, stdout } = await new Deno.Command(hadolint!, {
+      signal: AbortSignal.timeout(120_000),
       args: ["--failure-threshold", "error", fromFileUrl(new URL("Dockerfile.gpu", ROOT))],
     }).output();
     assert.equal(code, 0, new TextDecoder().decode(stdout));

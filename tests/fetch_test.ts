@@ -863,6 +863,8 @@ Deno.test("progress: rate over a window, ETA, and formatting", () => {
 
 async function runScript(args: string[], env: Record<string, string>) {
   const out = await new Deno.Command(Deno.execPath(), {
+    // A deadline: a hung CLI fails this test (killed, exit by SIGTERM) instead of the run.
+    signal: AbortSignal.timeout(300_000),
     args: [
       "run",
       "--quiet",

@@ -237,6 +237,8 @@ Deno.test("one image file; the script exits 3 when an image is unreadable and 0 
   const call = async (input: string) => {
     const out = join(await tempDir("galaxy-pred-"), "p.csv");
     const r = await new Deno.Command(Deno.execPath(), {
+      // A deadline: a hung CLI fails this test (killed, exit by SIGTERM) instead of the run.
+      signal: AbortSignal.timeout(300_000),
       args: [
         "run",
         "-A",

@@ -518,8 +518,10 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
       await grow(380);
       const current = await readCurrent(runs);
       const state = await readState(runs);
+      const before = await listRuns(runs);
       const r = await retrain({ ...base, train: { ...train, batch: 100000 } });
       assert.equal(r.outcome, "failed", r.message);
+      assert.deepEqual(await listRuns(runs), before, "the failed candidate's folder is deleted");
       assert.equal(r.exitCode, 1);
       assert.match(r.error!, /fewer than --batch 100000/);
       assert.deepEqual(await readCurrent(runs), current);
@@ -541,6 +543,7 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
 
   await t.step("SIGTERM mid-run: lock released, current untouched, logged, exit 1", async () => {
     const current = await readCurrent(runs);
+    const runsBefore = await listRuns(runs);
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--config", CONFIG, ...PERMISSIONS, CLI, ...cliArgs, "--epochs", "500"],
       signal,
@@ -567,6 +570,7 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
     }
     const status = await child.status;
     assert.equal(status.code, 1);
+    assert.deepEqual(await listRuns(runs), runsBefore, "the interrupted candidate is deleted");
     assert.equal(await exists(lockPath), false, "the lock is released");
     assert.deepEqual(await readCurrent(runs), current);
     const log = await lastLog();

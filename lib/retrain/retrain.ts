@@ -53,6 +53,7 @@ import {
 } from "./log.ts";
 import {
   atLeastAsGood,
+  CURRENT_LINK,
   type CurrentRun,
   defaultMetric,
   lowerIsBetter,
@@ -285,9 +286,28 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
   let replicasRunning = false;
   let interrupted: string | null = null;
   let fallback: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Deletes a candidate that will never be judged (failed or interrupted): it is never resumed,
+   * so failing nights would otherwise pile up run folders (the log keeps the error).
+   */
+  const discardCandidate = () => {
+    if (!run || judged) return;
+    try {
+      const target = Deno.readLinkSync(join(runs, CURRENT_LINK));
+      if (resolve(runs, target) === resolve(runs, run)) return;
+    } catch {
+      // no current link
+    }
+    try {
+      Deno.removeSync(join(runs, run), { recursive: true });
+    } catch {
+      // never created, or already gone
+    }
+  };
   const finishInterrupted = () => {
     if (finished) return;
     finished = true;
+    discardCandidate();
     try {
       appendLogSync(
         runs,
@@ -577,14 +597,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       ? `interrupted by ${interrupted}: ${text}`
       : text;
     const r = result("failed", `failed: ${message}`, message);
-    if (run && !judged && !finished) {
-      // A failed candidate is never promoted or resumed: delete it, so failing nights do not
-      // pile up run folders (the log keeps the error).
-      const current = await readCurrent(runs).catch(() => null);
-      if (current?.target !== run) {
-        await Deno.remove(join(runs, run), { recursive: true }).catch(() => {});
-      }
-    }
+    if (!finished) discardCandidate();
     if (!finished) {
       finished = true;
       await appendLog(runs, entry(r)).catch(() => {});

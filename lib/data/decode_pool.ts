@@ -19,10 +19,10 @@
  * cannot start) makes every pending and later call reject.
  *
  * Nothing waits forever: a decoder that has not said it is ready within
- * `deadlineSeconds`, or that holds images and has answered nothing for that
- * long (an image on a hung network mount, a FIFO), is killed and dealt with
- * as one that died; a quarantined image that outlasts it is reported as
- * failed. So every {@linkcode DecodePool.decode} settles.
+ * `startSeconds`, or that holds images and has answered nothing for
+ * `deadlineSeconds` (an image on a hung network mount, a FIFO), is killed
+ * and dealt with as one that died; a quarantined image that outlasts it is
+ * reported as failed. So every {@linkcode DecodePool.decode} settles.
  *
  * @module
  */

@@ -62,7 +62,7 @@ import {
   type PromotionMetric,
   readCurrent,
 } from "./promote.ts";
-import { datasetKey, type DataSettings, readState, writeState } from "./state.ts";
+import { datasetKey, type DataSettings, type LastSuccess, readState, writeState } from "./state.ts";
 
 /** Name of the lock inside the runs folder. */
 export const LOCK_FILE = "retrain.lock";
@@ -207,6 +207,26 @@ function conflicts(explicit: Partial<DataSettings>, inherited: Partial<DataSetti
       String(explicit[k]) !== String(inherited[k])
     )
     .map((k) => `${flag[k]} ${explicit[k]} (current run: ${inherited[k]})`);
+}
+
+/**
+ * The classes added and removed since the current run (its `config.json`),
+ * when both are class models of the same scheme; null when unchanged or not comparable so.
+ */
+function classesChanged(inherited: Inherited, manifest: Manifest): ClassChange | null {
+  if (!inherited.classes || manifest.scheme.kind !== "classes") return null;
+  if (manifest.scheme.name !== inherited.settings.scheme) return null; // --scheme: see conflicts
+  return classChange(inherited.classes, manifest.scheme.classNames);
+}
+
+/** Whether the last run's candidate was not promoted and is still there, waiting for --force. */
+async function waitingRun(
+  runs: string,
+  last: LastSuccess,
+  current: CurrentRun | null,
+): Promise<boolean> {
+  if (last.outcome !== "not_promoted" || current?.target === last.run) return false;
+  return await Deno.stat(join(runs, last.run)).then((s) => s.isDirectory, () => false);
 }
 
 function round(x: number | null, digits = 6): number | null {
@@ -365,9 +385,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     const key = datasetKey(inputs, settings);
     const last = state?.lastSuccess ?? null;
     if (last && last.datasetKey === key && !o.always) {
-      const waiting = last.outcome === "not_promoted" &&
-        await Deno.stat(join(runs, last.run)).then((s) => s.isDirectory, () => false) &&
-        current?.target !== last.run;
+      const waiting = await waitingRun(runs, last, current);
       if (waiting && o.force) {
         // The candidate trained last time is what --force asks for: no need to train it again.
         run = last.run;
@@ -438,11 +456,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     }
     const kind = pre.manifest.scheme.kind;
     // A class set that changed: the old output layer does not fit, its scores mean nothing here.
-    const changed: ClassChange | null =
-      current?.exists && inherited.classes && kind === "classes" &&
-        pre.manifest.scheme.name === inherited.settings.scheme
-        ? classChange(inherited.classes, pre.manifest.scheme.classNames)
-        : null;
+    const changed = current?.exists ? classesChanged(inherited, pre.manifest) : null;
     if (changed) {
       log(
         `the class set of scheme '${pre.manifest.scheme.name}' changed since ${current!.target}: ` +

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
+import { dirname, join, relative } from "node:path";
 import util from "node:util";
 // The module every entry point loads first: it must bring the supplements with it.
-import "../lib/backend.ts";
+import { nativeBindingPath } from "../lib/backend.ts";
 import { missingBuiltins, scanPackage, scanSource } from "../lib/doctor/builtins.ts";
 
 const NATIVE_PACKAGES = ["@tensorflow/tfjs-node", "@tensorflow/tfjs-node-gpu"];
@@ -76,4 +77,46 @@ Deno.test("the scan reads tsc's CommonJS: bound, wrapped and direct requires, no
     "path.join@x.js:9",
     "util.isNullOrUndefined@x.js:5",
   ]);
+});
+
+for (const pkg of NATIVE_PACKAGES) {
+  Deno.test(`${pkg} finds its binding under Deno where lib/backend.ts looks for it`, async () => {
+    // tfjs-node's index.js asks @mapbox/node-pre-gyp for the path, from Deno's process.versions.
+    const manifest = createRequire(from).resolve(`${pkg}/package.json`);
+    const preGyp = createRequire(manifest)("@mapbox/node-pre-gyp");
+    const theirs = preGyp.find(manifest) as string;
+    const ours = nativeBindingPath(pkg)!;
+    // The same package (through whichever link) and the same file inside it.
+    const ourRoot = dirname(dirname(dirname(ours)));
+    assert.equal(await Deno.realPath(ourRoot), await Deno.realPath(dirname(manifest)));
+    assert.equal(relative(dirname(manifest), theirs), relative(ourRoot, ours));
+    assert.equal(relative(ourRoot, ours), join("lib", "napi-v8", "tfjs_binding.node"));
+  });
+}
+
+Deno.test("every N-API function tfjs-node's binding calls is exported by this Deno", async () => {
+  const nm = await new Deno.Command("nm", {
+    args: ["-D", Deno.execPath()],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output().catch(() => null);
+  if (nm === null || !nm.success) {
+    console.log(
+      "skipped: nm (binutils) is not installed, so Deno's exported symbols cannot be read",
+    );
+    return;
+  }
+  const exported = new Set(new TextDecoder().decode(nm.stdout).match(/\bnapi_\w+/g) ?? []);
+  const root = dirname(createRequire(from).resolve("@tensorflow/tfjs-node/package.json"));
+  const called = new Set<string>();
+  for await (const e of Deno.readDir(join(root, "binding"))) {
+    const text = await Deno.readTextFile(join(root, "binding", e.name));
+    for (const m of text.matchAll(/\b(napi_[a-z_]+)\s*\(/g)) called.add(m[1]);
+  }
+  // What the scan must find, or an empty scan would pass: the binding's module setup and tensors.
+  for (const f of ["napi_define_properties", "napi_set_instance_data", "napi_create_typedarray"]) {
+    assert.ok(called.has(f), `the scan of binding/ did not find ${f}: ${[...called]}`);
+  }
+  assert.deepEqual([...called].filter((f) => !exported.has(f)), [], "N-API functions Deno lacks");
 });

@@ -55,12 +55,15 @@ export interface DoctorOptions {
 
 /** One line of the screen: a label and what was found. */
 export interface Finding {
+  /** What was looked at, e.g. `backend`, `/dev/shm`. */
   label: string;
+  /** What was found. */
   text: string;
 }
 
 /** The whole examination. */
 export interface DoctorReport {
+  /** The lines of the screen, in order. */
   findings: Finding[];
   /** Why the machine cannot train; empty when it can. */
   problems: string[];

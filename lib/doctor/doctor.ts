@@ -96,7 +96,8 @@ export async function examine(options: DoctorOptions = {}): Promise<DoctorReport
   try {
     info = await setupBackend({ requested: options.backend, candidates: options.candidates });
   } catch (e) {
-    problems.push((e as Error).message.split("\n")[0]);
+    problems.push((e as Error).message.split("\n")[0].replace(/:$/, ""));
+    add("backend", "none loaded");
     for (const line of (e as Error).message.split("\n").slice(1)) {
       add("  skipped", line.trim());
     }

@@ -49,6 +49,8 @@ export interface SharedLibrary {
  * not load dynamic library" and run on the CPU alone.
  */
 export const TF_GPU_LIBRARIES: readonly string[] = [
+  // The driver's own library, which the NVIDIA container runtime mounts at `docker run --gpus`.
+  "libcuda.so.1",
   "libcudart.so.11.0",
   "libcublas.so.11",
   "libcublasLt.so.11",

@@ -51,7 +51,10 @@ export const SMOKE_MODEL: ResNetOptions = {
 
 /** One check's outcome. */
 export interface SmokeCheck {
-  /** Its name, as printed: `forward`, `loss`, `gradients`, `update`, `save/reload`, `mirrored`. */
+  /**
+   * Its name, as printed: `forward`, `loss`, `gradients`, `update`, `save/reload`, `mirrored`;
+   * `reference` when the cpu backend itself fails to compute the reference.
+   */
   name: string;
   /** Passed, failed, or could not run here (e.g. no /dev/shm). */
   status: "ok" | "FAIL" | "skip";
@@ -354,7 +357,7 @@ export async function smokeTest(options: SmokeOptions = {}): Promise<SmokeCheck[
     const against = target === "cpu" ? "itself (cpu is the reference)" : "the cpu backend";
     if (got && target === "cpu") ref = got;
     else if (got) {
-      await attempt("forward", async () => {
+      await attempt("reference", async () => {
         await tf.setBackend("cpu");
         try {
           ref = compute(weights, batch);

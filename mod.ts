@@ -48,6 +48,22 @@ export {
   setupBackend,
 } from "./lib/backend.ts";
 
+// Will this machine train, and does its backend compute what the reference computes?
+export {
+  type DoctorOptions,
+  type DoctorReport,
+  examine,
+  type Finding,
+  renderFindings,
+  verdict,
+} from "./lib/doctor/doctor.ts";
+export {
+  SMOKE_TOLERANCE,
+  type SmokeCheck,
+  type SmokeOptions,
+  smokeTest,
+} from "./lib/doctor/smoke.ts";
+
 // Galaxy Zoo labels and data formats.
 export {
   checkTree,

@@ -9,6 +9,8 @@
  *
  * @module
  */
+// First: Node built-ins tfjs-node calls and Deno lacks, in place before any op can run.
+import "./node_compat.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -40,6 +42,11 @@ export interface BackendInfo {
   gpus: string[];
   /** Candidates tried before the chosen one, with the reason each failed. */
   skipped: { label: string; reason: string }[];
+  /**
+   * Native CPU kernels in use, in one line (e.g. "oneDNN 2.6 (2 threads)"),
+   * or the reason they are off; absent where none are provided.
+   */
+  kernels?: string;
 }
 
 /**

@@ -67,7 +67,8 @@ function row(over: Partial<Row>): Row {
 }
 
 Deno.test("table rows: figures, peer status, direction of memory rows", () => {
-  assert.deepEqual(rowCells(row({})), ["x", "thing", "110", "55.0", "2.00x", "images/s"]);
+  assert.deepEqual(rowCells(row({})), ["x", "thing", "110", "55.0", "2.00x", "images/s", "-"]);
+  assert.equal(rowCells(row({ backend: "tensorflow" }))[6], "tensorflow");
   const mem = rowCells(row({ unit: "MiB", higherIsBetter: false }));
   assert.equal(mem[4], "0.50x", "toolkit uses twice the memory: ratio peer/toolkit = 0.5");
   assert.equal(mem[5], "MiB (lower is better)");
@@ -254,7 +255,7 @@ Deno.test("runPlan interleaves toolkit and peer after warm-up and skips what can
   const fake = (value: number, fail = false) => (): Promise<RunResult> =>
     Promise.resolve({
       ok: !fail,
-      result: fail ? null : { images_per_sec: value },
+      result: fail ? null : { images_per_sec: value, backend: "tensorflow" },
       monitor: null,
       stderrTail: [],
       error: fail ? "boom" : null,
@@ -297,6 +298,7 @@ Deno.test("runPlan interleaves toolkit and peer after warm-up and skips what can
     values: (vr) => vr?.runs.map((x) => x.result!.images_per_sec as number) ?? [],
   });
   assert.equal(r.toolkit!.median, 10);
+  assert.equal(r.backend, "tensorflow", "the row is labelled with the backend its runs reported");
   assert.equal(r.peer, null);
   assert.match(r.peerText!, /peer not installed/);
   const broken = compareRow({
@@ -309,6 +311,7 @@ Deno.test("runPlan interleaves toolkit and peer after warm-up and skips what can
     values: () => [],
   });
   assert.equal(broken.toolkitText, "failed");
+  assert.equal(broken.backend, undefined, "no successful run: no backend to name");
   assert.match(broken.note!, /broken failed: boom/);
 });
 

@@ -221,6 +221,28 @@ function checkDockerfile(text: string, inputs: Inputs): string[] {
     }
   }
 
+  // The image proves its native path at build time: the smoke check on the tensorflow backend
+  // (no GPU during docker build, so libtensorflow's CPU kernels), after the install and the
+  // sources, and its failure fails the build.
+  const smoke = runs.filter((r) => /\bdeno task doctor\b/.test(r.args));
+  const smokeOk = smoke.filter((r) =>
+    /\bdeno task doctor --smoke --backend tensorflow\s*$/.test(r.args.split("&&").at(-1)!)
+  );
+  const tree = of("COPY").find((c) =>
+    words(c.args).filter((w) => !w.startsWith("--")).join(" ") === ". ."
+  );
+  if (smokeOk.length !== 1) {
+    problems.push("no RUN deno task doctor --smoke --backend tensorflow (the build-time smoke)");
+  }
+  for (const r of smoke) {
+    if (/\|\||;|\bset \+e\b/.test(r.args)) {
+      problems.push(`line ${r.line}: the smoke RUN ignores its failure`);
+    }
+    if (install.some((i) => i.line > r.line) || (tree !== undefined && tree.line > r.line)) {
+      problems.push(`line ${r.line}: the smoke runs before the install and the sources are in`);
+    }
+  }
+
   // Install scripts allowed for the native package only.
   for (const r of install) {
     const flags = r.args.match(/--allow-scripts(=\S+)?/g) ?? [];
@@ -435,6 +457,30 @@ Deno.test("Dockerfile.gpu checks catch what they are for", () => {
       /COPY touches Kaggle credentials/,
     ],
     ["entrypoint", `${text}\nENTRYPOINT ["bash"]\n`, ins, /ENTRYPOINT must be reset/],
+    [
+      "no smoke",
+      swap(/^RUN deno task doctor --smoke --backend tensorflow\n/m, ""),
+      ins,
+      /no RUN deno task doctor --smoke --backend tensorflow/,
+    ],
+    [
+      "smoke on wasm",
+      swap(/--smoke --backend tensorflow/, "--smoke --backend wasm"),
+      ins,
+      /no RUN deno task doctor --smoke --backend tensorflow/,
+    ],
+    [
+      "smoke ignored",
+      swap(/--smoke --backend tensorflow/, "--smoke --backend tensorflow || true"),
+      ins,
+      /the smoke RUN ignores its failure/,
+    ],
+    [
+      "smoke too early",
+      swap(/^WORKDIR \/app$/m, "WORKDIR /app\nRUN deno task doctor --smoke --backend tensorflow"),
+      ins,
+      /runs before the install and the sources are in/,
+    ],
   ];
   for (const [name, dockerfile, inputs, expected] of cases) {
     const problems = checkDockerfile(dockerfile, inputs);

@@ -48,6 +48,8 @@ export interface SideRecord {
 export interface RowRecord {
   id: string;
   what: string;
+  /** The TensorFlow.js backend of the toolkit's figure; null for rows that run no TensorFlow. */
+  backend: string | null;
   unit: string;
   higherIsBetter: boolean;
   /** Above 1: the toolkit does better. */
@@ -118,6 +120,7 @@ export function rowRecord(
   return {
     id: row.id,
     what: row.what,
+    backend: row.backend ?? null,
     unit: row.unit,
     higherIsBetter: row.higherIsBetter,
     ratio: rowRatio(row),

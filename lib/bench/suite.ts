@@ -159,6 +159,15 @@ export function absentText(vr: VariantRuns | undefined): string {
   return "n/a";
 }
 
+/**
+ * The backend a toolkit variant's runs report (the `backend` field of the
+ * first successful run's result), or undefined when it reports none.
+ */
+export function reportedBackend(vr: VariantRuns | undefined): string | undefined {
+  const b = vr?.runs.find((r) => r.ok && typeof r.result?.backend === "string")?.result?.backend;
+  return typeof b === "string" ? b : undefined;
+}
+
 /** Options of {@linkcode compareRow}. */
 export interface CompareOptions {
   id: string;
@@ -190,6 +199,7 @@ export function compareRow(o: CompareOptions): BenchRow {
     peerText: o.peer ? absentText(o.peer) : "n/a",
     target: o.target,
     note: notes.filter((n) => n !== "").join(" ") || undefined,
+    backend: reportedBackend(o.toolkit),
     sources: { toolkit: o.toolkit, peer: o.peer },
   };
 }

@@ -28,6 +28,12 @@ export interface Row {
   target?: number;
   /** A sentence printed under the table. */
   note?: string;
+  /**
+   * The TensorFlow.js backend the toolkit's figure ran on, as its workload
+   * reported it (`tensorflow`, `wasm`, `cpu`); absent for rows that run no
+   * TensorFlow (preprocess, reader, all-reduce).
+   */
+  backend?: string;
 }
 
 /** Groups digits by thousands: 1234567 -> "1,234,567". */
@@ -72,7 +78,7 @@ export function rowCells(row: Row): string[] {
   else if (row.target !== undefined) peer = `${formatFigure(row.target)} (target)`;
   else peer = row.peerText ?? "n/a";
   const unit = row.higherIsBetter ? row.unit : `${row.unit} (lower is better)`;
-  return [row.id, row.what, toolkit, peer, formatRatio(rowRatio(row)), unit];
+  return [row.id, row.what, toolkit, peer, formatRatio(rowRatio(row)), unit, row.backend ?? "-"];
 }
 
 /** Column headers of the table. */
@@ -83,6 +89,7 @@ export const TABLE_HEADER: readonly string[] = [
   "peer",
   "ratio (>1: toolkit better)",
   "unit",
+  "backend",
 ];
 
 /** Pads `s` to `width` (right-aligned when `right`). */
@@ -107,7 +114,7 @@ export function renderTable(rows: readonly Row[]): string {
   const all = [[...TABLE_HEADER], ...body];
   const widths = TABLE_HEADER.map((_, c) => Math.max(3, ...all.map((r) => r[c].length)));
   // Figures right-aligned, text left-aligned.
-  const right = [false, false, true, true, true, false];
+  const right = [false, false, true, true, true, false, false];
   const line = (cells: string[]) =>
     `| ${cells.map((c, i) => pad(c, widths[i], right[i])).join(" | ")} |`;
   const rule = `|${

@@ -15,6 +15,7 @@ const O_RDWR = 2, O_CREAT = 0o100;
 const symbols = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   ftruncate: { parameters: ["i32", "i64"], result: "i32" },
+  posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -37,6 +38,25 @@ export function sharedMemoryAvailable(): boolean {
   const probe = `/dev/shm/galaxy-probe-${Deno.pid}`;
   try {
     mapShared(probe, 4096).close();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    try {
+      unlinkShared(probe);
+    } catch { /* nothing to remove */ }
+  }
+}
+
+/**
+ * Whether /dev/shm can hold `bytes` more bytes right now: reserves them in a
+ * probe file and frees them again. False where shared memory is unavailable.
+ */
+export function sharedMemoryCanHold(bytes: number): boolean {
+  if (Deno.build.os !== "linux") return false;
+  const probe = `/dev/shm/galaxy-capacity-${Deno.pid}`;
+  try {
+    mapShared(probe, bytes).close();
     return true;
   } catch {
     return false;
@@ -70,6 +90,15 @@ export function mapShared(path: string, bytes: number): SharedMapping {
   try {
     if (c.symbols.ftruncate(fd, BigInt(bytes)) !== 0) {
       throw new Error(`cannot size ${path} to ${bytes} bytes (is /dev/shm full?)`);
+    }
+    // Reserve the pages now: on a tmpfs too small for them (Docker's /dev/shm is 64 MiB
+    // unless --shm-size says otherwise) a write to the mapping would kill the process
+    // with SIGBUS; reserving fails here instead, with a message.
+    if (c.symbols.posix_fallocate(fd, 0n, BigInt(bytes)) !== 0) {
+      throw new Error(
+        `cannot reserve ${bytes} bytes of shared memory for ${path}: /dev/shm is too small ` +
+          "(in Docker, give it more with docker run --shm-size=1g)",
+      );
     }
     const ptr = c.symbols.mmap(null, BigInt(bytes), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0n);
     // MAP_FAILED is (void*)-1.

@@ -1,0 +1,179 @@
+/**
+ * The pages in headless Chromium (skipped, saying why, where there is no
+ * Chromium): the classify page classifies two real galaxy images in the
+ * browser and shows the numbers `deno task predict` writes; the run and
+ * predictions pages render. Screenshots go to `test-output/` and their
+ * paths are printed.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { ElementHandle, Page } from "puppeteer-core";
+import { setupBackend } from "../lib/backend.ts";
+import { PROJECT_ROOT } from "../lib/bench/fixtures.ts";
+import { parseCsvRows } from "../lib/io/csv.ts";
+import { openRun } from "../lib/predict/run.ts";
+import { startServer } from "../lib/serve/server.ts";
+import { findChromium, launchChromium } from "../lib/web/headless.ts";
+import { toyRun } from "./fixtures_run.ts";
+import { buildWeb, realGalaxyJpegs, resnetRun } from "./fixtures_web.ts";
+import { tempDir } from "./temp.ts";
+
+const chromium = findChromium();
+const images = realGalaxyJpegs(2);
+const skip = chromium.path === null
+  ? `no Chromium: ${chromium.reason}`
+  : !Array.isArray(images)
+  ? images.skip
+  : null;
+if (skip) console.log(`browser tests skipped: ${skip}`);
+
+/** Where screenshots are kept after the test run. */
+const OUTPUT = join(PROJECT_ROOT, "test-output");
+
+/** Largest difference allowed between the page's numbers and predict's CSV (6 decimals). */
+const TOLERANCE = 1e-4;
+
+/** Runs `deno task predict` on `dir`; returns id -> the p_ values. */
+async function predictCli(run: string, dir: string, tta: boolean): Promise<Map<string, number[]>> {
+  const out = join(await tempDir("galaxy-browser-"), "p.csv");
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["task", "predict", "--model", run, "--in", dir, "--out", out, ...(tta ? ["--tta"] : [])],
+    cwd: PROJECT_ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(300_000),
+  });
+  const r = await cmd.output();
+  if (!r.success) {
+    throw new Error(`deno task predict failed: ${new TextDecoder().decode(r.stderr)}`);
+  }
+  const rows = parseCsvRows(await Deno.readTextFile(out));
+  return new Map(rows.slice(1).map((row) => [row.fields[0], row.fields.slice(3).map(Number)]));
+}
+
+/** The numbers of every finished result card: file name -> values, as the page shows them. */
+async function shownResults(page: Page, count: number, tta: boolean) {
+  await page.waitForFunction(
+    (n: number, t: string) =>
+      document.querySelectorAll(`.result[data-state='done'][data-tta='${t}']`).length >= n ||
+      document.querySelector(".result[data-state='error']") !== null,
+    { timeout: 120_000 },
+    count,
+    tta ? "1" : "0",
+  );
+  return await page.$$eval(`.result[data-tta='${tta ? "1" : "0"}']`, (cards) =>
+    cards.map((c) => {
+      const card = c as HTMLElement;
+      return {
+        file: card.dataset.file!,
+        state: card.dataset.state!,
+        error: card.querySelector(".error")?.textContent ?? null,
+        values: JSON.parse(card.dataset.values ?? "[]") as number[],
+        bars: [...card.querySelectorAll(".bar")].map((b) => ({
+          value: Number((b as HTMLElement).dataset.value),
+          text: b.querySelector(".value")!.textContent!,
+        })),
+      };
+    }));
+}
+
+async function classifyInBrowser(
+  runDir: string,
+  shots: string,
+  check: (page: Page) => Promise<void> = async () => {},
+): Promise<void> {
+  await buildWeb();
+  const jpegs = images as string[];
+  const dir = await tempDir("galaxy-browser-in-");
+  for (const p of jpegs) await Deno.copyFile(p, join(dir, p.split("/").pop()!));
+  const expected = {
+    plain: await predictCli(runDir, dir, false),
+    tta: await predictCli(runDir, dir, true),
+  };
+  const run = await openRun(runDir);
+  const server = await startServer({ run, port: 0 });
+  const browser = await launchChromium(chromium.path!);
+  try {
+    const page = await browser.browser.newPage();
+    page.setDefaultTimeout(60_000);
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.setViewport({ width: 1200, height: 900 });
+    await page.goto(`${server.url}/`, { timeout: 60_000 });
+    await page.waitForSelector("body[data-ready='1'], #status.error", { timeout: 120_000 });
+    const status = await page.$eval("#status", (e) => e.textContent);
+    assert.match(status ?? "", /^Ready/, `the page did not load the model: ${status}`);
+    const backend = await page.$eval("#backend", (e) => (e as HTMLElement).dataset.backend);
+    console.log(`  in-browser backend: ${backend}`);
+    assert.ok(["webgl", "wasm", "cpu"].includes(backend ?? ""));
+    const input = (await page.$("input#files")) as ElementHandle<HTMLInputElement> | null;
+    for (const tta of [false, true]) {
+      if (tta) await page.click("#tta");
+      await input!.uploadFile(...jpegs);
+      const shown = await shownResults(page, jpegs.length, tta);
+      assert.equal(shown.length, jpegs.length);
+      for (const r of shown) {
+        assert.equal(r.state, "done", `${r.file}: ${r.error}`);
+        const id = r.file.replace(/\.[^.]+$/, "");
+        const want = (tta ? expected.tta : expected.plain).get(id)!;
+        assert.equal(r.values.length, want.length);
+        const worst = Math.max(...r.values.map((v, k) => Math.abs(v - want[k])));
+        console.log(
+          `  ${r.file}${tta ? " (TTA)" : ""}: largest difference from predict ${
+            worst.toExponential(2)
+          }`,
+        );
+        assert.ok(worst <= TOLERANCE, `${r.file}: page ${r.values} vs predict ${want}`);
+        // The text shown is the same number, in per cent to 0.01 %.
+        for (const b of r.bars) assert.equal(b.text, `${(b.value * 100).toFixed(2)} %`);
+      }
+    }
+    await check(page);
+    assert.deepEqual(errors, []);
+    await Deno.mkdir(OUTPUT, { recursive: true });
+    const file = join(OUTPUT, shots);
+    await page.screenshot({ path: file as `${string}.png`, fullPage: true });
+    console.log(`  screenshot: ${file}`);
+  } finally {
+    await browser.close();
+    await server.close();
+    run.model.dispose();
+  }
+}
+
+Deno.test({
+  name: "classify page: two real galaxies classified in the browser equal deno task predict (1e-4)",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await setupBackend({ requested: "wasm" });
+    // 96 px from the centre 96 px of 424 px images: the crop is exact in the browser too.
+    await classifyInBrowser(await resnetRun({ size: 96, crop: 96 / 424 }), "classify-classes.png");
+  },
+});
+
+Deno.test({
+  name: "classify page: a votes model is shown as the Galaxy Zoo decision tree",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await setupBackend({ requested: "wasm" });
+    const run = await toyRun({ kind: "votes", size: 64, crop: 64 / 424 });
+    await classifyInBrowser(run, "classify-votes.png", async (page) => {
+      const card = ".result[data-tta='1']";
+      const count = (sel: string) => page.$eval(card, (c, s) => c.querySelectorAll(s).length, sel);
+      assert.equal(await count("li.question"), 11);
+      assert.equal(await count(".bar"), 37);
+      // Q7 (roundness) sits under Q1's "smooth" answer.
+      const nested = await page.$eval(
+        `${card} .bar[title='Class1.1']`,
+        (b) => b.parentElement!.querySelector("li.question .question-text b")?.textContent,
+      );
+      assert.equal(nested, "Q7");
+    });
+  },
+});

@@ -38,7 +38,7 @@ async function chooseBackend(): Promise<{ name: string; label: string; skipped: 
         await tf.ready();
         // A backend can register and still fail at the first kernel: try one.
         tf.tidy(() => tf.add(tf.ones([2]), tf.ones([2])).dataSync());
-        return { name, label, skipped };
+        return { name, label: name === "webgl" ? webglLabel() : label, skipped };
       }
       skipped.push(`${name}: not available`);
     } catch (e) {
@@ -46,6 +46,18 @@ async function chooseBackend(): Promise<{ name: string; label: string; skipped: 
     }
   }
   throw new Error(`no TF.js backend works in this browser (${skipped.join("; ")})`);
+}
+
+/** "WebGL (GPU name)", or "WebGL (software: SwiftShader)" where no GPU is used. */
+function webglLabel(): string {
+  const gl = document.createElement("canvas").getContext("webgl2") ??
+    document.createElement("canvas").getContext("webgl");
+  const info = gl?.getExtension("WEBGL_debug_renderer_info");
+  const renderer = info ? String(gl!.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+  if (/swiftshader|llvmpipe|software/i.test(renderer)) return "WebGL (software renderer, no GPU)";
+  return renderer
+    ? `WebGL (${renderer.replace(/^ANGLE \((.*)\)$/, "$1").slice(0, 60)})`
+    : "WebGL (GPU)";
 }
 
 /** Decodes a file with the browser's own decoder, as RGBA without colour management. */
@@ -89,6 +101,9 @@ function classBars(names: string[], values: Float32Array): HTMLElement {
   );
 }
 
+/** Questions reached by fewer volunteers than this are shown folded. */
+const RARELY_REACHED = 0.1;
+
 /**
  * The Galaxy Zoo decision tree with the predicted fraction of each answer;
  * each question sits under the answer that leads to it.
@@ -103,30 +118,44 @@ function votesTree(questions: readonly Question[], names: string[], values: Floa
   }
   const question = (q: Question): HTMLElement => {
     const reach = q.parents.length ? q.parents.reduce((s, p) => s + value(p), 0) : 1;
+    const cols = q.answers.map((_, i) => `Class${q.id}.${i + 1}`);
+    let top = 0;
+    cols.forEach((c, i) => (top = value(c) > value(cols[top]) ? i : top));
     const answers = q.answers.map((a, i) => {
-      const col = `Class${q.id}.${i + 1}`;
-      const below = children.get(col) ?? [];
+      const below = children.get(cols[i]) ?? [];
       return el(
         "li",
         {},
-        probabilityBar(`${a}`, value(col), false, col),
+        probabilityBar(a, value(cols[i]), reach >= RARELY_REACHED && i === top, cols[i]),
         ...(below.length ? [el("ul", { class: "tree" }, ...below.map((c) => question(c)))] : []),
       );
     });
-    return el(
-      "li",
-      { class: "question" },
+    // Questions few volunteers would reach are folded, so the likely path stands out.
+    const details = el(
+      "details",
+      { class: "question-text" },
       el(
-        "div",
-        { class: "question-text" },
+        "summary",
+        {},
         el("b", {}, `Q${q.id}`),
         ` ${q.text} `,
-        el("span", { class: "reach" }, `(reached by ${formatPercent(reach)} of volunteers)`),
+        el("span", { class: "reach" }, `(reached by ${formatPercent(reach, 1)} of volunteers)`),
       ),
       el("ul", { class: "answers" }, ...answers),
     );
+    details.open = reach >= RARELY_REACHED;
+    return el("li", { class: "question" }, details);
   };
   return el("ul", { class: "tree root" }, ...roots.map(question));
+}
+
+/** One line on the prediction: the top class, or for votes the top answer of question 1. */
+function verdict(d: PageConfig["dataset"], values: Float32Array): string {
+  const names = d.kind === "votes" ? ["smooth", "features or disk", "star or artifact"] : d.classes;
+  const off = d.kind === "votes" ? d.classes.indexOf("Class1.1") : 0;
+  let k = 0;
+  for (let i = 1; i < names.length; i++) if (values[off + i] > values[off + k]) k = i;
+  return `→ ${names[k]} (${formatPercent(values[off + k])})`;
 }
 
 async function main(): Promise<void> {
@@ -224,6 +253,7 @@ async function main(): Promise<void> {
       head.querySelector(".meta")!.textContent = `${useTta ? "8-view TTA, " : ""}${
         ms.toFixed(0)
       } ms on ${backend.name}`;
+      head.querySelector("h3")!.append(" ", el("span", { class: "verdict" }, verdict(d, values)));
       card.append(el("div", { class: "result-body" }, pictures, chart));
       card.dataset.tta = useTta ? "1" : "0";
       card.dataset.values = JSON.stringify(Array.from(values));

@@ -50,10 +50,15 @@ export interface HeadlessBrowser {
   close(): Promise<void>;
 }
 
-/** Starts headless Chromium; throws after `timeoutMs` (default 60 s) if it does not come up. */
+/**
+ * Starts headless Chromium; throws after `timeoutMs` (default 60 s) if it
+ * does not come up. `protocolTimeoutMs` (default 60 s) bounds each call
+ * into the page, which waits while the page's main thread is busy (a long
+ * model call on a software WebGL renderer).
+ */
 export async function launchChromium(
   executablePath: string,
-  o: { timeoutMs?: number } = {},
+  o: { timeoutMs?: number; protocolTimeoutMs?: number } = {},
 ): Promise<HeadlessBrowser> {
   const profile = await Deno.makeTempDir({ prefix: "galaxy-chromium-" });
   let browser: Browser;
@@ -63,7 +68,7 @@ export async function launchChromium(
       args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`],
       pipe: true,
       timeout: o.timeoutMs ?? 60_000,
-      protocolTimeout: o.timeoutMs ?? 60_000,
+      protocolTimeout: o.protocolTimeoutMs ?? 60_000,
     });
   } catch (e) {
     await Deno.remove(profile, { recursive: true }).catch(() => {});

@@ -11,11 +11,15 @@
  *    stands in for it (the largest difference from sharp: about 1 grey
  *    level on galaxy images).
  * 2. Alpha is composited over black (the sky).
- * 3. An integer box shrink leaves at least a factor of 2 to the kernel
- *    (libvips `vips_resize`, gap 2).
- * 4. Lanczos-3 reduction, vertical then horizontal, each rounded to 8 bits,
- *    with libvips' centre convention (`x_in = (x_out + 0.5) s - 0.5`) and
- *    edge pixels repeated.
+ * 3. Per axis, vertical first: an integer box shrink that leaves at least
+ *    a factor of 2 to the kernel (libvips `vips_resize`, gap 2), then a
+ *    Lanczos-3 reduction with libvips' centre convention
+ *    (`x_in = (x_out + 0.5) s - 0.5`), 64 sub-pixel positions, 12-bit
+ *    weights and edge pixels repeated, each stage rounded to 8 bits. Where
+ *    no JPEG shrink is involved this is within 0.04 grey levels of sharp on
+ *    average (at most 2 levels). Enlarging (an image smaller than
+ *    `size / crop`) uses the same kernel, which libvips does not: about 2
+ *    grey levels off on average there.
  * 5. The centre `size` x `size` window of the resized image is cut out.
  *
  * @module
@@ -39,7 +43,7 @@ function flattenRgb(img: DecodedImage): Float32Array {
   const c = img.channels;
   for (let i = 0; i < n; i++) {
     const a = c === 4 ? img.data[i * 4 + 3] / 255 : 1;
-    for (let k = 0; k < 3; k++) out[i * 3 + k] = img.data[i * c + k] * a;
+    for (let k = 0; k < 3; k++) out[i * 3 + k] = Math.round(img.data[i * c + k] * a);
   }
   return out;
 }
@@ -79,6 +83,33 @@ function boxShrink(
   return { px: out, w: ow, h: oh };
 }
 
+/** Average of `f` samples along one axis, rounded (libvips `shrinkh`/`shrinkv`); `floor` output size. */
+function boxShrinkAxis(
+  src: Float32Array,
+  w: number,
+  h: number,
+  f: number,
+  vertical: boolean,
+): { px: Float32Array; w: number; h: number } {
+  const ow = vertical ? w : Math.max(1, Math.floor(w / f));
+  const oh = vertical ? Math.max(1, Math.floor(h / f)) : h;
+  const out = new Float32Array(ow * oh * 3);
+  for (let y = 0; y < oh; y++) {
+    for (let x = 0; x < ow; x++) {
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let k = 0; k < f; k++) {
+          const sy = vertical ? Math.min(h - 1, y * f + k) : y;
+          const sx = vertical ? x : Math.min(w - 1, x * f + k);
+          sum += src[(sy * w + sx) * 3 + c];
+        }
+        out[(y * ow + x) * 3 + c] = Math.floor((sum + f / 2) / f);
+      }
+    }
+  }
+  return { px: out, w: ow, h: oh };
+}
+
 function lanczos3(x: number): number {
   if (x === 0) return 1;
   if (x <= -3 || x >= 3) return 0;
@@ -95,14 +126,21 @@ function kernelRows(n: number, m: number): { first: number[]; weights: Float64Ar
   const weights: Float64Array[] = [];
   for (let o = 0; o < m; o++) {
     const centre = (o + 0.5) * s - 0.5;
-    const start = Math.floor(centre) - (points - 1) / 2;
-    const w = new Float64Array(points + 1);
+    let base = Math.floor(centre);
+    // libvips keeps 64 sub-pixel positions and 12-bit weights.
+    let frac = Math.round((centre - base) * 64) / 64;
+    if (frac >= 1) {
+      frac -= 1;
+      base += 1;
+    }
+    const start = base - (points - 1) / 2;
+    const w = new Float64Array(points);
     let sum = 0;
-    for (let k = 0; k <= points; k++) {
-      w[k] = lanczos3((start + k - centre) / stretch);
+    for (let k = 0; k < points; k++) {
+      w[k] = lanczos3((k - (points - 1) / 2 - frac) / stretch);
       sum += w[k];
     }
-    for (let k = 0; k <= points; k++) w[k] /= sum;
+    for (let k = 0; k < points; k++) w[k] = Math.round((w[k] / sum) * 4096) / 4096;
     first.push(start);
     weights.push(w);
   }
@@ -157,9 +195,11 @@ export function cropResize(img: DecodedImage, o: ImageOptions, isJpeg: boolean):
   if (w !== g.resizeWidth || h !== g.resizeHeight) {
     const ix = Math.max(1, Math.floor(w / g.resizeWidth / 2));
     const iy = Math.max(1, Math.floor(h / g.resizeHeight / 2));
-    if (ix > 1 || iy > 1) ({ px, w, h } = boxShrink(px, w, h, ix, iy, false));
+    // Each axis is box-shrunk, then reduced, vertical first (libvips reducev, reduceh).
+    if (iy > 1) ({ px, w, h } = boxShrinkAxis(px, w, h, iy, true));
     if (h !== g.resizeHeight) px = resampleAxis(px, w, h, w, g.resizeHeight, true);
     h = g.resizeHeight;
+    if (ix > 1) ({ px, w, h } = boxShrinkAxis(px, w, h, ix, false));
     if (w !== g.resizeWidth) px = resampleAxis(px, w, h, g.resizeWidth, h, false);
     w = g.resizeWidth;
   }

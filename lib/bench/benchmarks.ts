@@ -584,7 +584,11 @@ const browser: Benchmark = {
     ];
     if (chromium.path !== null) {
       variants.unshift(
-        toolkitVariant("browser", "classify page in headless Chromium", "browser_infer", args),
+        toolkitVariant("browser", "classify page on TF.js WebGL", "browser_infer", [
+          ...args,
+          "--backend",
+          "webgl",
+        ]),
         toolkitVariant("browser-wasm", "classify page on TF.js WASM", "browser_infer", [
           ...args,
           "--backend",

@@ -16,7 +16,7 @@ import "../model/standardize.ts";
 import "../model/votes_head.ts";
 import "../model/seeded_dropout.ts";
 import type { Question } from "../data/schema.ts";
-import { cropResize, isJpegBytes } from "./resample.ts";
+import { cropResize, isExactCrop, isJpegBytes } from "./resample.ts";
 import type { PageConfig } from "./site.ts";
 import { el, formatPercent, probabilityBar } from "./dom.ts";
 
@@ -27,11 +27,23 @@ const BACKENDS: [string, string][] = [
   ["cpu", "plain JavaScript (CPU, slow)"],
 ];
 
+/**
+ * WebGL where the browser renders it on a GPU, else WebAssembly, else plain
+ * JavaScript; `?backend=NAME` forces one. A software WebGL renderer
+ * (SwiftShader, llvmpipe: a browser without a usable GPU) runs ResNet-34
+ * about ten times slower than WebAssembly (deno task bench, row `browser`),
+ * so WebAssembly goes first there.
+ */
 async function chooseBackend(): Promise<{ name: string; label: string; skipped: string[] }> {
   setWasmPaths(new URL("tfjs-wasm/", location.href).href);
   const skipped: string[] = [];
   const forced = new URLSearchParams(location.search).get("backend");
-  for (const [name, label] of BACKENDS) {
+  let order = BACKENDS;
+  if (!forced && softwareWebgl()) {
+    order = [BACKENDS[1], BACKENDS[0], BACKENDS[2]];
+    skipped.push("webgl: software renderer, slower than WebAssembly");
+  }
+  for (const [name, label] of order) {
     if (forced && forced !== name) continue;
     try {
       if (await tf.setBackend(name)) {
@@ -48,13 +60,23 @@ async function chooseBackend(): Promise<{ name: string; label: string; skipped: 
   throw new Error(`no TF.js backend works in this browser (${skipped.join("; ")})`);
 }
 
-/** "WebGL (GPU name)", or "WebGL (software: SwiftShader)" where no GPU is used. */
-function webglLabel(): string {
+/** The WebGL renderer's name, or "" where WebGL or its name is unavailable. */
+function webglRenderer(): string {
   const gl = document.createElement("canvas").getContext("webgl2") ??
     document.createElement("canvas").getContext("webgl");
   const info = gl?.getExtension("WEBGL_debug_renderer_info");
-  const renderer = info ? String(gl!.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
-  if (/swiftshader|llvmpipe|software/i.test(renderer)) return "WebGL (software renderer, no GPU)";
+  return info ? String(gl!.getParameter(info.UNMASKED_RENDERER_WEBGL)) : "";
+}
+
+/** Whether WebGL is drawn by the CPU (no GPU). */
+function softwareWebgl(): boolean {
+  return /swiftshader|llvmpipe|software/i.test(webglRenderer());
+}
+
+/** "WebGL (GPU name)", or "WebGL (software renderer, no GPU)". */
+function webglLabel(): string {
+  if (softwareWebgl()) return "WebGL (software renderer, no GPU)";
+  const renderer = webglRenderer();
   return renderer
     ? `WebGL (${renderer.replace(/^ANGLE \((.*)\)$/, "$1").slice(0, 60)})`
     : "WebGL (GPU)";
@@ -198,7 +220,7 @@ async function main(): Promise<void> {
   const badge = document.getElementById("backend")!;
   badge.textContent = `TF.js backend: ${backend.label}`;
   badge.dataset.backend = backend.name;
-  badge.title = backend.skipped.length ? `skipped ${backend.skipped.join("; ")}` : "";
+  badge.title = backend.skipped.length ? `passed over: ${backend.skipped.join("; ")}` : "";
   setStatus("Ready: drop JPEG or PNG galaxy images here, or choose files.", "ready");
   document.body.dataset.ready = "1";
 
@@ -254,6 +276,17 @@ async function main(): Promise<void> {
         ms.toFixed(0)
       } ms on ${backend.name}`;
       head.querySelector("h3")!.append(" ", el("span", { class: "verdict" }, verdict(d, values)));
+      if (!isExactCrop(image.width, image.height, d)) {
+        card.append(
+          el(
+            "p",
+            { class: "note" },
+            "Resized in the browser, which approximates the resize of deno task predict: " +
+              "these numbers can differ from the server's in the second decimal. " +
+              "POST /api/predict gives the reference numbers.",
+          ),
+        );
+      }
       card.append(el("div", { class: "result-body" }, pictures, chart));
       card.dataset.tta = useTta ? "1" : "0";
       card.dataset.values = JSON.stringify(Array.from(values));

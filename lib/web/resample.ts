@@ -211,6 +211,16 @@ export function cropResize(img: DecodedImage, o: ImageOptions, isJpeg: boolean):
   return out;
 }
 
+/**
+ * Whether the crop of a `width` x `height` image needs no resampling (the
+ * centre window is cut as it is), where the page's pixels are sharp's
+ * exactly; elsewhere they are close but not identical.
+ */
+export function isExactCrop(width: number, height: number, o: ImageOptions): boolean {
+  const g = cropGeometry(width, height, o);
+  return g.resizeWidth === width && g.resizeHeight === height;
+}
+
 /** Whether `bytes` start like a JPEG file. */
 export function isJpegBytes(bytes: Uint8Array): boolean {
   return bytes.length > 2 && bytes[0] === 0xff && bytes[1] === 0xd8;

@@ -277,15 +277,9 @@ async function main(): Promise<void> {
       } ms on ${backend.name}`;
       head.querySelector("h3")!.append(" ", el("span", { class: "verdict" }, verdict(d, values)));
       if (!isExactCrop(image.width, image.height, d)) {
-        card.append(
-          el(
-            "p",
-            { class: "note" },
-            "Resized in the browser, which approximates the resize of deno task predict: " +
-              "these numbers can differ from the server's in the second decimal. " +
-              "POST /api/predict gives the reference numbers.",
-          ),
-        );
+        // Said once above the results, marked on each card.
+        head.querySelector(".meta")!.append(" · resized in the browser ≈");
+        document.getElementById("resize-note")!.hidden = false;
       }
       card.append(el("div", { class: "result-body" }, pictures, chart));
       card.dataset.tta = useTta ? "1" : "0";

@@ -89,30 +89,24 @@ function render(s: RunSummary): HTMLElement[] {
         ),
       );
     }
-    out.push(
-      el(
-        "table",
-        {},
+    const header = ["id", "true class", "predicted", "its probability", "p(true class)"];
+    const table = el(
+      "table",
+      {},
+      el("tr", {}, ...header.map((h) => el("th", {}, h))),
+      ...s.wrong.map((w) =>
         el(
           "tr",
           {},
-          ...["id", "true class", "predicted", "its probability", "p(true class)"].map((h) =>
-            el("th", {}, h)
-          ),
-        ),
-        ...s.wrong.map((w) =>
-          el(
-            "tr",
-            {},
-            el("td", {}, w.id),
-            el("td", {}, w.true),
-            el("td", {}, w.predicted),
-            el("td", {}, fixed(w.probability)),
-            el("td", {}, fixed(w.trueProbability)),
-          )
-        ),
+          el("td", {}, w.id),
+          el("td", {}, w.true),
+          el("td", {}, w.predicted),
+          el("td", {}, fixed(w.probability)),
+          el("td", {}, fixed(w.trueProbability)),
+        )
       ),
     );
+    out.push(el("details", {}, el("summary", {}, `The ${s.wrong.length} as a table`), table));
   } else {
     out.push(el("p", { class: "note" }, "No evaluation with wrong galaxies in this run folder."));
   }

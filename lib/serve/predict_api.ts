@@ -52,8 +52,9 @@ export interface PredictAnswer {
   label: string;
   /** Its probability (votes: that fraction). */
   probability: number;
-  /** Size of the image received, pixels. */
+  /** Width of the image received, pixels. */
   width: number;
+  /** Height of the image received, pixels. */
   height: number;
 }
 

@@ -50,6 +50,7 @@ export interface PredictionPage {
   total: number;
   /** Index of the first row of this page among them. */
   offset: number;
+  /** The page's rows, in the query's order. */
   rows: PredictionRow[];
 }
 

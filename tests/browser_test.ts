@@ -15,6 +15,7 @@ import { PROJECT_ROOT } from "../lib/bench/fixtures.ts";
 import { parseCsvRows } from "../lib/io/csv.ts";
 import { openRun } from "../lib/predict/run.ts";
 import { startServer } from "../lib/serve/server.ts";
+import { exportSite } from "../lib/web/site.ts";
 import { findChromium, launchChromium } from "../lib/web/headless.ts";
 import { toyRun } from "./fixtures_run.ts";
 import { buildWeb, realGalaxyJpegs, resnetRun } from "./fixtures_web.ts";
@@ -82,7 +83,12 @@ async function shownResults(page: Page, count: number, tta: boolean) {
 async function classifyInBrowser(
   runDir: string,
   shots: string,
-  o: { backend?: "webgl" | "wasm"; check?: (page: Page) => Promise<void> } = {},
+  o: {
+    backend?: "webgl" | "wasm";
+    check?: (page: Page) => Promise<void>;
+    /** Serve the static site of export-web with a plain file server instead of deno task serve. */
+    exported?: boolean;
+  } = {},
 ): Promise<void> {
   await buildWeb();
   const jpegs = images as string[];
@@ -93,7 +99,14 @@ async function classifyInBrowser(
     tta: await predictCli(runDir, dir, true),
   };
   const run = await openRun(runDir);
-  const server = await startServer({ run, port: 0 });
+  let server: { url: string; close(): Promise<void> };
+  if (o.exported) {
+    const site = await tempDir("galaxy-browser-site-");
+    await exportSite(run, site);
+    server = staticServer(site);
+  } else {
+    server = await startServer({ run, port: 0 });
+  }
   const browser = await launchChromium(chromium.path!);
   try {
     const page = await browser.browser.newPage();
@@ -146,6 +159,47 @@ async function classifyInBrowser(
   }
 }
 
+/** A plain static file server of `root` (what an observatory's web server does). */
+function staticServer(root: string): { url: string; close(): Promise<void> } {
+  const types: Record<string, string> = {
+    html: "text/html",
+    js: "text/javascript",
+    css: "text/css",
+    json: "application/json",
+    wasm: "application/wasm",
+  };
+  const ac = new AbortController();
+  let port = 0;
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: ac.signal,
+    onListen: (a) => (port = a.port),
+  }, async (req) => {
+    const path = decodeURIComponent(new URL(req.url).pathname);
+    if (path.includes("..")) return new Response("no", { status: 403 });
+    const file = join(root, path.endsWith("/") ? `${path}index.html` : path);
+    try {
+      const body = await Deno.readFile(file);
+      const ext = file.split(".").pop()!;
+      return new Response(body, {
+        headers: { "content-type": types[ext] ?? "application/octet-stream" },
+      });
+    } catch {
+      return new Response("not found", { status: 404 });
+    }
+  });
+  return {
+    get url() {
+      return `http://127.0.0.1:${port}`;
+    },
+    close: async () => {
+      ac.abort();
+      await server.finished;
+    },
+  };
+}
+
 Deno.test({
   name: "classify page: two real galaxies classified in the browser equal deno task predict (1e-4)",
   ignore: skip !== null,
@@ -181,6 +235,23 @@ Deno.test({
           (b) => b.parentElement!.querySelector("li.question .question-text b")?.textContent,
         );
         assert.equal(nested, "Q7");
+      },
+    });
+  },
+});
+
+Deno.test({
+  name: "export-web: the static site classifies in the browser from a plain file server",
+  ignore: skip !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await setupBackend({ requested: "wasm" });
+    await classifyInBrowser(await resnetRun({ size: 48, crop: 48 / 424, seed: 3 }), "export.png", {
+      exported: true,
+      check: async (page) => {
+        // No links to the server-only pages in a static site.
+        assert.equal(await page.$eval("#nav-run", (a) => (a as HTMLElement).hidden), true);
       },
     });
   },

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";
 import { writeJsonAtomic } from "../lib/io/atomic.ts";
@@ -48,7 +49,9 @@ export function buildWeb(): Promise<void> {
 /**
  * A run folder around an untrained, seeded, narrow ResNet-34 (a real
  * convolutional network, whose outputs depend on every pixel) with the
- * given geometry; returns its path.
+ * given geometry; returns its path. Its logits layer is scaled down (x0.05)
+ * so that the class probabilities are spread (about 0.05 to 0.5) instead of
+ * saturated at 0 and 1, where a difference could hide.
  */
 export async function resnetRun(o: { size: number; crop: number; seed?: number }): Promise<string> {
   const dir = await tempDir("galaxy-webrun-");
@@ -63,6 +66,8 @@ export async function resnetRun(o: { size: number; crop: number; seed?: number }
     std: [35, 32, 30],
     seed: o.seed ?? 7,
   });
+  const logits = model.layers.filter((l) => l.getClassName() === "Dense").pop()!;
+  logits.setWeights(logits.getWeights().map((w) => tf.mul(w, 0.05)));
   const config = {
     dataset: { scheme: "gz5", kind: "classes", classes, flipPairs: [], size: o.size, crop: o.crop },
   };

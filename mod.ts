@@ -2,7 +2,7 @@
  * galaxy: train and serve a Galaxy Zoo morphology classifier (ResNet-34
  * with focal loss) with TensorFlow.js under Deno.
  *
- * The scripts (`deno task fetch|preprocess|train|predict|evaluate|retrain`)
+ * The scripts (`deno task fetch|preprocess|train|predict|evaluate|retrain|serve|export-web`)
  * are thin layers over these exports; see README.md.
  *
  * @example
@@ -172,3 +172,13 @@ export {
   rmse,
 } from "./lib/metrics.ts";
 export { loadModel, saveModel } from "./lib/io/model_io.ts";
+export { type GalaxyServer, type ServeOptions, startServer } from "./lib/serve/server.ts";
+export { type PredictAnswer, type PredictApiLimits } from "./lib/serve/predict_api.ts";
+export {
+  type PredictionFilter,
+  type PredictionPage,
+  type PredictionRow,
+  type PredictionSort,
+  PredictionTable,
+} from "./lib/serve/predictions_table.ts";
+export { exportSite, type ExportSummary, type PageConfig } from "./lib/web/site.ts";

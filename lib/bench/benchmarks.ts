@@ -16,7 +16,9 @@ import {
   syntheticInput,
   warmPageCache,
 } from "./fixtures.ts";
+import { browserBenchInputs } from "./browser_fixtures.ts";
 import { median } from "./stats.ts";
+import { findChromium } from "../web/headless.ts";
 import {
   type Benchmark,
   type BenchRow,
@@ -569,6 +571,56 @@ const scaling: Benchmark = {
   },
 };
 
+const browser: Benchmark = {
+  id: "browser",
+  description: "the classify page of deno task serve in headless Chromium (TF.js WebGL or WASM, " +
+    "as the browser offers) images/s vs deno task predict on the same JPEGs, ResNet-34 at 64 px",
+  async prepare(ctx: SuiteContext): Promise<Plan> {
+    const inputs = await browserBenchInputs(ctx.quick ? 12 : 48, ctx.log);
+    const args = ["--run", inputs.run, "--in", inputs.images];
+    const chromium = findChromium();
+    const variants: Variant[] = [
+      toolkitVariant("predict", "deno task predict (lib/predict)", "predict_folder", args),
+    ];
+    if (chromium.path !== null) {
+      variants.unshift(
+        toolkitVariant("browser", "classify page on TF.js WebGL", "browser_infer", [
+          ...args,
+          "--backend",
+          "webgl",
+        ]),
+        toolkitVariant("browser-wasm", "classify page on TF.js WASM", "browser_infer", [
+          ...args,
+          "--backend",
+          "wasm",
+        ]),
+      );
+    }
+    const what = `${inputs.count} ${inputs.real ? "real Kaggle" : "generated"} JPEGs`;
+    return {
+      variants,
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { images: inputs.count, real: inputs.real, size: 64, crop: 0.5 },
+      rows: (r) =>
+        (["browser", "browser-wasm"] as const).map((key) =>
+          imagesPerSecondRow({
+            id: key,
+            what: `in-browser inference, ResNet-34 64 px, ${what}, one image per call ` +
+              `(${firstField(r.get(key), "backend") ?? "no browser"}), vs deno task predict ` +
+              `(${backendText(r.get("predict"))}, batch 32)`,
+            toolkit: r.get(key),
+            peer: r.get("predict"),
+            note: chromium.path === null
+              ? `In-browser rows skipped: ${chromium.reason}.`
+              : "Both decode, crop and resize the JPEGs; the page also draws each result. " +
+                "Headless Chromium here renders WebGL in software (SwiftShader): a GPU is faster.",
+          })
+        ),
+    };
+  },
+};
+
 /** Every benchmark, in table order. */
 export const BENCHMARKS: readonly Benchmark[] = [
   preprocess,
@@ -578,6 +630,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   trainCpu,
   infer,
   predict,
+  browser,
   allreduce,
   scaling,
 ];

@@ -23,6 +23,7 @@
  * @module
  */
 import sharp from "sharp";
+import { cropGeometry, type ImageOptions } from "./crop.ts";
 
 /**
  * Names the decoding: bump the leading number whenever this module would
@@ -40,13 +41,7 @@ export function isImageFile(name: string): boolean {
   return dot > 0 && IMAGE_EXTENSIONS.includes(name.slice(dot + 1).toLowerCase());
 }
 
-/** Output geometry: side of the square crop as a fraction of the shorter side, and output side. */
-export interface ImageOptions {
-  /** Output height and width in pixels. */
-  size: number;
-  /** Fraction of the shorter side kept, centred, in (0, 1]. */
-  crop: number;
-}
+export { type CropGeometry, cropGeometry, type ImageOptions } from "./crop.ts";
 
 /** Checks `size` and `crop` are usable. */
 export function validateImageOptions(o: ImageOptions): void {
@@ -56,29 +51,6 @@ export function validateImageOptions(o: ImageOptions): void {
   if (!Number.isFinite(o.crop) || o.crop <= 0 || o.crop > 1) {
     throw new Error(`--crop must be a fraction in (0, 1], got ${o.crop}`);
   }
-}
-
-/** How a `width` x `height` source is scaled and cut to give the output. */
-export interface CropGeometry {
-  /** The whole image is first resized to this. */
-  resizeWidth: number;
-  resizeHeight: number;
-  /** Then this `size` x `size` window is extracted. */
-  left: number;
-  top: number;
-}
-
-/** The resize and extract that turn a `width` x `height` image into the centre crop. */
-export function cropGeometry(width: number, height: number, o: ImageOptions): CropGeometry {
-  const scale = o.size / (o.crop * Math.min(width, height));
-  const resizeWidth = Math.max(o.size, Math.round(width * scale));
-  const resizeHeight = Math.max(o.size, Math.round(height * scale));
-  return {
-    resizeWidth,
-    resizeHeight,
-    left: Math.floor((resizeWidth - o.size) / 2),
-    top: Math.floor((resizeHeight - o.size) / 2),
-  };
 }
 
 /** A decoded, cropped and resized image. */

@@ -8,7 +8,9 @@
 /** The lines of `stream` (UTF-8), split at `\n` or `\r`, without the line ends. */
 export async function* textLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let partial = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+  // Typed as a transform of Uint8Array: the DOM lib (for the web pages) widens its input type.
+  const decoder = new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>;
+  for await (const text of stream.pipeThrough(decoder)) {
     const lines = (partial + text).split(/[\n\r]/);
     partial = lines.pop()!;
     yield* lines;

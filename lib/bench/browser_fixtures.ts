@@ -1,0 +1,63 @@
+/**
+ * Inputs of the in-browser inference benchmark: a run folder around a
+ * full-width, seeded, untrained ResNet-34 at 64 px (the network users
+ * train; untrained weights cost the same), and a folder of `count` real
+ * Kaggle JPEGs (where `../shared/data` has them, else generated ones),
+ * both in the benchmark cache, made once.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { TRAINING_IMAGES_DIR } from "../data/synthetic.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
+import { saveModel } from "../io/model_io.ts";
+import { resnet34 } from "../model/resnet.ts";
+import { cacheDir, sharedDataDir, syntheticInput } from "./fixtures.ts";
+
+/** What {@linkcode browserBenchInputs} made. */
+export interface BrowserBenchInputs {
+  run: string;
+  images: string;
+  count: number;
+  real: boolean;
+}
+
+/** The run and image folders of the benchmark (see the module doc). */
+export async function browserBenchInputs(
+  count: number,
+  log: (line: string) => void = () => {},
+): Promise<BrowserBenchInputs> {
+  const run = join(cacheDir(), "browser-resnet34-64-seed0");
+  if (!await Deno.stat(join(run, "model", "model.json")).then(() => true, () => false)) {
+    log(`writing a ResNet-34 run folder to ${run}`);
+    const classes = ["round", "in_between", "cigar", "edge_on", "spiral"];
+    const config = {
+      dataset: { scheme: "gz5", kind: "classes", classes, flipPairs: [], size: 64, crop: 0.5 },
+    };
+    const model = resnet34({ inputSize: 64, outputs: classes.length, seed: 0 });
+    await saveModel(model, join(run, "model"), { galaxy: config });
+    model.dispose();
+    await writeJsonAtomic(join(run, "config.json"), config);
+  }
+  const realDir = join(sharedDataDir(), "kaggle-votes-sample", "images_training_rev1");
+  let source: string;
+  let real = true;
+  try {
+    Deno.statSync(realDir);
+    source = realDir;
+  } catch {
+    source = join((await syntheticInput(count, log)).dir, TRAINING_IMAGES_DIR);
+    real = false;
+  }
+  const names = [...Deno.readDirSync(source)].map((e) => e.name).filter((n) => n.endsWith(".jpg"))
+    .sort().slice(0, count);
+  const images = join(cacheDir(), `browser-images-${real ? "real" : "generated"}-n${names.length}`);
+  await Deno.mkdir(images, { recursive: true });
+  for (const n of names) {
+    const to = join(images, n);
+    if (!await Deno.stat(to).then(() => true, () => false)) {
+      await Deno.copyFile(join(source, n), to);
+    }
+  }
+  return { run, images, count: names.length, real };
+}

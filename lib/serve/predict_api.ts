@@ -1,0 +1,217 @@
+/**
+ * `POST /api/predict`: one image's bytes in, the model's outputs out, as
+ * JSON. The image goes through {@linkcode loadImage} and
+ * {@linkcode predictBatch} exactly as in `deno task predict`, so the numbers
+ * are the ones its CSV holds (there rounded to 6 decimals).
+ *
+ * Bounds: a body larger than `maxBytes` is refused (413) before or while it
+ * is read; at most `maxConcurrent` images decode and predict at once and at
+ * most `maxQueued` more wait (else 503, with `Retry-After`). An empty body
+ * is a 400, bytes that are not a JPEG or PNG a 415, an image that cannot be
+ * decoded a 422; each answer's JSON says why in `error`.
+ *
+ * @module
+ */
+import { ImageError, loadImage } from "../data/image.ts";
+import { Q1_CLASSES } from "../data/label_schemes.ts";
+import { voteIndex } from "../data/schema.ts";
+import { predictBatch } from "../inference.ts";
+import { argmaxAt } from "../metrics.ts";
+import type { Run } from "../predict/run.ts";
+
+/** Limits of the API. */
+export interface PredictApiLimits {
+  /** Largest accepted body, bytes (default 20 MiB). */
+  maxBytes: number;
+  /** Images decoded and predicted at once (default 2). */
+  maxConcurrent: number;
+  /** Requests waiting for a slot before new ones get a 503 (default 16). */
+  maxQueued: number;
+}
+
+/** Defaults of {@linkcode PredictApiLimits}. */
+export const PREDICT_API_LIMITS: PredictApiLimits = {
+  maxBytes: 20 * 1024 * 1024,
+  maxConcurrent: 2,
+  maxQueued: 16,
+};
+
+/** The JSON answer of a successful prediction. */
+export interface PredictAnswer {
+  /** `classes`: class probabilities; `votes`: the 37 vote fractions. */
+  kind: "classes" | "votes";
+  /** The run's label scheme. */
+  scheme: string;
+  /** Whether the 8 rotations and flips were averaged (`?tta=1`). */
+  tta: boolean;
+  /** Output names in order (class names, or `Class1.1` ... `Class11.6`). */
+  names: string[];
+  /** The model's outputs, in `names` order (float32 values). */
+  values: number[];
+  /** The predicted class (votes: the question 1 answer with the largest fraction). */
+  label: string;
+  /** Its probability (votes: that fraction). */
+  probability: number;
+  /** Width of the image received, pixels. */
+  width: number;
+  /** Height of the image received, pixels. */
+  height: number;
+}
+
+/** An API error: HTTP status and the reason sent as `{ "error": reason }`. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: HeadersInit = {}) {
+    super(message);
+  }
+}
+
+/** A JSON response. */
+export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  });
+}
+
+/** Reads a request body up to `max` bytes; throws a 413 {@linkcode ApiError} past that. */
+export async function readBody(req: Request, max: number): Promise<Uint8Array> {
+  const declared = req.headers.get("content-length");
+  if (declared !== null && Number(declared) > max) {
+    throw new ApiError(413, `body of ${declared} bytes exceeds the limit of ${max} bytes`);
+  }
+  if (!req.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const reader = req.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel().catch(() => {});
+      throw new ApiError(413, `body exceeds the limit of ${max} bytes`);
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** `jpeg`, `png` or null, from the file's first bytes. */
+export function imageType(b: Uint8Array): "jpeg" | "png" | null {
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
+  if (
+    b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
+    b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a
+  ) return "png";
+  return null;
+}
+
+/** A counting semaphore with a bounded queue. */
+class Slots {
+  #busy = 0;
+  #waiting: (() => void)[] = [];
+  constructor(readonly size: number, readonly queue: number) {}
+  /** Waits for a slot; null when the queue is full (the caller answers 503). */
+  async acquire(): Promise<(() => void) | null> {
+    if (this.#busy >= this.size) {
+      if (this.#waiting.length >= this.queue) return null;
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    } else {
+      this.#busy++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.#waiting.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else this.#busy--;
+    };
+  }
+}
+
+/** Predicts one image of a request; see the module doc. */
+export class PredictApi {
+  readonly limits: PredictApiLimits;
+  #slots: Slots;
+  constructor(readonly run: Run, limits: Partial<PredictApiLimits> = {}) {
+    this.limits = { ...PREDICT_API_LIMITS, ...limits };
+    this.#slots = new Slots(this.limits.maxConcurrent, this.limits.maxQueued);
+  }
+
+  /** The outputs of one image's bytes (errors as {@linkcode ApiError}). */
+  async predict(bytes: Uint8Array, tta: boolean): Promise<PredictAnswer> {
+    if (bytes.length === 0) throw new ApiError(400, "empty body: send the image file's bytes");
+    if (imageType(bytes) === null) {
+      throw new ApiError(415, "the body is not a JPEG or PNG image");
+    }
+    const release = await this.#slots.acquire();
+    if (!release) {
+      throw new ApiError(503, "too many images in progress; try again shortly", {
+        "retry-after": "1",
+      });
+    }
+    try {
+      const d = this.run.dataset;
+      let img;
+      try {
+        img = await loadImage(bytes, { size: d.size, crop: d.crop }, "image");
+      } catch (e) {
+        if (e instanceof ImageError) {
+          throw new ApiError(422, `cannot decode the image: ${e.reason}`);
+        }
+        throw e;
+      }
+      const out = predictBatch(this.run.model, { n: 1, ids: ["image"], pixels: img.pixels }, {
+        tta,
+        flipPairs: d.flipPairs,
+      });
+      const values = Array.from(out);
+      let label: string, probability: number;
+      if (d.kind === "votes") {
+        const q1 = voteIndex("Class1.1");
+        const k = argmaxAt(values, q1, Q1_CLASSES.length);
+        label = Q1_CLASSES[k];
+        probability = values[q1 + k];
+      } else {
+        const k = argmaxAt(values, 0, values.length);
+        label = d.classes[k];
+        probability = values[k];
+      }
+      return {
+        kind: d.kind,
+        scheme: d.scheme,
+        tta,
+        names: [...d.classes],
+        values,
+        label,
+        probability,
+        width: img.width,
+        height: img.height,
+      };
+    } finally {
+      release();
+    }
+  }
+
+  /** Handles `POST /api/predict[?tta=1]`. */
+  async handle(req: Request): Promise<Response> {
+    try {
+      if (req.method !== "POST") {
+        throw new ApiError(405, "use POST with the image file as the body", { allow: "POST" });
+      }
+      const tta = ["1", "true", "yes"].includes(new URL(req.url).searchParams.get("tta") ?? "");
+      const bytes = await readBody(req, this.limits.maxBytes);
+      return json(await this.predict(bytes, tta));
+    } catch (e) {
+      if (e instanceof ApiError) return json({ error: e.message }, e.status, e.headers);
+      return json({ error: `internal error: ${(e as Error).message}` }, 500);
+    }
+  }
+}

@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { setupBackend } from "../lib/backend.ts";
 import { NUM_VOTES } from "../lib/data/schema.ts";
 import { csvLine, parseCsvRows } from "../lib/io/csv.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { predict } from "../lib/predict/predict.ts";
 import { openRun, type Run } from "../lib/predict/run.ts";
+import { RunDirError } from "../lib/io/run_dir.ts";
+import { openModelFlag } from "../lib/serve/model_flag.ts";
 import { imageType } from "../lib/serve/predict_api.ts";
 import { PredictionTable } from "../lib/serve/predictions_table.ts";
 import { type GalaxyServer, startServer } from "../lib/serve/server.ts";
@@ -397,4 +400,21 @@ Deno.test("export-web writes a static site: the page, its code, the model and th
     assert(!/^(https?:)?\/\//.test(m[1]), `index.html loads ${m[1]} from elsewhere`);
   }
   run.model.dispose();
+});
+
+Deno.test("serve's --model takes RUN, RUN/model, RUN/model/model.json and a file:// URL; else a usage error", async () => {
+  const dir = await toyRun();
+  const forms = [
+    dir,
+    join(dir, "model"),
+    join(dir, "model", "model.json"),
+    pathToFileURL(join(dir, "model", "model.json")).href,
+  ];
+  for (const form of forms) {
+    const opened = await openModelFlag(form);
+    assert.equal(resolve(opened.dir), resolve(dir), form);
+    opened.model.dispose();
+  }
+  await assert.rejects(() => openModelFlag(join(dir, "config.json")), RunDirError);
+  await assert.rejects(() => openModelFlag("https://example.org/model.json"), RunDirError);
 });

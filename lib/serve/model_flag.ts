@@ -1,12 +1,18 @@
 /**
- * `--model` of `serve` and `export-web`, in one place: the value names a
- * run folder (config.json + model/), which is opened for inference.
+ * `--model` of `serve` and `export-web`, in one place: the value takes every
+ * form {@linkcode resolveRunDir} accepts (RUN, RUN/model, RUN/model/model.json
+ * or a `file://` URL), and the run it names is opened for inference.
  *
  * @module
  */
+import { resolveRunDir } from "../io/run_dir.ts";
 import { openRun, type Run } from "../predict/run.ts";
 
-/** Opens the run that `--model` names. */
+/**
+ * Opens the run that `--model` names.
+ *
+ * @throws {RunDirError} (a usage error, exit 2) where the value names no run folder.
+ */
 export async function openModelFlag(value: string): Promise<Run> {
-  return await openRun(value);
+  return await openRun(await resolveRunDir(value));
 }

@@ -289,3 +289,50 @@ Deno.test("only the oneDNN 2.x C API (from 2.3) is accepted", () => {
   assert.match(unsupportedVersionReason({ major: 1, minor: 8, patch: 0 })!, /too old/);
   assert.match(unsupportedVersionReason({ major: 2, minor: 1, patch: 0 })!, /too old/);
 });
+
+Deno.test({
+  name: "a ResNet-34 training step with the oneDNN kernels matches the plain-wasm step",
+  ignore,
+  fn: async () => {
+    const { resnet34 } = await import("../lib/model/resnet.ts");
+    const { computeGradients, trainableVariables } = await import("../lib/train/step.ts");
+    const { categoricalFocalLoss } = await import("../lib/focal_loss.ts");
+    const { sgdNesterov } = await import("../lib/train/optimizers.ts");
+    // Batch 8: with fewer images the deep batch norms (1x1 pixels) amplify rounding.
+    const [batch, size] = [8, 32];
+    const step = () => {
+      // Both stems: the ImageNet one has the 7x7/2 conv and the max-pool.
+      const model = resnet34({ inputSize: size, outputs: 5, width: 0.25, seed: 3, dropout: 0 });
+      const vars = trainableVariables(model);
+      const x = tf.tensor4d(values(batch * size * size * 3, 5).map((v) => 127.5 + 127.5 * v), [
+        batch,
+        size,
+        size,
+        3,
+      ]);
+      const y = tf.oneHot(tf.tensor1d([1, 3, 0, 2, 4, 1, 1, 0], "int32"), 5);
+      const g = computeGradients(model, vars, categoricalFocalLoss(), x, y, 0);
+      const grads = g.grads.map((t) => Float32Array.from(t.dataSync()));
+      const opt = sgdNesterov(vars);
+      opt.apply(g.grads, 0.1);
+      const weights = [...model.trainableWeights, ...model.nonTrainableWeights].map((w) =>
+        Float32Array.from(w.read().dataSync())
+      );
+      tf.dispose([x, y, ...g.grads]);
+      opt.dispose();
+      model.dispose();
+      return { loss: g.loss, grads, weights };
+    };
+    const native = step();
+    unregisterOneDnnKernels();
+    const plain = step();
+    registerOneDnnKernels(openOneDnn());
+    assert.ok(
+      Math.abs(native.loss - plain.loss) <= 1e-4 * Math.abs(plain.loss),
+      `loss: oneDNN ${native.loss}, plain wasm ${plain.loss}`,
+    );
+    assertClose(plain.grads, native.grads, "gradients", 5e-4);
+    // Weights after the update, and the batch-norm moving statistics.
+    assertClose(plain.weights, native.weights, "weights after the step", 2e-4);
+  },
+});

@@ -10,6 +10,20 @@ import * as tf from "@tensorflow/tfjs";
 import type { OneDnn } from "./library.ts";
 import { convGeometry, ConvPrimitives } from "./conv.ts";
 import { poolGeometry, PoolPrimitives } from "./pool.ts";
+import { BatchNormCache } from "./batch_norm.ts";
+
+/**
+ * Batch normalisation in training mode, one oneDNN call: inputs `x` (NHWC,
+ * float32), `gamma`, `beta` (`[channels]`); attr `epsilon`; outputs
+ * `[y, mean, variance]` (variance biased, as `tf.moments`). Registered on
+ * wasm only while the oneDNN kernels are (lib/model/batch_norm.ts asks).
+ */
+export const BATCH_NORM_TRAINING = "GalaxyBatchNormTraining";
+/**
+ * Its gradient, one oneDNN call: inputs `dy`, `x`, `mean`, `variance`,
+ * `gamma`, `beta`; attr `epsilon`; outputs `[dx, dgamma, dbeta]`.
+ */
+export const BATCH_NORM_TRAINING_GRAD = "GalaxyBatchNormTrainingGrad";
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -32,6 +46,7 @@ interface Registration {
   dnnl: OneDnn;
   conv: ConvPrimitives;
   pool: PoolPrimitives;
+  batchNorm: BatchNormCache;
   previous: Map<string, tf.KernelConfig | undefined>;
 }
 
@@ -156,7 +171,56 @@ function avgPoolGrad(args: KernelArgs): Info {
   return dx;
 }
 
+function batchNormShape(x: Info): [number, number, number, number] {
+  if (x.shape.length !== 4 || x.dtype !== "float32" || tf.util.sizeFromShape(x.shape) === 0) {
+    throw new Error(`${BATCH_NORM_TRAINING} takes a non-empty float32 NHWC tensor, got ${x.shape}`);
+  }
+  return x.shape as [number, number, number, number];
+}
+
+function batchNormTraining(args: KernelArgs): Info[] {
+  const backend = args.backend as unknown as WasmBackend;
+  const { x, gamma, beta } = args.inputs as { x: Info; gamma: Info; beta: Info };
+  const { epsilon } = args.attrs as unknown as { epsilon: number };
+  const shape = batchNormShape(x);
+  const prim = active!.batchNorm.for({ shape, epsilon });
+  const c = shape[3];
+  const y = backend.makeOutput([...shape], "float32");
+  const mean = backend.makeOutput([c], "float32");
+  const variance = backend.makeOutput([c], "float32");
+  const h = (i: Info) => heap(backend, i);
+  prim.runForward(h(x), h(gamma), h(beta), h(y), h(mean), h(variance));
+  return [y, mean, variance];
+}
+
+function batchNormTrainingGrad(args: KernelArgs): Info[] {
+  const backend = args.backend as unknown as WasmBackend;
+  const { dy, x, mean, variance, gamma, beta } = args.inputs as Record<string, Info>;
+  const { epsilon } = args.attrs as unknown as { epsilon: number };
+  const shape = batchNormShape(x);
+  const prim = active!.batchNorm.for({ shape, epsilon });
+  const c = shape[3];
+  const dx = backend.makeOutput([...shape], "float32");
+  const dgamma = backend.makeOutput([c], "float32");
+  const dbeta = backend.makeOutput([c], "float32");
+  const h = (i: Info) => heap(backend, i);
+  prim.runBackward(
+    h(x),
+    h(mean),
+    h(variance),
+    h(dy),
+    h(gamma),
+    h(beta),
+    h(dx),
+    h(dgamma),
+    h(dbeta),
+  );
+  return [dx, dgamma, dbeta];
+}
+
 const KERNELS: Record<string, tf.KernelFunc> = {
+  [BATCH_NORM_TRAINING]: batchNormTraining,
+  [BATCH_NORM_TRAINING_GRAD]: batchNormTrainingGrad,
   Conv2D: (args) => conv2D(args, "Conv2D"),
   FusedConv2D: (args) => conv2D(args, "FusedConv2D"),
   Conv2DBackpropInput: conv2DBackpropInput,
@@ -184,7 +248,13 @@ export function registerOneDnnKernels(dnnl: OneDnn): void {
   if (active) return;
   const prev = new Map<string, tf.KernelConfig | undefined>();
   for (const name of ONEDNN_KERNEL_NAMES) prev.set(name, tf.getKernel(name, "wasm"));
-  active = { dnnl, conv: new ConvPrimitives(dnnl), pool: new PoolPrimitives(dnnl), previous: prev };
+  active = {
+    dnnl,
+    conv: new ConvPrimitives(dnnl),
+    pool: new PoolPrimitives(dnnl),
+    batchNorm: new BatchNormCache(dnnl),
+    previous: prev,
+  };
   for (const [name, kernelFunc] of Object.entries(KERNELS)) {
     const before = prev.get(name);
     swap(name, {
@@ -206,6 +276,7 @@ export function unregisterOneDnnKernels(): void {
   for (const name of ONEDNN_KERNEL_NAMES) swap(name, active.previous.get(name));
   active.conv.clear();
   active.pool.clear();
+  active.batchNorm.clear();
   active = null;
 }
 
@@ -213,6 +284,6 @@ export function unregisterOneDnnKernels(): void {
 export function oneDnnKernelState(): { registered: boolean; primitives: number } {
   return {
     registered: active !== null,
-    primitives: active ? active.conv.size + active.pool.size : 0,
+    primitives: active ? active.conv.size + active.pool.size + active.batchNorm.size : 0,
   };
 }

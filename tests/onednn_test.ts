@@ -158,6 +158,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "oneDNN conv reuses a reordered filter only for the same data: new weights are never stale",
+  ignore,
+  fn: () => {
+    // 32 -> 64 channels: oneDNN picks a blocked filter layout, so the reorder is cached.
+    const x = tf.tensor4d(values(2 * 6 * 5 * 32, 1), [2, 6, 5, 32]);
+    const w = tf.variable(tf.tensor4d(values(3 * 3 * 32 * 64, 2), [3, 3, 32, 64]));
+    const conv = () => tf.tidy(() => tf.conv2d(x, w as tf.Tensor4D, 1, "same").dataSync());
+    const dx = () =>
+      tf.tidy(() =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, "same")))(
+          x,
+        ).dataSync()
+      );
+    const [first, firstDx] = [conv(), dx()];
+    assert.deepEqual(conv(), first, "same filter, same result");
+    tf.tidy(() => w.assign(tf.mul(w, 2)));
+    const [second, secondDx] = [conv(), dx()];
+    for (let i = 0; i < first.length; i += 97) {
+      assert.ok(
+        Math.abs(second[i] - 2 * first[i]) <= 1e-4 * Math.max(1, Math.abs(first[i])),
+        `y[${i}]`,
+      );
+    }
+    for (let i = 0; i < firstDx.length; i += 97) {
+      assert.ok(
+        Math.abs(secondDx[i] - 2 * firstDx[i]) <= 1e-4 * Math.max(1, Math.abs(firstDx[i])),
+        `dx[${i}]`,
+      );
+    }
+    tf.dispose([x, w]);
+  },
+});
+
+Deno.test({
   name: "oneDNN FusedConv2D (bias, relu) and its gradients equal the CPU backend",
   ignore,
   fn: async () => {

@@ -195,8 +195,9 @@ export class ConvForward {
     }
   }
 
-  run(x: Data, filter: Data, bias: Data | null, y: Data): void {
-    const w = this.weights.into(filter);
+  /** `filterId`: the filter's data id, so a filter seen last time is not reordered again. */
+  run(x: Data, filter: Data, bias: Data | null, y: Data, filterId?: object): void {
+    const w = this.weights.into(filter, filterId);
     this.conv.execute(this.bias ? [x, w, bias!, y] : [x, w, y]);
   }
 
@@ -244,8 +245,8 @@ export class ConvBackwardData {
     }
   }
 
-  run(dy: Data, filter: Data, dx: Data): void {
-    this.conv.execute([dy, this.weights.into(filter), dx]);
+  run(dy: Data, filter: Data, dx: Data, filterId?: object): void {
+    this.conv.execute([dy, this.weights.into(filter, filterId), dx]);
   }
 
   destroy(): void {

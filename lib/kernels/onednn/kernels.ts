@@ -86,6 +86,7 @@ function conv2D(args: KernelArgs, name: "Conv2D" | "FusedConv2D"): Info {
     heap(backend, filter),
     hasBias ? heap(backend, bias) : null,
     heap(backend, y),
+    filter.dataId,
   );
   return y;
 }
@@ -107,7 +108,7 @@ function conv2DBackpropInput(args: KernelArgs): Info {
   if (g === null || !allF32(dy, filter)) return previous("Conv2DBackpropInput")(args) as Info;
   const prim = r.conv.backwardDataFor(g);
   const dx = backend.makeOutput([...a.inputShape], "float32");
-  prim.run(heap(backend, dy), heap(backend, filter), heap(backend, dx));
+  prim.run(heap(backend, dy), heap(backend, filter), heap(backend, dx), filter.dataId);
   return dx;
 }
 

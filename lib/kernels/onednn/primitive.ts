@@ -283,10 +283,21 @@ export class Relayout {
     }
   }
 
-  /** Plain data -> the buffer the primitive reads (the scratch, or `plain` itself). */
-  into(plain: Data): Data {
+  /** The tensor data (TF.js data id) the scratch holds, if any. */
+  private held: object | null = null;
+
+  /**
+   * Plain data -> the buffer the primitive reads (the scratch, or `plain`
+   * itself). With `dataId`, the tensor data `plain` belongs to, a second call
+   * for the same data skips the reorder: TF.js never writes a tensor's data
+   * after its kernel made it (the optimizers write new weights into fresh
+   * data), so inference reorders each filter once.
+   */
+  into(plain: Data, dataId?: object): Data {
     if (this.reorder === null) return plain;
+    if (dataId !== undefined && dataId === this.held) return this.scratch!;
     this.reorder.execute([plain, this.scratch!]);
+    this.held = dataId ?? null;
     return this.scratch!;
   }
 

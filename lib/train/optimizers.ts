@@ -102,11 +102,13 @@ export function adam(
           const M = storage.view(m[i]);
           const V = storage.view(v[i]);
           const out = storage.view(fresh.info);
+          // One division and one square root per weight: the bias corrections fold into constants.
+          const [a1, a2, s1, s2] = [1 - beta1, 1 - beta2, lr / c1, 1 / c2];
           for (let k = 0; k < W.length; k++) {
             const g = G[k];
-            M[k] = beta1 * M[k] + (1 - beta1) * g;
-            V[k] = beta2 * V[k] + (1 - beta2) * g * g;
-            out[k] = W[k] - lr * ((M[k] / c1) / (Math.sqrt(V[k] / c2) + epsilon));
+            M[k] = beta1 * M[k] + a1 * g;
+            V[k] = beta2 * V[k] + a2 * g * g;
+            out[k] = W[k] - s1 * M[k] / (Math.sqrt(V[k] * s2) + epsilon);
           }
           storage.commit(w, fresh);
         });

@@ -2,11 +2,13 @@
  * Batch normalisation in training mode on oneDNN, NHWC on the wasm heap:
  * the forward pass (output, batch mean and biased variance) is one call,
  * and the backward pass (input, scale and shift gradients, through the
- * batch statistics) is one call.
+ * batch statistics) is one call. Both run on one OpenMP thread
+ * ({@linkcode singleThreaded}): they are memory-bound, and their barriers
+ * cost far more than a second thread gains on a shared machine.
  *
  * @module
  */
-import { check, type OneDnn } from "./library.ts";
+import { check, type OneDnn, singleThreaded } from "./library.ts";
 import {
   ARG,
   type Data,
@@ -98,7 +100,7 @@ export class BatchNormPrimitives {
 
   /** y, mean and variance (biased) from x, gamma and beta. */
   runForward(x: Data, gamma: Data, beta: Data, y: Data, mean: Data, variance: Data): void {
-    this.forward.execute([x, gamma, beta, y, mean, variance]);
+    singleThreaded(() => this.forward.execute([x, gamma, beta, y, mean, variance]));
   }
 
   /** dx, dgamma and dbeta, through the batch statistics. */
@@ -113,7 +115,9 @@ export class BatchNormPrimitives {
     dgamma: Data,
     dbeta: Data,
   ): void {
-    this.backward.execute([x, mean, variance, dy, gamma, beta, dx, dgamma, dbeta]);
+    singleThreaded(() =>
+      this.backward.execute([x, mean, variance, dy, gamma, beta, dx, dgamma, dbeta])
+    );
   }
 
   destroy(): void {
@@ -130,7 +134,7 @@ export class BatchNormCache {
   for(g: BatchNormGeometry): BatchNormPrimitives {
     return this.cache.get(
       `${g.shape.join(",")}|${g.epsilon}`,
-      () => new BatchNormPrimitives(this.dnnl, g),
+      () => singleThreaded(() => new BatchNormPrimitives(this.dnnl, g)),
     );
   }
 

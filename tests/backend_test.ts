@@ -84,7 +84,8 @@ async function backendLine(env: Record<string, string>, args: string[] = []): Pr
   const worker = new URL("./workers/backend_line.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-read", "--allow-env", "--allow-ffi", "--allow-sys", worker, ...args],
-    env,
+    // The caller's own settings (a run with GALAXY_NATIVE_KERNELS=0) must not leak into each case.
+    env: { GALAXY_NATIVE_KERNELS: "1", GALAXY_DNNL_LIBRARY: "", ...env },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(60_000),

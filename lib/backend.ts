@@ -4,8 +4,10 @@
  * Order of preference: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
  * `@tensorflow/tfjs-node`) where its binding loads, else WebAssembly (its
  * `.wasm` files read from the local package, never the network), else the
- * pure-JS CPU backend. Everything else in the toolkit is written against the
- * backend-neutral `@tensorflow/tfjs` API.
+ * pure-JS CPU backend. On wasm, native CPU kernels (oneDNN, lib/kernels/)
+ * replace the heavy ones where the library loads, unless turned off.
+ * Everything else in the toolkit is written against the backend-neutral
+ * `@tensorflow/tfjs` API.
  *
  * @module
  */
@@ -14,7 +16,8 @@ import "./node_compat.ts";
 import * as tf from "@tensorflow/tfjs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { registerWasmTrainingKernels } from "./wasm_kernels.ts";
+import { registerWasmTrainingKernels } from "./kernels/wasm.ts";
+import { enableNativeKernels } from "./kernels/native.ts";
 
 /** A backend the toolkit can run on, by its TensorFlow.js registry name. */
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -115,7 +118,12 @@ function firstLine(e: unknown): string {
  * loads wins.
  */
 export async function setupBackend(
-  options: { requested?: BackendName; candidates?: BackendCandidate[] } = {},
+  options: {
+    requested?: BackendName;
+    candidates?: BackendCandidate[];
+    /** `false` (`--no-native-kernels`) keeps the wasm backend plain; see lib/kernels/native.ts. */
+    nativeKernels?: boolean;
+  } = {},
 ): Promise<BackendInfo> {
   const { requested } = options;
   if (requested !== undefined && !BACKEND_NAMES.includes(requested)) {
@@ -132,7 +140,11 @@ export async function setupBackend(
       if (!(await tf.setBackend(c.name))) throw new Error(`tf.setBackend('${c.name}') failed`);
       await tf.ready();
       const gpus = c.name === "tensorflow" ? visibleGpus() : [];
-      return { name: c.name, label: c.label, gpus, skipped };
+      const info: BackendInfo = { name: c.name, label: c.label, gpus, skipped };
+      if (c.name === "wasm") {
+        info.kernels = enableNativeKernels({ enabled: options.nativeKernels }).description;
+      }
+      return info;
     } catch (e) {
       skipped.push({ label: c.label, reason: firstLine(e) });
     }
@@ -151,7 +163,11 @@ export function describeBackend(info: BackendInfo): string {
   const skipped = info.skipped.length
     ? ` (skipped ${info.skipped.map((s) => `${s.label}: ${s.reason}`).join("; ")})`
     : "";
-  return `backend: ${info.name} via ${info.label}${gpus}${skipped}`;
+  const native = info.kernels === undefined || info.kernels.startsWith("off")
+    ? ""
+    : ` + ${info.kernels}`;
+  const off = info.kernels?.startsWith("off") ? `; native kernels ${info.kernels}` : "";
+  return `backend: ${info.name}${native} via ${info.label}${gpus}${skipped}${off}`;
 }
 
 /**

@@ -32,6 +32,7 @@ const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --ou
   --batch N          images per batch (64)
   --worst N          galaxies in the most-confidently-wrong grid (16; 0: none)
   --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
+  --no-native-kernels  wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
 
 exit status: 0 done; 1 failure; 2 usage error`;
 
@@ -45,6 +46,7 @@ async function main(): Promise<number> {
     batch: { type: "string" },
     worst: { type: "string" },
     backend: { type: "string" },
+    "no-native-kernels": { type: "boolean" },
   }, USAGE);
   const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
   const split = choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), undefined);
@@ -57,7 +59,10 @@ async function main(): Promise<number> {
     batchSize: numberFlag("batch", f.batch, 64, { min: 1, integer: true }),
     worst: numberFlag("worst", f.worst, 16, { min: 0, max: 200, integer: true }),
   };
-  const info = await setupBackend({ requested: backend });
+  const info = await setupBackend({
+    requested: backend,
+    nativeKernels: f["no-native-kernels"] ? false : undefined,
+  });
   const backendLine = describeBackend(info);
   console.log(backendLine);
   const progress = new ProgressLine();

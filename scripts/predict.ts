@@ -51,6 +51,7 @@ const USAGE = `usage: deno task predict --model RUN_DIR --in INPUT --out FILE.cs
   --batch N          images per batch (${PREDICT_DEFAULTS.batchSize})
   --concurrency N    images decoding at once (${PREDICT_DEFAULTS.concurrency})
   --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
+  --no-native-kernels  wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
   --no-resume        start over instead of continuing FILE.partial of an interrupted run
   --merge FILES      merge the outputs of a sharded run (repeatable; * and ? allowed in
                      the file name); their .errors.csv files are merged too
@@ -71,6 +72,7 @@ async function main(): Promise<number> {
     batch: { type: "string" },
     concurrency: { type: "string" },
     backend: { type: "string" },
+    "no-native-kernels": { type: "boolean" },
     "no-resume": { type: "boolean" },
     merge: { type: "string", multiple: true },
   }, USAGE);
@@ -88,7 +90,10 @@ async function main(): Promise<number> {
     return m.failed > 0 ? SOME_FAILED : 0;
   }
 
-  const info = await setupBackend({ requested: backend });
+  const info = await setupBackend({
+    requested: backend,
+    nativeKernels: f["no-native-kernels"] ? false : undefined,
+  });
   console.log(describeBackend(info));
   const format = choiceFlag("format", f.format, PREDICT_FORMATS, "classes");
   const batchSize = numberFlag("batch", f.batch, PREDICT_DEFAULTS.batchSize, {

@@ -50,11 +50,13 @@ const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
   --eval-batch N        batch size of validation (${d.evalBatch})
   --resume              continue the run in --out from its last checkpoint
   --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
+  --no-native-kernels   wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
   --replicas N          mirrored data-parallel replicas, one process per GPU
                         (default: the GPUs nvidia-smi lists, or 1)`;
 
 interface ScriptOptions extends TrainOptions {
   backend?: string;
+  nativeKernels?: boolean;
   replicas?: number;
   replica?: ReplicaFlags;
 }
@@ -67,6 +69,7 @@ function options(args: string[]): ScriptOptions {
     "no-augment": { type: "boolean" },
     resume: { type: "boolean" },
     backend: { type: "string" },
+    "no-native-kernels": { type: "boolean" },
     replicas: { type: "string" },
     // Set by the mirrored launcher for each replica process.
     "replica-rank": { type: "string" },
@@ -81,6 +84,7 @@ function options(args: string[]): ScriptOptions {
     augment: !f["no-augment"],
     resume: f.resume ?? false,
     backend: f.backend,
+    nativeKernels: f["no-native-kernels"] ? false : undefined,
     replicas: f.replicas === undefined
       ? undefined
       : numberFlag("replicas", f.replicas, 1, { min: 1, max: 64, integer: true }),
@@ -185,7 +189,10 @@ if (import.meta.main) {
       console.log(`run folder: ${o.out} (model/, config.json, metrics.jsonl, report.json)`);
       return;
     }
-    const backend = await setupBackend({ requested: o.backend as BackendName | undefined });
+    const backend = await setupBackend({
+      requested: o.backend as BackendName | undefined,
+      nativeKernels: o.nativeKernels,
+    });
     const lead = !o.replica || o.replica.rank === 0;
     if (lead) console.log(describeBackend(backend));
     else console.error(`replica ${o.replica!.rank}: ${describeBackend(backend)}`);

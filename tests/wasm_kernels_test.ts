@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { registerWasmTrainingKernels } from "../lib/wasm_kernels.ts";
+import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 
 registerWasmTrainingKernels();
 registerWasmTrainingKernels(); // idempotent: the second call must change nothing

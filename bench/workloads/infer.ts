@@ -27,6 +27,7 @@ const a = workloadFlags({
   mode: { type: "string" },
   tta: { type: "boolean" },
   backend: { type: "string" },
+  "no-native-kernels": { type: "boolean" },
   size: { type: "string" },
   batch: { type: "string" },
   warmup: { type: "string" },
@@ -39,7 +40,10 @@ const batch = numberFlag("batch", a.batch, 32);
 const warmup = numberFlag("warmup", a.warmup, 1);
 const batches = numberFlag("batches", a.batches, 5);
 
-const backend = await setupBackend({ requested: a.backend as BackendName | undefined });
+const backend = await setupBackend({
+  requested: a.backend as BackendName | undefined,
+  nativeKernels: a["no-native-kernels"] ? false : undefined,
+});
 const model = resnet34({ inputSize: size, outputs: 5, seed: 0 });
 const pixels = randomPixels(batch * size * size * 3, 7);
 const ids = Array.from({ length: batch }, (_, i) => String(i));
@@ -73,6 +77,7 @@ printResult({
   seconds,
   backend: backend.name,
   backend_label: backend.label,
+  kernels: backend.kernels ?? null,
   wasm_multithread: backend.name === "wasm"
     ? await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")
     : null,

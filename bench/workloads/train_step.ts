@@ -48,6 +48,7 @@ import { trainableVariables } from "../../lib/train/step.ts";
 
 const a = workloadFlags({
   backend: { type: "string" },
+  "no-native-kernels": { type: "boolean" },
   size: { type: "string" },
   batch: { type: "string" },
   warmup: { type: "string" },
@@ -68,7 +69,10 @@ if (replicas > 1 && replica === null) {
   Deno.exit(0);
 }
 
-const backend = await setupBackend({ requested: a.backend as BackendName | undefined });
+const backend = await setupBackend({
+  requested: a.backend as BackendName | undefined,
+  nativeKernels: a["no-native-kernels"] ? false : undefined,
+});
 const collective: Collective = replica ? await joinReplicas(replica) : singleProcess();
 const batch = globalBatch / collective.size;
 if (!Number.isInteger(batch)) {
@@ -114,6 +118,7 @@ if (collective.rank === 0) {
     steps,
     backend: backend.name,
     backend_label: backend.label,
+    kernels: backend.kernels ?? null,
     wasm_multithread: backend.name === "wasm"
       ? await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")
       : null,

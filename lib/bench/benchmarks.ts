@@ -11,8 +11,12 @@
  */
 import {
   exportSplitNpy,
+  gz1Sample,
+  labelsCsvSubset,
   preprocessedDataset,
   preprocessInput,
+  realKaggleSample,
+  sharedDataDir,
   syntheticInput,
   warmPageCache,
 } from "./fixtures.ts";
@@ -51,6 +55,13 @@ const PILLOW: Variant["requires"] = ["PIL", "numpy"];
 function firstField(vr: VariantRuns | undefined, field: string): string | null {
   const r = vr?.runs.find((x) => x.ok && x.result?.[field] !== undefined);
   const v = r?.result?.[field];
+  return v === undefined || v === null ? null : String(v);
+}
+
+/** A field of the first successful run's `options` object (the torch reference echoes its flags). */
+function firstOptions(vr: VariantRuns | undefined, field: string): string | null {
+  const r = vr?.runs.find((x) => x.ok && typeof x.result?.options === "object");
+  const v = (r?.result?.options as Record<string, unknown> | undefined)?.[field];
   return v === undefined || v === null ? null : String(v);
 }
 
@@ -103,6 +114,8 @@ function torchVariant(
 
 function backendText(vr: VariantRuns | undefined): string {
   const name = firstField(vr, "backend") ?? "?";
+  const kernels = firstField(vr, "kernels");
+  if (name === "wasm" && kernels !== null && !kernels.startsWith("off")) return `wasm + ${kernels}`;
   const threads = firstField(vr, "wasm_multithread");
   return name === "wasm" && threads === "false" ? "wasm, one thread per process" : name;
 }
@@ -288,8 +301,9 @@ const reader: Benchmark = {
 
 const train: Benchmark = {
   id: "train",
-  description: "ResNet-34 training images/s at 64 px, batch 16, Adam, focal loss, on the " +
-    "fastest backend, one process and 2 mirrored replicas, vs torchvision resnet34",
+  description: "ResNet-34 training images/s at 64 px, batch 16, Adam, focal loss, one process, " +
+    "with the native kernels (oneDNN, where libdnnl2 loads) and on plain wasm, vs torchvision " +
+    "resnet34",
   prepare(ctx: SuiteContext): Promise<Plan> {
     const size = 64;
     const batch = ctx.quick ? 8 : 16;
@@ -299,10 +313,9 @@ const train: Benchmark = {
     return Promise.resolve({
       variants: [
         toolkitVariant("toolkit-1", "toolkit, 1 process", "train_step", common),
-        toolkitVariant("toolkit-2", "toolkit, 2 mirrored replicas", "train_step", [
+        toolkitVariant("toolkit-plain", "toolkit, plain wasm", "train_step", [
           ...common,
-          "--replicas",
-          "2",
+          "--no-native-kernels",
         ]),
         torchVariant("train", common),
       ],
@@ -311,29 +324,93 @@ const train: Benchmark = {
       settings: { size, batch, warmup, steps },
       rows(r): BenchRow[] {
         const torch = r.get("torch");
-        const what = (how: string) =>
-          `train ResNet-34, ${size} px, batch ${batch}, Adam, ${how} (${
-            backendText(r.get("toolkit-1"))
+        const what = (key: string) =>
+          `train ResNet-34, ${size} px, batch ${batch}, Adam, 1 process (${
+            backendText(r.get(key))
           }), vs ${torchThreadsText(torch)}`;
         return [
           imagesPerSecondRow({
             id: "train",
-            what: what("1 process"),
+            what: what("toolkit-1"),
             toolkit: r.get("toolkit-1"),
             peer: torch,
+            note: "Native kernels: convolutions and both their gradients, batch norm (one call " +
+              "forward, one backward) and pooling on oneDNN through Deno FFI, on the wasm heap; " +
+              "Adam updates each variable in one pass.",
           }),
           imagesPerSecondRow({
             id: "train",
-            what: what(`2 mirrored replicas of ${batch / 2}`),
-            toolkit: r.get("toolkit-2"),
+            what: what("toolkit-plain"),
+            toolkit: r.get("toolkit-plain"),
             peer: torch,
-            note: "Mirrored: 2 replica processes (launchReplicas/joinReplicas), each computing " +
-              "half of every batch, gradients all-reduced through " +
-              `${firstField(r.get("toolkit-2"), "transport") ?? "?"}.`,
           }),
         ];
       },
     });
+  },
+};
+
+/**
+ * Wall clock of a whole training run, 8 epochs on gz1-sample at 32 px,
+ * batch 32, as `deno task train` against bench/torch_train_reference.py.
+ */
+const trainRun: Benchmark = {
+  id: "train-run",
+  description: "wall clock of a whole training run (8 epochs on gz1-sample at 32 px, batch 32, " +
+    "Adam, focal loss, validation each epoch) vs bench/torch_train_reference.py on the same shards",
+  async prepare(ctx: SuiteContext): Promise<Plan> {
+    // The real sample where present; else another labels.csv set (the torch reference reads classes).
+    const source = gz1Sample() ?? realKaggleSample();
+    if (source === null) {
+      ctx.log(`no gz1-sample under ${sharedDataDir()}: train-run uses generated images`);
+    }
+    const input = source === null
+      ? await syntheticInput(ctx.quick ? 300 : 2000, ctx.log)
+      : ctx.quick
+      ? await labelsCsvSubset(source, 400)
+      : source;
+    const dataset = await preprocessedDataset(input, ctx.log, 32);
+    await warmPageCache(dataset);
+    const epochs = ctx.quick ? 1 : 8;
+    const common = flagArgs({ data: dataset, epochs, batch: 32 });
+    return {
+      variants: [
+        {
+          ...toolkitVariant("toolkit", "toolkit train()", "train_run", common),
+          timeoutSeconds: 3600,
+        },
+        {
+          key: "torch",
+          label: "bench/torch_train_reference.py",
+          role: "peer",
+          argv: peerCommand("torch_train_reference", [...common, "--loss", "focal"]),
+          requires: TORCH,
+          timeoutSeconds: 3600,
+        },
+      ],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 2,
+      settings: { dataset, epochs, batch: 32, size: 32, source: input.dir },
+      rows: (r) => [compareRow({
+        id: "train-run",
+        what: `${epochs} epoch${
+          epochs === 1 ? "" : "s"
+        } on ${input.description} at 32 px, batch 32, focal loss, wall clock (${
+          backendText(r.get("toolkit"))
+        }), vs bench/torch_train_reference.py (torch, ${
+          firstOptions(r.get("torch"), "threads") ?? "?"
+        } threads)`,
+        unit: "s",
+        higherIsBetter: false,
+        toolkit: r.get("toolkit"),
+        peer: r.get("torch"),
+        values: (vr) => resultValues(vr, "seconds"),
+        note: "Both read the same shards and split, train torchvision-shaped ResNet-34 " +
+          "(ImageNet stem) with Adam, warm-up then cosine decay, the same augmentation family, " +
+          "and validate each epoch; seconds from the start of training to its end (the toolkit " +
+          "also checkpoints each epoch and evaluates on the test split).",
+      })],
+    };
   },
 };
 
@@ -627,6 +704,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   preprocessRss,
   reader,
   train,
+  trainRun,
   trainCpu,
   infer,
   predict,

@@ -87,6 +87,21 @@ export function realKaggleSample(): InputFolder | null {
   };
 }
 
+/** The real Galaxy Zoo 1 sample (labels.csv + images/, six classes) when present, else null. */
+export function gz1Sample(): InputFolder | null {
+  const dir = join(sharedDataDir(), "gz1-sample");
+  const csv = join(dir, "labels.csv");
+  if (!isFile(csv) || !isDir(join(dir, "images"))) return null;
+  const count = countCsvRows(Deno.readTextFileSync(csv));
+  return {
+    dir,
+    count,
+    scheme: "csv",
+    description: `gz1-sample (${count.toLocaleString("en")} real SDSS cutouts)`,
+    real: true,
+  };
+}
+
 /**
  * A labels.csv folder with the first `n` rows of `source` (a labels.csv
  * folder), its images symlinked (not copied) from the source.
@@ -116,7 +131,7 @@ export async function labelsCsvSubset(source: InputFolder, n: number): Promise<I
     dir,
     count: rows.length,
     scheme: "csv",
-    description: `${rows.length.toLocaleString("en")} real Kaggle 424 px JPEGs`,
+    description: `${rows.length.toLocaleString("en")} of ${source.description}`,
     real: true,
   };
 }
@@ -201,18 +216,21 @@ export async function warmPageCache(dir: string): Promise<number> {
 }
 
 /**
- * A preprocessed (64 px) dataset of `input`, cached; re-running checks the
- * cached one against its fingerprint and rebuilds what differs.
+ * A preprocessed dataset of `input` (64 px unless `size` says otherwise),
+ * cached; re-running checks the cached one against its fingerprint and
+ * rebuilds what differs.
  */
 export async function preprocessedDataset(
   input: InputFolder,
   log: (line: string) => void,
+  size = 64,
 ): Promise<string> {
   const key = createHash("sha256").update(input.dir).digest("hex").slice(0, 12);
-  const out = join(cacheDir(), `dataset-${key}`);
+  const out = join(cacheDir(), size === 64 ? `dataset-${key}` : `dataset-${key}-${size}px`);
   const r = await preprocess({
     inDir: input.dir,
     outDir: out,
+    size,
     scheme: input.scheme,
     unlabeled: false,
     overwrite: true,

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { NUM_VOTES } from "../data/schema.ts";
 import { Standardize } from "./standardize.ts";
+import { batchNormalization } from "./batch_norm.ts";
 import { GalaxyZooVotes } from "./votes_head.ts";
 import { SeededDropout } from "./seeded_dropout.ts";
 import { mixSeed } from "../random.ts";
@@ -105,7 +106,8 @@ function conv(
 
 function batchNorm(x: tf.SymbolicTensor, name: string): tf.SymbolicTensor {
   // PyTorch's defaults (momentum 0.1 there is 0.9 here), so the peer comparison is like for like.
-  return tf.layers.batchNormalization({ axis: 3, momentum: 0.9, epsilon: 1e-5, name })
+  // One-call forward and backward passes (lib/model/batch_norm.ts); saved as a plain BatchNormalization.
+  return batchNormalization({ axis: 3, momentum: 0.9, epsilon: 1e-5, name })
     .apply(x) as tf.SymbolicTensor;
 }
 

@@ -28,6 +28,7 @@
 import { keepLastLines } from "../io/lines.ts";
 import * as tf from "@tensorflow/tfjs";
 import { basename } from "node:path";
+import { availableParallelism } from "node:os";
 import type { LossFn } from "../focal_loss.ts";
 import type { Collective } from "./collective.ts";
 import type { Optimizer } from "./optimizers.ts";
@@ -129,6 +130,15 @@ export async function defaultReplicas(): Promise<number> {
   }
 }
 
+/**
+ * OpenMP threads of each replica (native CPU kernels): the cores shared
+ * out, so replicas do not oversubscribe them; nothing when the user set it.
+ */
+function openMpShare(replicas: number): Record<string, string> {
+  if (Deno.env.get("OMP_NUM_THREADS") !== undefined) return {};
+  return { OMP_NUM_THREADS: String(Math.max(1, Math.floor(availableParallelism() / replicas))) };
+}
+
 /** The hidden flags by which the launcher tells a replica who it is. */
 export interface ReplicaFlags {
   rank: number;
@@ -217,7 +227,7 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
         `--replica-dir=${dir}`,
       ],
       // NO_COLOR: plain error lines, which the launcher quotes when a replica fails.
-      env: { CUDA_VISIBLE_DEVICES: String(rank), NO_COLOR: "1" },
+      env: { CUDA_VISIBLE_DEVICES: String(rank), NO_COLOR: "1", ...openMpShare(o.replicas) },
       stdin: "null",
       stdout: rank === 0 ? "inherit" : "null",
       stderr: "piped",

@@ -5,9 +5,17 @@
  * position (TF.js' optimizers key state by variable name, which changes
  * between processes that build more than one model).
  *
+ * On the wasm and cpu backends each variable is updated in one pass over
+ * its storage (lib/train/tensor_storage.ts): the slots in place, the
+ * weights into fresh storage. Elsewhere (native TensorFlow) the same
+ * formulas run as TF.js ops. Both compute in float32 storage; the one-pass
+ * update rounds intermediate values once, so the two agree to float32
+ * rounding, and a run resumes bit-exactly on the same kind of backend.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { tensorStorage } from "./tensor_storage.ts";
 
 /** An optimizer over an ordered list of variables. */
 export interface Optimizer {
@@ -63,12 +71,15 @@ class SlotState {
   }
 }
 
-/** Adam (Kingma & Ba 2015) with bias correction, as PyTorch and Keras implement it. */
+/**
+ * Adam (Kingma & Ba 2015) with bias correction, as PyTorch and Keras
+ * implement it. `fused: false` runs the update as TF.js ops on every backend.
+ */
 export function adam(
   vars: readonly tf.Variable[],
-  options: { beta1?: number; beta2?: number; epsilon?: number } = {},
+  options: { beta1?: number; beta2?: number; epsilon?: number; fused?: boolean } = {},
 ): Optimizer {
-  const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8 } = options;
+  const { beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8, fused = true } = options;
   const [m, v] = slots(vars, 2);
   const state = new SlotState([m, v]);
   return {
@@ -79,6 +90,30 @@ export function adam(
       this.step++;
       const c1 = 1 - beta1 ** this.step;
       const c2 = 1 - beta2 ** this.step;
+      const storage = fused ? tensorStorage() : null;
+      if (storage) {
+        vars.forEach((w, i) => {
+          storage.exclusive(m[i]);
+          storage.exclusive(v[i]);
+          const fresh = storage.allocate(w.shape);
+          // Views after the last allocation (the wasm heap may have grown).
+          const W = storage.view(w);
+          const G = storage.view(grads[i]);
+          const M = storage.view(m[i]);
+          const V = storage.view(v[i]);
+          const out = storage.view(fresh.info);
+          // One division and one square root per weight: the bias corrections fold into constants.
+          const [a1, a2, s1, s2] = [1 - beta1, 1 - beta2, lr / c1, 1 / c2];
+          for (let k = 0; k < W.length; k++) {
+            const g = G[k];
+            M[k] = beta1 * M[k] + a1 * g;
+            V[k] = beta2 * V[k] + a2 * g * g;
+            out[k] = W[k] - s1 * M[k] / (Math.sqrt(V[k] * s2) + epsilon);
+          }
+          storage.commit(w, fresh);
+        });
+        return;
+      }
       tf.tidy(() => {
         vars.forEach((w, i) => {
           const g = grads[i];
@@ -100,12 +135,15 @@ export function adam(
   };
 }
 
-/** SGD with Nesterov momentum, in PyTorch's form: `b = mu b + g; w -= lr (g + mu b)`. */
+/**
+ * SGD with Nesterov momentum, in PyTorch's form: `b = mu b + g; w -= lr (g + mu b)`.
+ * `fused: false` runs the update as TF.js ops on every backend.
+ */
 export function sgdNesterov(
   vars: readonly tf.Variable[],
-  options: { momentum?: number } = {},
+  options: { momentum?: number; fused?: boolean } = {},
 ): Optimizer {
-  const { momentum = 0.9 } = options;
+  const { momentum = 0.9, fused = true } = options;
   const [b] = slots(vars, 1);
   const state = new SlotState([b]);
   return {
@@ -114,6 +152,24 @@ export function sgdNesterov(
     apply(grads, lr) {
       checkGrads(vars, grads);
       this.step++;
+      const storage = fused ? tensorStorage() : null;
+      if (storage) {
+        vars.forEach((w, i) => {
+          storage.exclusive(b[i]);
+          const fresh = storage.allocate(w.shape);
+          const W = storage.view(w);
+          const G = storage.view(grads[i]);
+          const B = storage.view(b[i]);
+          const out = storage.view(fresh.info);
+          for (let k = 0; k < W.length; k++) {
+            const g = G[k];
+            B[k] = momentum * B[k] + g;
+            out[k] = W[k] - lr * (g + momentum * B[k]);
+          }
+          storage.commit(w, fresh);
+        });
+        return;
+      }
       tf.tidy(() => {
         vars.forEach((w, i) => {
           const bi = tf.add(tf.mul(b[i], momentum), grads[i]);

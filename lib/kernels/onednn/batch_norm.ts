@@ -1,0 +1,148 @@
+/**
+ * Batch normalisation in training mode on oneDNN, NHWC on the wasm heap:
+ * the forward pass (output, batch mean and biased variance) is one call,
+ * and the backward pass (input, scale and shift gradients, through the
+ * batch statistics) is one call. Both run on one OpenMP thread
+ * ({@linkcode singleThreaded}): they are memory-bound, and their barriers
+ * cost far more than a second thread gains on a shared machine.
+ *
+ * @module
+ */
+import { check, type OneDnn, singleThreaded } from "./library.ts";
+import {
+  ARG,
+  type Data,
+  DNNL,
+  memoryDesc,
+  opDesc,
+  Primitive,
+  PrimitiveCache,
+  PrimitiveDesc,
+} from "./primitive.ts";
+
+/** `[batch, height, width, channels]` and epsilon. */
+export interface BatchNormGeometry {
+  shape: readonly [number, number, number, number];
+  epsilon: number;
+}
+
+function descs(dnnl: OneDnn, g: BatchNormGeometry) {
+  const [n, h, w, c] = g.shape;
+  return {
+    data: memoryDesc(dnnl, [n, c, h, w], DNNL.nhwc),
+    channel: memoryDesc(dnnl, [c], DNNL.tagA),
+  };
+}
+
+function forwardDesc(dnnl: OneDnn, g: BatchNormGeometry, data: Uint8Array): PrimitiveDesc {
+  const op = opDesc();
+  check(
+    dnnl.api.dnnl_batch_normalization_forward_desc_init(
+      op,
+      DNNL.forwardTraining,
+      data,
+      g.epsilon,
+      DNNL.useScale | DNNL.useShift,
+    ),
+    "dnnl_batch_normalization_forward_desc_init",
+  );
+  return PrimitiveDesc.create(dnnl, op);
+}
+
+/** Both directions of one geometry. */
+export class BatchNormPrimitives {
+  private readonly forward: Primitive;
+  private readonly backward: Primitive;
+
+  constructor(dnnl: OneDnn, g: BatchNormGeometry) {
+    const d = descs(dnnl, g);
+    const fpd = forwardDesc(dnnl, g, d.data);
+    let bpd: PrimitiveDesc | null = null;
+    try {
+      this.forward = new Primitive(dnnl, fpd, [
+        { arg: ARG.src, md: d.data },
+        { arg: ARG.scale, md: d.channel },
+        { arg: ARG.shift, md: d.channel },
+        { arg: ARG.dst, md: d.data },
+        { arg: ARG.mean, md: d.channel },
+        { arg: ARG.variance, md: d.channel },
+      ]);
+      const op = opDesc();
+      check(
+        dnnl.api.dnnl_batch_normalization_backward_desc_init(
+          op,
+          DNNL.backward,
+          d.data,
+          d.data,
+          g.epsilon,
+          DNNL.useScale | DNNL.useShift,
+        ),
+        "dnnl_batch_normalization_backward_desc_init",
+      );
+      bpd = PrimitiveDesc.create(dnnl, op, { hint: fpd });
+      this.backward = new Primitive(dnnl, bpd, [
+        { arg: ARG.src, md: d.data },
+        { arg: ARG.mean, md: d.channel },
+        { arg: ARG.variance, md: d.channel },
+        { arg: ARG.diffDst, md: d.data },
+        { arg: ARG.scale, md: d.channel },
+        // oneDNN 2.x lists the shift among the backward inputs (unused by the math).
+        { arg: ARG.shift, md: d.channel },
+        { arg: ARG.diffSrc, md: d.data },
+        { arg: ARG.diffScale, md: d.channel },
+        { arg: ARG.diffShift, md: d.channel },
+      ]);
+    } finally {
+      bpd?.destroy();
+      fpd.destroy();
+    }
+  }
+
+  /** y, mean and variance (biased) from x, gamma and beta. */
+  runForward(x: Data, gamma: Data, beta: Data, y: Data, mean: Data, variance: Data): void {
+    singleThreaded(() => this.forward.execute([x, gamma, beta, y, mean, variance]));
+  }
+
+  /** dx, dgamma and dbeta, through the batch statistics. */
+  runBackward(
+    x: Data,
+    mean: Data,
+    variance: Data,
+    dy: Data,
+    gamma: Data,
+    beta: Data,
+    dx: Data,
+    dgamma: Data,
+    dbeta: Data,
+  ): void {
+    singleThreaded(() =>
+      this.backward.execute([x, mean, variance, dy, gamma, beta, dx, dgamma, dbeta])
+    );
+  }
+
+  destroy(): void {
+    this.forward.destroy();
+    this.backward.destroy();
+  }
+}
+
+/** Batch-norm primitives by geometry. */
+export class BatchNormCache {
+  private readonly cache = new PrimitiveCache<BatchNormPrimitives>();
+  constructor(private readonly dnnl: OneDnn) {}
+
+  for(g: BatchNormGeometry): BatchNormPrimitives {
+    return this.cache.get(
+      `${g.shape.join(",")}|${g.epsilon}`,
+      () => singleThreaded(() => new BatchNormPrimitives(this.dnnl, g)),
+    );
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The custom-gradient batch norm against TF.js' own (autodiff of
+ * tf.moments + tf.batchNorm, and tfjs-layers' BatchNormalization), on the
+ * cpu backend (closed-form gradient) and on wasm with oneDNN where it loads.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import { setupBackend } from "../lib/backend.ts";
+import { batchNormalization, batchNormTraining } from "../lib/model/batch_norm.ts";
+
+const info = await setupBackend({ requested: "wasm" });
+const backends = ["cpu", "wasm"];
+
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+function assertClose(want: Float32Array, got: Float32Array, what: string, tol = 1e-4): void {
+  assert.equal(got.length, want.length, what);
+  let scale = 1e-6;
+  for (const v of want) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(want[i] - got[i]) / scale;
+    assert.ok(err <= tol, `${what} [${i}]: want ${want[i]} got ${got[i]} (rel ${err})`);
+  }
+}
+
+const SHAPES: [number, number, number, number][] = [[2, 5, 3, 4], [1, 4, 4, 16], [3, 2, 7, 8]];
+
+for (const backend of backends) {
+  Deno.test(`batch norm on ${backend}${backend === "wasm" ? ` (${info.kernels})` : ""}: values and gradients match TF.js autodiff`, async () => {
+    await tf.setBackend(backend);
+    for (const [k, shape] of SHAPES.entries()) {
+      const c = shape[3];
+      const x = tf.tensor4d(
+        values(tf.util.sizeFromShape(shape), k + 1).map((v) => 3 * v + 1),
+        shape,
+      );
+      const gamma = tf.tensor1d(values(c, k + 2).map((v) => v + 1.5));
+      const beta = tf.tensor1d(values(c, k + 3));
+      const weights = tf.tensor(values(x.size, k + 4), shape);
+      const eps = 1e-5;
+      const reference = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const m = tf.moments(a, [0, 1, 2]);
+        return tf.sum(tf.mul(tf.batchNorm(a, m.mean, m.variance, b, g, eps), weights));
+      })([x, gamma, beta]);
+      const ours = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+        const r = batchNormTraining(a as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, eps);
+        tf.dispose([r.mean, r.variance]);
+        return tf.sum(tf.mul(r.y, weights));
+      })([x, gamma, beta]);
+      ["dx", "dgamma", "dbeta"].forEach((what, i) =>
+        assertClose(
+          reference[i].dataSync() as Float32Array,
+          ours[i].dataSync() as Float32Array,
+          `${what} ${shape}`,
+        )
+      );
+      const m = tf.moments(x, [0, 1, 2]);
+      const r = batchNormTraining(x, gamma, beta, eps);
+      const y = tf.batchNorm(x, m.mean, m.variance, beta, gamma, eps);
+      assertClose(y.dataSync() as Float32Array, r.y.dataSync() as Float32Array, `y ${shape}`);
+      assertClose(
+        m.mean.dataSync() as Float32Array,
+        r.mean.dataSync() as Float32Array,
+        `mean ${shape}`,
+      );
+      assertClose(
+        m.variance.dataSync() as Float32Array,
+        r.variance.dataSync() as Float32Array,
+        `variance ${shape}`,
+      );
+      tf.dispose([
+        x,
+        gamma,
+        beta,
+        weights,
+        ...reference,
+        ...ours,
+        m.mean,
+        m.variance,
+        y,
+        r.y,
+        r.mean,
+        r.variance,
+      ]);
+    }
+  });
+
+  Deno.test(`batch norm layer on ${backend}: same outputs and moving averages as tfjs-layers', same config`, async () => {
+    await tf.setBackend(backend);
+    const args = { axis: 3, momentum: 0.9, epsilon: 1e-5 };
+    const ours = batchNormalization(args);
+    const theirs = tf.layers.batchNormalization(args);
+    const shape: [number, number, number, number] = [2, 3, 5, 6];
+    ours.build(shape);
+    theirs.build(shape);
+    theirs.setWeights(
+      ours.getWeights().map((w, i) => tf.add(w, values(w.size, i).map((v) => v * 0.1)[0])),
+    );
+    ours.setWeights(theirs.getWeights());
+    const tensors = tf.memory().numTensors;
+    for (let step = 0; step < 3; step++) {
+      const x = tf.tensor4d(values(180, step + 7), shape);
+      const a = ours.apply(x, { training: true }) as tf.Tensor;
+      const b = theirs.apply(x, { training: true }) as tf.Tensor;
+      assertClose(
+        b.dataSync() as Float32Array,
+        a.dataSync() as Float32Array,
+        `training output ${step}`,
+      );
+      tf.dispose([x, a, b]);
+    }
+    assert.equal(tf.memory().numTensors, tensors, "no tensor leaked");
+    ours.getWeights().forEach((w, i) =>
+      assertClose(
+        theirs.getWeights()[i].dataSync() as Float32Array,
+        w.dataSync() as Float32Array,
+        `weight ${i}`,
+      )
+    );
+    assert.deepEqual(ours.getConfig(), { ...theirs.getConfig(), name: ours.name });
+    assert.equal(ours.getClassName(), "BatchNormalization");
+  });
+}

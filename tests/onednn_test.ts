@@ -1,0 +1,372 @@
+/**
+ * The oneDNN kernels on the wasm backend against the CPU backend (values
+ * and gradients), their primitive cache, and leaks. Skipped, with the
+ * reason, where no supported libdnnl loads (`apt-get install libdnnl2`).
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
+import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/library.ts";
+import {
+  oneDnnKernelState,
+  registerOneDnnKernels,
+  unregisterOneDnnKernels,
+} from "../lib/kernels/onednn/kernels.ts";
+
+registerWasmTrainingKernels();
+await tf.setBackend("wasm");
+
+let unavailable: string | null = null;
+try {
+  registerOneDnnKernels(openOneDnn());
+} catch (e) {
+  unavailable = (e as Error).message;
+  console.warn(`skipping oneDNN kernel tests: ${unavailable}`);
+}
+const ignore = unavailable !== null;
+
+type Shape4 = [number, number, number, number];
+type Pad = "same" | "valid" | number;
+
+/** Deterministic values in [-1, 1) (xorshift), so both backends see the same data. */
+function values(size: number, seed: number): Float32Array {
+  const out = new Float32Array(size);
+  let s = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < size; i++) {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Runs `f` on the CPU backend, then on wasm (with oneDNN); returns both results' values. */
+async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
+  const results: Float32Array[][] = [];
+  for (const backend of ["cpu", "wasm"]) {
+    await tf.setBackend(backend);
+    const out = tf.tidy(f);
+    const list = Array.isArray(out) ? out : [out];
+    results.push(list.map((t) => Float32Array.from(t.dataSync())));
+    tf.dispose(list);
+  }
+  await tf.setBackend("wasm");
+  return [results[0], results[1]];
+}
+
+/** Max abs difference relative to the largest magnitude. */
+function assertClose(cpu: Float32Array[], got: Float32Array[], what: string, tol = 2e-5) {
+  assert.equal(got.length, cpu.length, what);
+  cpu.forEach((c, k) => {
+    const w = got[k];
+    assert.equal(w.length, c.length, `${what} [${k}] size`);
+    let scale = 1e-6;
+    for (const v of c) scale = Math.max(scale, Math.abs(v));
+    for (let i = 0; i < c.length; i++) {
+      assert.ok(Number.isFinite(w[i]), `${what} [${k}] element ${i} is ${w[i]}`);
+      const err = Math.abs(c[i] - w[i]) / scale;
+      assert.ok(err <= tol, `${what} [${k}] element ${i}: cpu ${c[i]} onednn ${w[i]} (rel ${err})`);
+    }
+  });
+}
+
+/**
+ * The adjoint of 'same'-padded average pooling whose border windows average
+ * only the cells inside the image, for dy = 1, 2, 3, ... in order.
+ */
+function avgPoolGradReference(shape: Shape4, size: number, stride: number): Float32Array {
+  const [n, h, w, c] = shape;
+  const info = tf.backend_util.computePool2DInfo(shape, size, stride, 1, "same");
+  const dx = new Float32Array(sizeOf(shape));
+  let k = 1;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < info.outHeight; oy++) {
+      for (let ox = 0; ox < info.outWidth; ox++) {
+        const y0 = Math.max(0, oy * stride - info.padInfo.top);
+        const y1 = Math.min(h, oy * stride - info.padInfo.top + size);
+        const x0 = Math.max(0, ox * stride - info.padInfo.left);
+        const x1 = Math.min(w, ox * stride - info.padInfo.left + size);
+        const count = (y1 - y0) * (x1 - x0);
+        for (let ch = 0; ch < c; ch++, k++) {
+          for (let y = y0; y < y1; y++) {
+            for (let x = x0; x < x1; x++) dx[((b * h + y) * w + x) * c + ch] += k / count;
+          }
+        }
+      }
+    }
+  }
+  return dx;
+}
+
+interface ConvCase {
+  x: Shape4;
+  filter: Shape4;
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+// 1x1, 3x3, 7x7; strides 1 and 2; same and valid; non-square inputs; batch 1
+// and 2; uneven and explicit padding; channel counts the blocked layouts
+// pad (not multiples of 8 or 16) and ones they fill.
+const CONV_CASES: ConvCase[] = [];
+for (const [kh, kw] of [[1, 1], [3, 3], [7, 7]]) {
+  for (const strides of [1, 2]) {
+    for (const pad of ["same", "valid"] as const) {
+      CONV_CASES.push({ x: [2, 11, 9, 3], filter: [kh, kw, 3, 5], strides, pad });
+      CONV_CASES.push({ x: [1, 12, 10, 16], filter: [kh, kw, 16, 32], strides, pad });
+    }
+  }
+}
+CONV_CASES.push(
+  { x: [3, 8, 6, 4], filter: [3, 3, 4, 2], strides: [2, 1], pad: "same" },
+  { x: [2, 7, 9, 3], filter: [2, 4, 3, 5], strides: 1, pad: "same" },
+  { x: [2, 8, 9, 2], filter: [2, 3, 2, 3], strides: 2, pad: 1 },
+  { x: [2, 2, 3, 64], filter: [3, 3, 64, 128], strides: 1, pad: "same" },
+  { x: [1, 4, 4, 32], filter: [3, 3, 32, 64], strides: 2, pad: "same" },
+);
+
+const label = (c: ConvCase) => `x ${c.x} filter ${c.filter} strides ${c.strides} pad ${c.pad}`;
+
+Deno.test({
+  name: "oneDNN Conv2D and both its gradients equal the CPU backend",
+  ignore,
+  fn: async () => {
+    for (const [i, c] of CONV_CASES.entries()) {
+      const xv = values(sizeOf(c.x), 2 * i + 1);
+      const fv = values(sizeOf(c.filter), 2 * i + 2);
+      const [cpu, got] = await onBoth(() => {
+        const x = tf.tensor4d(xv, c.x);
+        const f = tf.tensor4d(fv, c.filter);
+        const y = tf.conv2d(x, f, c.strides, c.pad);
+        // A weighted sum makes every dy distinct.
+        const weights = tf.tensor(values(y.size, 7 * i + 3), y.shape);
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), weights))
+        )([x, f]);
+        return [y, dx, df];
+      });
+      assertClose(cpu, got, `conv2d, dx, dW: ${label(c)}`);
+    }
+    assert.ok(oneDnnKernelState().primitives > 0, "the oneDNN kernels ran");
+  },
+});
+
+Deno.test({
+  name: "oneDNN conv reuses a reordered filter only for the same data: new weights are never stale",
+  ignore,
+  fn: () => {
+    // 32 -> 64 channels: oneDNN picks a blocked filter layout, so the reorder is cached.
+    const x = tf.tensor4d(values(2 * 6 * 5 * 32, 1), [2, 6, 5, 32]);
+    const w = tf.variable(tf.tensor4d(values(3 * 3 * 32 * 64, 2), [3, 3, 32, 64]));
+    const conv = () => tf.tidy(() => tf.conv2d(x, w as tf.Tensor4D, 1, "same").dataSync());
+    const dx = () =>
+      tf.tidy(() =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, "same")))(
+          x,
+        ).dataSync()
+      );
+    const [first, firstDx] = [conv(), dx()];
+    assert.deepEqual(conv(), first, "same filter, same result");
+    tf.tidy(() => w.assign(tf.mul(w, 2)));
+    const [second, secondDx] = [conv(), dx()];
+    for (let i = 0; i < first.length; i += 97) {
+      assert.ok(
+        Math.abs(second[i] - 2 * first[i]) <= 1e-4 * Math.max(1, Math.abs(first[i])),
+        `y[${i}]`,
+      );
+    }
+    for (let i = 0; i < firstDx.length; i += 97) {
+      assert.ok(
+        Math.abs(secondDx[i] - 2 * firstDx[i]) <= 1e-4 * Math.max(1, Math.abs(firstDx[i])),
+        `dx[${i}]`,
+      );
+    }
+    tf.dispose([x, w]);
+  },
+});
+
+Deno.test({
+  name: "oneDNN FusedConv2D (bias, relu) and its gradients equal the CPU backend",
+  ignore,
+  fn: async () => {
+    const cases: ConvCase[] = [
+      { x: [2, 5, 4, 3], filter: [3, 3, 3, 8], strides: 1, pad: "same" },
+      { x: [1, 9, 6, 8], filter: [1, 1, 8, 16], strides: 2, pad: "valid" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      for (const activation of ["relu", "linear"] as const) {
+        const xv = values(sizeOf(c.x), i + 1);
+        const fv = values(sizeOf(c.filter), i + 2);
+        const bv = values(c.filter[3], i + 3);
+        const [cpu, got] = await onBoth(() => {
+          const run = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) =>
+            tf.fused.conv2d({
+              x: x as tf.Tensor4D,
+              filter: f as tf.Tensor4D,
+              bias: b,
+              activation,
+              strides: c.strides,
+              pad: c.pad,
+            });
+          const args = [tf.tensor4d(xv, c.x), tf.tensor4d(fv, c.filter), tf.tensor1d(bv)];
+          const y = run(args[0], args[1], args[2]);
+          const grads = tf.grads((x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.square(run(x, f, b)))
+          )(args);
+          return [y, ...grads];
+        });
+        assertClose(cpu, got, `fused ${activation} ${label(c)}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "oneDNN MaxPool, AvgPool and their gradients equal the CPU backend, ties included",
+  ignore,
+  fn: async () => {
+    const cases: { x: Shape4; size: number; strides: number; pad: Pad }[] = [
+      { x: [2, 9, 7, 3], size: 3, strides: 2, pad: "valid" },
+      { x: [2, 9, 7, 3], size: 3, strides: 2, pad: "same" },
+      { x: [1, 6, 8, 2], size: 2, strides: 2, pad: "valid" },
+      { x: [2, 5, 5, 16], size: 3, strides: 1, pad: "same" },
+      { x: [1, 16, 16, 64], size: 3, strides: 2, pad: "same" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      // Rounded to a few levels (after a ReLU, as in ResNet's stem), so many windows tie.
+      const xv = values(sizeOf(c.x), i + 1).map((v) => Math.max(0, Math.round(v * 2)));
+      for (const kind of ["max", "avg"] as const) {
+        const pool = (x: tf.Tensor) =>
+          kind === "max"
+            ? tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad)
+            : tf.avgPool(x as tf.Tensor4D, c.size, c.strides, c.pad);
+        const [cpu, got] = await onBoth(() => {
+          const x = tf.tensor4d(xv, c.x);
+          const y = pool(x);
+          const dx = tf.grad((a: tf.Tensor) => {
+            const p = pool(a);
+            return tf.sum(tf.mul(p, tf.range(1, p.size + 1).reshape(p.shape)));
+          })(x);
+          return [y, dx];
+        });
+        if (kind === "avg" && c.pad === "same") {
+          // TF.js' CPU AvgPoolGrad divides by the whole window even where it
+          // hangs over the border, unlike its own forward pass and TensorFlow;
+          // oneDNN's gradient is the forward's true adjoint.
+          cpu[1] = avgPoolGradReference(c.x, c.size, c.strides);
+        }
+        assertClose(cpu, got, `${kind}Pool ${JSON.stringify(c)}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name: "oneDNN kernels leak no tensors, heap buffers or primitives over many steps",
+  ignore,
+  fn: () => {
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor4d(values(2 * 16 * 16 * 8, 1), [2, 16, 16, 8]);
+    const f = tf.variable(tf.tensor4d(values(3 * 3 * 8 * 16, 2), [3, 3, 8, 16]));
+    const step = () =>
+      tf.tidy(() => {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+          const y = tf.relu(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, "same"));
+          return tf.sum(tf.maxPool(y, 3, 2, "same"));
+        })([x, f]);
+        f.assign(tf.sub(f, tf.mul(g[1], 1e-3)));
+      });
+    step();
+    const before = [tf.memory().numTensors, backend.numDataIds(), oneDnnKernelState().primitives];
+    const rssBefore = Deno.memoryUsage().rss;
+    for (let i = 0; i < 300; i++) step();
+    const after = [tf.memory().numTensors, backend.numDataIds(), oneDnnKernelState().primitives];
+    assert.deepEqual(after, before, "tensors, heap buffers, cached primitives");
+    // Native memory: 300 steps that each leaked even one activation would add megabytes.
+    const grown = (Deno.memoryUsage().rss - rssBefore) / 2 ** 20;
+    assert.ok(grown < 48, `RSS grew ${grown.toFixed(1)} MiB over 300 steps`);
+    tf.dispose([x, f]);
+  },
+});
+
+Deno.test({
+  name: "unregistering puts the plain wasm kernels back and frees the primitives",
+  ignore,
+  fn: () => {
+    unregisterOneDnnKernels();
+    assert.deepEqual(oneDnnKernelState(), { registered: false, primitives: 0 });
+    const y = tf.tidy(() =>
+      tf.conv2d(
+        tf.ones([1, 4, 4, 2]) as tf.Tensor4D,
+        tf.ones([3, 3, 2, 2]) as tf.Tensor4D,
+        1,
+        "same",
+      )
+    );
+    assert.equal(y.dataSync()[(1 * 4 + 1) * 2], 18); // an inner pixel: 3 x 3 x 2 ones
+    y.dispose();
+    assert.equal(oneDnnKernelState().primitives, 0, "no primitive made while unregistered");
+    registerOneDnnKernels(openOneDnn());
+    assert.equal(oneDnnKernelState().registered, true);
+  },
+});
+
+Deno.test("only the oneDNN 2.x C API (from 2.3) is accepted", () => {
+  assert.equal(unsupportedVersionReason({ major: 2, minor: 6, patch: 3 }), null);
+  assert.match(unsupportedVersionReason({ major: 3, minor: 1, patch: 0 })!, /3\.x C API/);
+  assert.match(unsupportedVersionReason({ major: 1, minor: 8, patch: 0 })!, /too old/);
+  assert.match(unsupportedVersionReason({ major: 2, minor: 1, patch: 0 })!, /too old/);
+});
+
+Deno.test({
+  name: "a ResNet-34 training step with the oneDNN kernels matches the plain-wasm step",
+  ignore,
+  fn: async () => {
+    const { resnet34 } = await import("../lib/model/resnet.ts");
+    const { computeGradients, trainableVariables } = await import("../lib/train/step.ts");
+    const { categoricalFocalLoss } = await import("../lib/focal_loss.ts");
+    const { sgdNesterov } = await import("../lib/train/optimizers.ts");
+    // Batch 8: with fewer images the deep batch norms (1x1 pixels) amplify rounding.
+    const [batch, size] = [8, 32];
+    const step = () => {
+      // Both stems: the ImageNet one has the 7x7/2 conv and the max-pool.
+      const model = resnet34({ inputSize: size, outputs: 5, width: 0.25, seed: 3, dropout: 0 });
+      const vars = trainableVariables(model);
+      const x = tf.tensor4d(values(batch * size * size * 3, 5).map((v) => 127.5 + 127.5 * v), [
+        batch,
+        size,
+        size,
+        3,
+      ]);
+      const y = tf.oneHot(tf.tensor1d([1, 3, 0, 2, 4, 1, 1, 0], "int32"), 5);
+      const g = computeGradients(model, vars, categoricalFocalLoss(), x, y, 0);
+      const grads = g.grads.map((t) => Float32Array.from(t.dataSync()));
+      const opt = sgdNesterov(vars);
+      opt.apply(g.grads, 0.1);
+      const weights = [...model.trainableWeights, ...model.nonTrainableWeights].map((w) =>
+        Float32Array.from(w.read().dataSync())
+      );
+      tf.dispose([x, y, ...g.grads]);
+      opt.dispose();
+      model.dispose();
+      return { loss: g.loss, grads, weights };
+    };
+    const native = step();
+    unregisterOneDnnKernels();
+    const plain = step();
+    registerOneDnnKernels(openOneDnn());
+    assert.ok(
+      Math.abs(native.loss - plain.loss) <= 1e-4 * Math.abs(plain.loss),
+      `loss: oneDNN ${native.loss}, plain wasm ${plain.loss}`,
+    );
+    assertClose(plain.grads, native.grads, "gradients", 5e-4);
+    // Weights after the update, and the batch-norm moving statistics.
+    assertClose(plain.weights, native.weights, "weights after the step", 2e-4);
+  },
+});

@@ -288,6 +288,9 @@ Deno.test("predictions page API: pages, filters, thumbnails and the filtered CSV
     const bad = await get(`${s.url}/api/predictions?min=2`);
     assert.deepEqual(bad.status, 400);
     assert.match((await bad.json()).error, /min must be a number in \[0, 1\]/);
+    const malformed = await get(`${s.url}/thumb/%E0%A4%A`);
+    assert.deepEqual(malformed.status, 400);
+    assert.match((await malformed.json()).error, /malformed percent-encoding in \/thumb\/%E0%A4%A/);
     for (
       const p of ["/", "/run.html", "/predictions.html", "/app/classify_page.js", "/app/style.css"]
     ) {

@@ -413,7 +413,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       `another retrain is running: ${who} (${got.why}); lock ${lockPath}; exiting`,
       `busy: ${who}`,
     );
-    await appendLog(runs, entry(r));
+    await appendLog(runs, entry(r)).catch((e) =>
+      log(`warning: cannot append to the log in ${runs}: ${(e as Error).message}`)
+    );
     return r;
   }
   const lock: RetrainLock = got.held;

@@ -328,7 +328,8 @@ async function mirroredCheck(
 /**
  * Runs the smoke checks on the active backend against the pure-JS cpu
  * backend, and leaves the active backend as it found it. Returns every
- * check; none throws (a check that crashes fails with its error).
+ * check; none throws (a check that crashes fails with its error). Throws
+ * only for a `batch` that is not an even number >= 2.
  */
 export async function smokeTest(options: SmokeOptions = {}): Promise<SmokeCheck[]> {
   const target = tf.getBackend();

@@ -8,7 +8,7 @@ import {
   encodeReply,
   ReplyReader,
 } from "../lib/data/decode_protocol.ts";
-import { encodeImage } from "./fixtures_images.ts";
+import { encodeImage, xorshift32 } from "./fixtures_images.ts";
 import { tempDir } from "./temp.ts";
 import { deadlineTest } from "./deadline.ts";
 
@@ -214,15 +214,7 @@ deadlineTest(
 
 /** A seeded xorshift in [0, 1), so a failing round can be replayed. */
 function rng(seed: number): () => number {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  return xorshift32(seed * 2654435761);
 }
 
 type Moment = "before ready" | "mid-batch" | "in quarantine" | "two at once";

@@ -10,11 +10,10 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { KAGGLE_HEADER, NUM_VOTES, voteIndex } from "../lib/data/schema.ts";
 
-/** A smooth blob on a dark gradient plus noise, varied by `seed`, as raw RGB. */
-export function patternPixels(width: number, height: number, seed: number): Uint8Array {
-  const out = new Uint8Array(width * height * 3);
-  let s = (seed * 2654435761 + 12345) >>> 0 || 1;
-  const rand = () => {
+/** A xorshift32 generator in [0, 1) from `state` (its low 32 bits; 0 counts as 1), for replayable fixtures. */
+export function xorshift32(state: number): () => number {
+  let s = state >>> 0 || 1;
+  return () => {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
@@ -22,6 +21,12 @@ export function patternPixels(width: number, height: number, seed: number): Uint
     s >>>= 0;
     return s / 4294967296;
   };
+}
+
+/** A smooth blob on a dark gradient plus noise, varied by `seed`, as raw RGB. */
+export function patternPixels(width: number, height: number, seed: number): Uint8Array {
+  const out = new Uint8Array(width * height * 3);
+  const rand = xorshift32(seed * 2654435761 + 12345);
   const cx = width * (0.35 + 0.3 * rand()), cy = height * (0.35 + 0.3 * rand());
   const r = Math.min(width, height) * (0.08 + 0.15 * rand());
   const tint = [0.6 + 0.4 * rand(), 0.6 + 0.4 * rand(), 0.6 + 0.4 * rand()];

@@ -171,6 +171,22 @@ Deno.test("lock: a held flock means busy whatever the pid says; two takers in on
   third.held.release();
 });
 
+Deno.test("retrain: busy with a log it cannot write still answers busy (exit 3), warning, without throwing", async () => {
+  const runs = await tempDir("galaxy-busy-log-");
+  await Deno.mkdir(join(runs, "retrain.log")); // appending to a folder fails
+  const holder = await acquireLock(join(runs, LOCK_FILE));
+  assert.ok("held" in holder);
+  const lines: string[] = [];
+  try {
+    const r = await retrain({ data: runs, runs, log: (l) => lines.push(l) });
+    assert.equal(r.outcome, "busy");
+    assert.equal(r.exitCode, 3);
+    assert.ok(lines.some((l) => /warning: cannot append to the log/.test(l)), lines.join("\n"));
+  } finally {
+    holder.held.release();
+  }
+});
+
 // ------------------------------------------------------------ fingerprint
 
 Deno.test("fingerprint: changes with images' size or mtime and the labels' content, not other files", async () => {

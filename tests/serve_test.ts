@@ -136,6 +136,25 @@ Deno.test("bad bodies get a 4xx with a JSON reason, and the server keeps answeri
     const streamed = await post(s.url, stream);
     assert.deepEqual(streamed.status, 413);
     await streamed.body?.cancel();
+  });
+  // A client that stalls mid-body gets a 408 at the deadline, and the server keeps answering.
+  await withServer(run, { limits: { bodySeconds: 0.5 } }, async (s) => {
+    let client!: ReadableStreamDefaultController<Uint8Array>;
+    const stalled = new ReadableStream<Uint8Array>({
+      start(c) {
+        client = c;
+        c.enqueue(good.subarray(0, 100)); // then nothing more, never closed
+      },
+    });
+    const res = await post(s.url, stalled);
+    assert.deepEqual(res.status, 408);
+    assert.match((await res.json()).error, /did not arrive within 0.5 s/);
+    try {
+      client.close();
+    } catch {
+      // the server cancelled the body already
+    }
+    assert.deepEqual((await post(s.url, good)).status, 200);
     const wrongMethod = await get(`${s.url}/api/predict`);
     assert.deepEqual(wrongMethod.status, 405);
     assert.match((await wrongMethod.json()).error, /use POST/);
@@ -288,6 +307,9 @@ Deno.test("predictions page API: pages, filters, thumbnails and the filtered CSV
     const bad = await get(`${s.url}/api/predictions?min=2`);
     assert.deepEqual(bad.status, 400);
     assert.match((await bad.json()).error, /min must be a number in \[0, 1\]/);
+    const malformed = await get(`${s.url}/thumb/%E0%A4%A`);
+    assert.deepEqual(malformed.status, 400);
+    assert.match((await malformed.json()).error, /malformed percent-encoding in \/thumb\/%E0%A4%A/);
     for (
       const p of ["/", "/run.html", "/predictions.html", "/app/classify_page.js", "/app/style.css"]
     ) {

@@ -16,6 +16,7 @@ import { categoricalFocalLoss } from "../focal_loss.ts";
 import { loadModel, saveModel } from "../io/model_io.ts";
 import { resnet34, type ResNetOptions } from "../model/resnet.ts";
 import { mulberry32 } from "../random.ts";
+import type { Collective } from "../train/collective.ts";
 import { connectRing } from "../train/ring.ts";
 import { mirroredStep } from "../train/mirrored.ts";
 import { adam, sgdNesterov } from "../train/optimizers.ts";
@@ -248,11 +249,20 @@ async function mirroredCheck(
   const models = [0, 1].map(() => buildWith(weights));
   const tensors: tf.Tensor[] = [];
   try {
-    const groups = await Promise.all(
+    const joined = await Promise.allSettled(
       [0, 1].map((rank) =>
         connectRing({ dir, rank, size: 2, sharedMemoryPath: shm, connectTimeoutMs: 30_000 })
       ),
     );
+    const failed = joined.find((j) => j.status === "rejected");
+    if (failed) {
+      // Close the replica that did connect: its socket and mapping would outlive the check.
+      await Promise.all(
+        joined.map((j) => (j.status === "fulfilled" ? j.value.close().catch(() => {}) : null)),
+      );
+      throw failed.reason;
+    }
+    const groups = joined.map((j) => (j as PromiseFulfilledResult<Collective>).value);
     try {
       const steps = groups.map((collective, rank) => {
         const vars = trainableVariables(models[rank]);
@@ -318,7 +328,8 @@ async function mirroredCheck(
 /**
  * Runs the smoke checks on the active backend against the pure-JS cpu
  * backend, and leaves the active backend as it found it. Returns every
- * check; none throws (a check that crashes fails with its error).
+ * check; none throws (a check that crashes fails with its error). Throws
+ * only for a `batch` that is not an even number >= 2.
  */
 export async function smokeTest(options: SmokeOptions = {}): Promise<SmokeCheck[]> {
   const target = tf.getBackend();

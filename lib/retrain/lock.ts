@@ -43,7 +43,9 @@ export interface LockInfo {
 
 /** A lock this process holds; {@linkcode RetrainLock.release} gives it up. */
 export interface RetrainLock {
+  /** The lock file. */
   path: string;
+  /** The record written in it (this process). */
   info: LockInfo;
   /** The stale lock this one replaced (`info` null when its record was unreadable) and why it was stale. */
   tookOver: { info: LockInfo | null; why: string } | null;

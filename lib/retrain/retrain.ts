@@ -35,9 +35,9 @@
 import { join, resolve } from "node:path";
 import { type BackendName, describeBackend, setupBackend } from "../backend.ts";
 import type { Manifest } from "../data/manifest.ts";
-import { evaluate, type EvaluationReport } from "../evaluate.ts";
+import { evaluate } from "../evaluate.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
-import { preprocess, type PreprocessProgress } from "../preprocess.ts";
+import { preprocess, type PreprocessProgress, type PreprocessResult } from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
 import { trainCandidate } from "./candidate.ts";
 import { type ClassChange, classChange, describeClassChange } from "./classes.ts";
@@ -229,6 +229,132 @@ async function waitingRun(
   return await Deno.stat(join(runs, last.run)).then((s) => s.isDirectory, () => false);
 }
 
+/** The preprocessing settings: those given, else the current run's, else the defaults. */
+function mergeSettings(
+  explicit: Partial<DataSettings>,
+  inherited: Partial<DataSettings>,
+): DataSettings {
+  return {
+    scheme: explicit.scheme ?? inherited.scheme ?? null,
+    size: explicit.size ?? inherited.size ?? DATA_DEFAULTS.size,
+    crop: explicit.crop ?? inherited.crop ?? DATA_DEFAULTS.crop,
+    val: explicit.val ?? inherited.val ?? DATA_DEFAULTS.val,
+    test: explicit.test ?? inherited.test ?? DATA_DEFAULTS.test,
+    splitSeed: explicit.splitSeed ?? inherited.splitSeed ?? DATA_DEFAULTS.splitSeed,
+  };
+}
+
+/**
+ * Whether the candidate is promoted, and why: always when there is no current
+ * model or with `--force`; never when the class set changed (the scores
+ * cannot be compared); else when its score is at least as good.
+ */
+function decide(o: {
+  hasCurrent: boolean;
+  force: boolean;
+  changed: ClassChange | null;
+  metric: PromotionMetric;
+  scoreNew: number;
+  scoreCurrent: number | null;
+}): { promoted: boolean; why: string } {
+  if (!o.hasCurrent) return { promoted: true, why: "there is no current model" };
+  if (o.force) {
+    return {
+      promoted: true,
+      why: o.changed
+        ? `--force; the class set changed: ${describeClassChange(o.changed)}`
+        : "--force",
+    };
+  }
+  if (o.changed) {
+    return {
+      promoted: false,
+      why: `not comparable with the current model: the class set changed (${
+        describeClassChange(o.changed)
+      })`,
+    };
+  }
+  const promoted = atLeastAsGood(o.metric, o.scoreNew, o.scoreCurrent!);
+  return {
+    promoted,
+    why: promoted ? "at least as good as the current model" : "worse than the current model",
+  };
+}
+
+/** Step 6: deletes runs beyond the newest `keep` and unused datasets, never the candidate or current. */
+async function pruneOld(
+  runs: string,
+  runDir: string,
+  dataset: string,
+  keep: number,
+  log: (line: string) => void,
+): Promise<void> {
+  const now = await readCurrent(runs);
+  const protect = [runDir, ...(now?.exists ? [now.dir] : [])];
+  const deletedRuns = await pruneRuns(runs, keep, protect);
+  const deletedData = await pruneDatasets(runs, [dataset], now?.exists ? [now.dir] : []);
+  if (deletedRuns.length || deletedData.length) {
+    log(
+      `deleted ${deletedRuns.length} old run(s)` +
+        (deletedRuns.length ? ` (${deletedRuns.join(", ")})` : "") +
+        ` and ${deletedData.length} unused dataset(s)`,
+    );
+  }
+}
+
+/**
+ * Step 3: preprocesses `o.data` into `RUNS/datasets/<key>` (the shards a
+ * failed try left are reused); throws when more images are bad than allowed.
+ */
+async function preprocessInputs(
+  o: RetrainOptions,
+  runs: string,
+  key: string,
+  settings: DataSettings,
+  log: (line: string) => void,
+): Promise<{ dataset: string; pre: PreprocessResult }> {
+  const dataset = join(runs, DATASETS_DIR, key.slice(0, 16));
+  log(
+    `preprocessing ${o.data} -> ${dataset} (${settings.size} px, crop ${settings.crop}, ` +
+      `split seed ${settings.splitSeed}, val ${settings.val}, test ${settings.test})`,
+  );
+  const pre = await preprocess({
+    inDir: o.data,
+    outDir: dataset,
+    scheme: settings.scheme ?? undefined,
+    size: settings.size,
+    crop: settings.crop,
+    val: settings.val,
+    test: settings.test,
+    splitSeed: settings.splitSeed,
+    maxBad: o.maxBad,
+    // Training never reads the unlabeled split; decoding it would double the work on Kaggle data.
+    unlabeled: false,
+    overwrite: true,
+    log: (l) => log(`  ${l}`),
+    onProgress: o.onPreprocessProgress,
+  });
+  log(`  ${pre.summary}`);
+  if (!pre.ok) {
+    throw new Error(
+      `${(100 * pre.report.badFraction).toFixed(2)}% of the images are bad (more than ` +
+        `${(100 * pre.report.maxBad).toFixed(2)}%): see ${join(dataset, "report.json")}`,
+    );
+  }
+  return { dataset, pre };
+}
+
+/** Step 5's score: `metric` of the model of `run` on the test split of `dataset` (report in `out`). */
+async function scoreRun(
+  run: string,
+  dataset: string,
+  out: string,
+  metric: PromotionMetric,
+): Promise<{ split: string; n: number; score: number }> {
+  const report = await evaluate({ run, data: dataset, out, worst: 0 });
+  return { split: report.split, n: report.n, score: metricOf(report, metric) };
+}
+
 function round(x: number | null, digits = 6): number | null {
   return x === null || !Number.isFinite(x) ? x : Number(x.toFixed(digits));
 }
@@ -287,7 +413,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       `another retrain is running: ${who} (${got.why}); lock ${lockPath}; exiting`,
       `busy: ${who}`,
     );
-    await appendLog(runs, entry(r));
+    await appendLog(runs, entry(r)).catch((e) =>
+      log(`warning: cannot append to the log in ${runs}: ${(e as Error).message}`)
+    );
     return r;
   }
   const lock: RetrainLock = got.held;
@@ -370,14 +498,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     const inherited = await inherit(current);
     for (const n of inherited.notes) log(`note: ${n}`);
     const explicit = o.dataSettings ?? {};
-    const settings: DataSettings = {
-      scheme: explicit.scheme ?? inherited.settings.scheme ?? null,
-      size: explicit.size ?? inherited.settings.size ?? DATA_DEFAULTS.size,
-      crop: explicit.crop ?? inherited.settings.crop ?? DATA_DEFAULTS.crop,
-      val: explicit.val ?? inherited.settings.val ?? DATA_DEFAULTS.val,
-      test: explicit.test ?? inherited.settings.test ?? DATA_DEFAULTS.test,
-      splitSeed: explicit.splitSeed ?? inherited.settings.splitSeed ?? DATA_DEFAULTS.splitSeed,
-    };
+    const settings = mergeSettings(explicit, inherited.settings);
     const inputs = await fingerprintInputs(o.data);
     // The scheme preprocess picks when none is given (lib/preprocess.ts schemeFor), named, so
     // "unset" and its value make the same dataset key.
@@ -426,34 +547,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     }
 
     // 3. Preprocess.
-    const dataset = join(runs, DATASETS_DIR, key.slice(0, 16));
-    log(
-      `preprocessing ${o.data} -> ${dataset} (${settings.size} px, crop ${settings.crop}, ` +
-        `split seed ${settings.splitSeed}, val ${settings.val}, test ${settings.test})`,
-    );
-    const pre = await preprocess({
-      inDir: o.data,
-      outDir: dataset,
-      scheme: settings.scheme ?? undefined,
-      size: settings.size,
-      crop: settings.crop,
-      val: settings.val,
-      test: settings.test,
-      splitSeed: settings.splitSeed,
-      maxBad: o.maxBad,
-      // Training never reads the unlabeled split; decoding it would double the work on Kaggle data.
-      unlabeled: false,
-      overwrite: true,
-      log: (l) => log(`  ${l}`),
-      onProgress: o.onPreprocessProgress,
-    });
-    log(`  ${pre.summary}`);
-    if (!pre.ok) {
-      throw new Error(
-        `${(100 * pre.report.badFraction).toFixed(2)}% of the images are bad (more than ` +
-          `${(100 * pre.report.maxBad).toFixed(2)}%): see ${join(dataset, "report.json")}`,
-      );
-    }
+    const { dataset, pre } = await preprocessInputs(o, runs, key, settings, log);
     const kind = pre.manifest.scheme.kind;
     // A class set that changed: the old output layer does not fit, its scores mean nothing here.
     const changed = current?.exists ? classesChanged(inherited, pre.manifest) : null;
@@ -511,44 +605,24 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
 
     // 5. Judge on the same test split; promote.
     await ensureBackend();
-    const evalNew = await evaluate({
-      run: runDir,
-      data: dataset,
-      out: join(runDir, "retrain", "new"),
-      worst: 0,
-    });
-    metrics.new = metricOf(evalNew, metric);
-    let evalCurrent: EvaluationReport | null = null;
+    const evalNew = await scoreRun(runDir, dataset, join(runDir, "retrain", "new"), metric);
+    metrics.new = evalNew.score;
     if (current?.exists && comparable && !changed) {
-      evalCurrent = await evaluate({
-        run: current.dir,
-        data: dataset,
-        out: join(runDir, "retrain", "current"),
-        worst: 0,
-      });
-      metrics.current = metricOf(evalCurrent, metric);
+      const out = join(runDir, "retrain", "current");
+      metrics.current = (await scoreRun(current.dir, dataset, out, metric)).score;
     }
     const better = lowerIsBetter(metric) ? "lower" : "higher";
     const scores = `${metric} on the ${evalNew.split} split (n = ${evalNew.n}, ${better} is ` +
       `better): new ${metrics.new.toFixed(4)}` +
       (metrics.current !== null ? `, current ${metrics.current.toFixed(4)}` : "");
-    let promoted: boolean;
-    let why: string;
-    if (!current?.exists) {
-      promoted = true;
-      why = "there is no current model";
-    } else if (o.force) {
-      promoted = true;
-      why = changed ? `--force; the class set changed: ${describeClassChange(changed)}` : "--force";
-    } else if (changed) {
-      promoted = false;
-      why = `not comparable with the current model: the class set changed (${
-        describeClassChange(changed)
-      })`;
-    } else {
-      promoted = atLeastAsGood(metric, metrics.new, metrics.current!);
-      why = promoted ? "at least as good as the current model" : "worse than the current model";
-    }
+    const { promoted, why } = decide({
+      hasCurrent: current?.exists === true,
+      force: o.force === true,
+      changed,
+      metric,
+      scoreNew: metrics.new,
+      scoreCurrent: metrics.current,
+    });
     const outcome: RetrainOutcome = promoted ? "promoted" : "not_promoted";
     await writeJsonAtomic(join(runDir, "retrain", "decision.json"), {
       time: new Date().toISOString(),
@@ -581,17 +655,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     });
 
     // 6. Keep the newest runs.
-    const now = await readCurrent(runs);
-    const protect = [runDir, ...(now?.exists ? [now.dir] : [])];
-    const deletedRuns = await pruneRuns(runs, o.keep ?? 5, protect);
-    const deletedData = await pruneDatasets(runs, [dataset], now?.exists ? [now.dir] : []);
-    if (deletedRuns.length || deletedData.length) {
-      log(
-        `deleted ${deletedRuns.length} old run(s)` +
-          (deletedRuns.length ? ` (${deletedRuns.join(", ")})` : "") +
-          ` and ${deletedData.length} unused dataset(s)`,
-      );
-    }
+    await pruneOld(runs, runDir, dataset, o.keep ?? 5, log);
     const r = result(
       outcome,
       promoted

@@ -5,7 +5,8 @@
  * are the ones its CSV holds (there rounded to 6 decimals).
  *
  * Bounds: a body larger than `maxBytes` is refused (413) before or while it
- * is read; at most `maxConcurrent` images decode and predict at once and at
+ * is read, and one not received within `bodySeconds` (a stalled client) is a
+ * 408; at most `maxConcurrent` images decode and predict at once and at
  * most `maxQueued` more wait (else 503, with `Retry-After`). An empty body
  * is a 400, bytes that are not a JPEG or PNG a 415, an image that cannot be
  * decoded a 422; each answer's JSON says why in `error`.
@@ -27,6 +28,8 @@ export interface PredictApiLimits {
   maxConcurrent: number;
   /** Requests waiting for a slot before new ones get a 503 (default 16). */
   maxQueued: number;
+  /** Seconds a request's body may take to arrive before a 408 (default 60). */
+  bodySeconds: number;
 }
 
 /** Defaults of {@linkcode PredictApiLimits}. */
@@ -34,6 +37,7 @@ export const PREDICT_API_LIMITS: PredictApiLimits = {
   maxBytes: 20 * 1024 * 1024,
   maxConcurrent: 2,
   maxQueued: 16,
+  bodySeconds: 60,
 };
 
 /** The JSON answer of a successful prediction. */
@@ -73,8 +77,16 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
   });
 }
 
-/** Reads a request body up to `max` bytes; throws a 413 {@linkcode ApiError} past that. */
-export async function readBody(req: Request, max: number): Promise<Uint8Array> {
+/**
+ * Reads a request body up to `max` bytes within `seconds`; throws a 413
+ * {@linkcode ApiError} past the size, a 408 past the time (the body is then
+ * cancelled, so a stalled client holds nothing).
+ */
+export async function readBody(
+  req: Request,
+  max: number,
+  seconds = PREDICT_API_LIMITS.bodySeconds,
+): Promise<Uint8Array> {
   const declared = req.headers.get("content-length");
   if (declared !== null && Number(declared) > max) {
     throw new ApiError(413, `body of ${declared} bytes exceeds the limit of ${max} bytes`);
@@ -83,15 +95,26 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let total = 0;
   const reader = req.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel().catch(() => {});
-      throw new ApiError(413, `body exceeds the limit of ${max} bytes`);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ApiError(408, `the body did not arrive within ${seconds} s`)),
+      seconds * 1000,
+    );
+  });
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), expired]);
+      if (done) break;
+      total += value.length;
+      if (total > max) throw new ApiError(413, `body exceeds the limit of ${max} bytes`);
+      parts.push(value);
     }
-    parts.push(value);
+  } catch (e) {
+    await reader.cancel().catch(() => {});
+    throw e;
+  } finally {
+    clearTimeout(timer);
   }
   const out = new Uint8Array(total);
   let off = 0;
@@ -207,7 +230,7 @@ export class PredictApi {
         throw new ApiError(405, "use POST with the image file as the body", { allow: "POST" });
       }
       const tta = ["1", "true", "yes"].includes(new URL(req.url).searchParams.get("tta") ?? "");
-      const bytes = await readBody(req, this.limits.maxBytes);
+      const bytes = await readBody(req, this.limits.maxBytes, this.limits.bodySeconds);
       return json(await this.predict(bytes, tta));
     } catch (e) {
       if (e instanceof ApiError) return json({ error: e.message }, e.status, e.headers);

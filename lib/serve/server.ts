@@ -125,9 +125,22 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
   const modelDir = join(o.run.dir, "model");
   const modelFiles = new Set(["model.json", ...config.modelFiles]);
   let summary: Promise<RunSummary> | null = null;
+  /** The run's summary, computed once; a failure is not kept, so the next request tries again. */
+  const loadSummary = (): Promise<RunSummary> => {
+    if (!summary) {
+      summary = runSummary(o.run.dir);
+      summary.catch(() => (summary = null));
+    }
+    return summary;
+  };
 
   const route = async (req: Request, url: URL): Promise<Response> => {
-    const path = decodeURIComponent(url.pathname);
+    let path: string;
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      throw new ApiError(400, `malformed percent-encoding in ${url.pathname}`);
+    }
     if (path === "/api/predict") return await api.handle(req);
     if (req.method !== "GET" && req.method !== "HEAD") {
       throw new ApiError(405, `${req.method} is not allowed on ${path}`, { allow: "GET" });
@@ -153,12 +166,10 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
       return await fileResponse(join(modelDir, name));
     }
     if (path === "/api/run") {
-      summary ??= runSummary(o.run.dir);
-      summary.catch(() => (summary = null));
-      return json(await summary);
+      return json(await loadSummary());
     }
     if (path === "/run-file/wrong.png") {
-      const s = await (summary ??= runSummary(o.run.dir));
+      const s = await loadSummary();
       if (!s.wrongPicture) {
         throw new ApiError(404, "this run has no evaluation with wrong galaxies");
       }

@@ -46,7 +46,9 @@ export function findChromium(): { path: string } | { path: null; reason: string 
 
 /** A running headless browser; `close` ends it and removes its profile. */
 export interface HeadlessBrowser {
+  /** The puppeteer handle on the browser. */
   browser: Browser;
+  /** Ends the browser (SIGKILL if it has not closed within 10 s) and removes its profile. */
   close(): Promise<void>;
 }
 

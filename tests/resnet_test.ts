@@ -53,7 +53,7 @@ Deno.test("resnet34 with the same seed starts from the same weights", () => {
 });
 
 Deno.test("resnet34 rejects inconsistent options with a clear message", () => {
-  assert.throws(() => resnet34({ head: "votes", outputs: 5 }), /37 outputs/);
+  assert.throws(() => resnet34({ head: "tree", outputs: 5 }), /37 outputs/);
   assert.throws(() => resnet34({ inputSize: 16, stem: "imagenet" }), /too small/);
   assert.throws(() => resnet34({ dropout: 1 }), /dropout/);
 });
@@ -72,7 +72,7 @@ Deno.test("the votes head yields tree-consistent fractions", () => {
 Deno.test("a votes model saves and loads with its custom layers, predicting the same", async () => {
   const model = resnet34({
     inputSize: 32,
-    head: "votes",
+    head: "tree",
     stem: "small",
     seed: 2,
     mean: [10, 20, 30],

@@ -7,12 +7,19 @@ import { categoricalFocalLoss, type LossFn } from "../lib/focal_loss.ts";
 import { loadModel } from "../lib/io/model_io.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import {
+  type EpochRow,
+  lossFor,
+  score,
   train,
   TRAIN_DEFAULTS,
   TrainingDivergedError,
   TrainingHalted,
   type TrainOptions,
+  type TrainReport,
+  validate,
 } from "../lib/train/trainer.ts";
+import { SCHEME_DEFAULTS } from "../lib/train/dataset_settings.ts";
+import { openDataset } from "../lib/data/dataset.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { tempDir } from "./temp.ts";
 
@@ -122,3 +129,61 @@ Deno.test("a second run into the same folder is refused unless resuming", async 
   await assert.rejects(() => train(o), /already holds a run: use --resume/);
   await assert.rejects(() => train({ ...o, resume: true, seed: 99 }), /--seed 0, not 99/);
 });
+
+for (const scheme of ["gz5", "votes"] as const) {
+  const kind = scheme === "votes" ? "votes" : "classes";
+  Deno.test(`${scheme} with default settings: the kept model is the best validation epoch, and the report is computed on it`, async () => {
+    // Four epochs at a high rate: the validation score goes up and down, so the best epoch is not the last.
+    const o = await options({ data: await tinyDataset(scheme), epochs: 4, lr: 0.01 });
+    const report = (await train(o))!;
+    const config = JSON.parse(await Deno.readTextFile(join(o.out, "config.json")));
+    const defaults = SCHEME_DEFAULTS[kind];
+    assert.equal(config.options.monitor, defaults.monitor);
+    assert.equal(config.options.loss, defaults.loss);
+    assert.equal(config.options.head, defaults.head);
+    assert.deepEqual(config.fromScheme, ["head", "loss", "monitor", "alpha", "flipPairs"]);
+    const rows: EpochRow[] = (await Deno.readTextFile(join(o.out, "metrics.jsonl"))).trim()
+      .split("\n").map((l) => JSON.parse(l));
+    const scores = rows.map((r) => score(defaults.monitor, r));
+    for (const s of scores) assert.ok(Number.isFinite(s), `${defaults.monitor} is ${s}`);
+    const best = scores.indexOf(Math.max(...scores)) + 1;
+    assert.equal(report.bestEpoch, best, `scores by epoch: ${scores}`);
+    assert.ok(
+      best < rows.length,
+      `the fixture should have a best epoch before the last: ${scores}`,
+    );
+    assert.equal(report.bestScore, Math.abs(scores[best - 1]));
+
+    // The saved model scores exactly what its epoch scored on validation (loss included, which
+    // tells epochs apart where the monitor ties), and what report.json says on test.
+    const ds = await openDataset(o.data);
+    const model = await loadModel(join(o.out, "model"));
+    try {
+      const loss = lossFor(config.options, kind, ds.classCounts("train"));
+      const n = ds.manifest.scheme.classNames.length;
+      const val = await validate(model, ds, "val", 64, loss, kind, n);
+      const row = rows[best - 1];
+      assert.ok(
+        Math.abs(val.loss - row.val_loss) < 1e-6,
+        `val loss ${val.loss} vs ${row.val_loss}`,
+      );
+      const test = await validate(model, ds, "test", 64, loss, kind, n);
+      const saved: TrainReport = JSON.parse(
+        await Deno.readTextFile(join(o.out, "report.json")),
+      );
+      if (kind === "votes") {
+        assert.ok(Math.abs(val.rmse! - row.val_rmse!) < 1e-6);
+        assert.ok(
+          Math.abs(test.rmse! - saved.rmse!) < 1e-6,
+          `test rmse ${test.rmse} vs ${saved.rmse}`,
+        );
+      } else {
+        assert.equal(val.metrics!.accuracy, row.val_accuracy);
+        assert.deepEqual(test.metrics!.confusion, saved.metrics!.confusion);
+      }
+    } finally {
+      model.dispose();
+      ds.close();
+    }
+  });
+}

@@ -34,6 +34,7 @@ import { evaluate, type EvaluationReport } from "../evaluate.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { preprocess, type PreprocessProgress } from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
+import { ALLOWED } from "../train/dataset_settings.ts";
 import { trainCandidate } from "./candidate.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
@@ -384,9 +385,10 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     }
     const kind = pre.manifest.scheme.kind;
     metric = o.metric ?? defaultMetric(kind);
-    if (metric === "rmse" && kind !== "votes") {
+    if (!ALLOWED[kind].monitors.includes(metric)) {
       throw new Error(
-        `--metric rmse needs the votes scheme; this dataset is '${pre.manifest.scheme.name}'`,
+        `--metric ${metric} does not fit the '${pre.manifest.scheme.name}' dataset: use one of ` +
+          ALLOWED[kind].monitors.filter((m) => m !== "loss").join(", "),
       );
     }
 

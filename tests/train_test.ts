@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { setupBackend } from "../lib/backend.ts";
 import { categoricalFocalLoss, type LossFn } from "../lib/focal_loss.ts";
-import { loadModel } from "../lib/io/model_io.ts";
+import { loadModel, saveModel } from "../lib/io/model_io.ts";
+import { resnet34 } from "../lib/model/resnet.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import {
   type EpochRow,
@@ -204,3 +205,15 @@ for (const scheme of ["gz5", "votes"] as const) {
     }
   });
 }
+
+Deno.test("fine-tuning refuses a model whose vote head is another kind", async () => {
+  const dir = await tempDir("galaxy-tree-model-");
+  const tree = resnet34({ inputSize: 32, head: "tree", width: 0.125, seed: 1 });
+  await saveModel(tree, dir);
+  tree.dispose();
+  const o = await options({ data: await tinyDataset("votes"), epochs: 1, initFrom: dir });
+  await assert.rejects(
+    () => train({ ...o, head: "sigmoid" }),
+    /its layers differ \(the output layer is GalaxyZooVotes there, Activation here\).*--head/,
+  );
+});

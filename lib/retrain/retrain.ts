@@ -35,6 +35,7 @@ import { writeJsonAtomic } from "../io/atomic.ts";
 import { preprocess, type PreprocessProgress } from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
 import { ALLOWED } from "../train/dataset_settings.ts";
+import type { HeadKind } from "../model/resnet.ts";
 import { trainCandidate } from "./candidate.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
@@ -140,6 +141,8 @@ interface Inherited {
   settings: Partial<DataSettings>;
   stem?: TrainOptions["stem"];
   width?: number;
+  /** The output layer (runs from before `--head` saved the tree-consistent one as `votes`). */
+  head?: HeadKind;
   notes: string[];
 }
 
@@ -165,6 +168,10 @@ async function inherit(current: CurrentRun | null): Promise<Inherited> {
   if (typeof d.crop === "number") out.settings.crop = d.crop;
   if (model.stem === "imagenet" || model.stem === "small") out.stem = model.stem;
   if (typeof model.width === "number") out.width = model.width;
+  if (model.head === "votes") out.head = "tree";
+  else if (model.head === "softmax" || model.head === "sigmoid" || model.head === "tree") {
+    out.head = model.head;
+  }
   const dataDir = typeof d.dir === "string" ? resolve(current.dir, d.dir) : null;
   const manifest = dataDir
     ? await readJsonOrNull(join(dataDir, "manifest.json")) as Manifest | null
@@ -401,6 +408,8 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       monitor: metric,
       ...(initFrom && inherited.stem ? { stem: inherited.stem } : {}),
       ...(initFrom && inherited.width !== undefined ? { width: inherited.width } : {}),
+      // Fine-tuning needs the same output layer: a sigmoid head's weights are not a tree head's.
+      ...(initFrom && inherited.head ? { head: inherited.head } : {}),
       ...o.train,
       data: dataset,
       out: runDir,

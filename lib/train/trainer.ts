@@ -660,7 +660,12 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
   try {
     const from = source.weights;
     const to = model.weights;
-    const mismatch = from.length !== to.length
+    const layers = (m: tf.LayersModel) => m.layers.map((l) => l.getClassName()).join(",");
+    const mismatch = layers(source) !== layers(model)
+      ? `its layers differ (the output layer is ${source.layers.at(-1)?.getClassName()} there, ${
+        model.layers.at(-1)?.getClassName()
+      } here)`
+      : from.length !== to.length
       ? `${from.length} weights there, ${to.length} here`
       : to.map((w, i) => [w, from[i]] as const)
         .filter(([w, f]) => JSON.stringify(w.shape) !== JSON.stringify(f.shape))
@@ -668,7 +673,7 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
     if (mismatch) {
       throw new Error(
         `cannot start from ${dir}: its network differs (${mismatch}); ` +
-          "use the same --stem, --width and classes, or train from scratch",
+          "use the same --stem, --width, --head and classes, or train from scratch",
       );
     }
     // getWeights() hands out copies: tidy disposes them once assigned.

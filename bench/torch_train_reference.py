@@ -225,6 +225,7 @@ def main():
     result = {"peer": "torch", "torch": torch.__version__, "split": "test", "n": int(len(yte)),
               "seconds": round(time.time() - started, 1), "options": vars(a),
               "kind": "votes" if votes else "classes", "best_epoch": best_epoch,
+              "objective": "sigmoid + mse" if votes else a.loss,
               **({"val_rmse": -best} if votes else {}), **evaluate(xte, yte)}
     if votes:
         # The two trivial predictors on the same split: the training rows' mean, and all zeros.

@@ -7,12 +7,14 @@ split can be compared.
 
 A class dataset trains with categorical focal loss (Keras semantics) or cross-entropy
 and keeps the epoch of best validation accuracy. A votes dataset (scheme `votes`)
-trains 37 sigmoid outputs with MSE against the vote fractions and keeps the epoch of
-best validation RMSE.
+trains 37 sigmoid outputs (or, with `--head tree`, the toolkit's tree-consistent head) with
+MSE against the vote fractions and keeps the epoch of best validation RMSE.
 
 Run with Debian's packages (apt-get install python3-torch python3-torchvision):
     /usr/bin/python3 bench/torch_train_reference.py --data DATASET --epochs 10 --batch 32 \
         --lr 1e-3 --loss focal --gamma 2 --alpha 0.25 --seed 0 [--out report.json]
+    /usr/bin/python3 bench/torch_train_reference.py --data VOTES_DATASET --epochs 10 --batch 32 \
+        --seed 0 [--head tree] [--out report.json]
 
 Prints one JSON line with the test metrics: accuracy, balanced accuracy and macro-F1
 for classes; RMSE over the 37 fractions and per question for votes (with the
@@ -114,6 +116,23 @@ def metrics(pred, truth, classes):
     }
 
 
+def tree_votes(logits, columns):
+    """The tree-consistent head (lib/model/votes_head.ts): a softmax over each question's answers,
+    scaled by the fraction that reached the question (the sum of its parent answers)."""
+    parents = {"Q2": ["Class1.2"], "Q3": ["Class2.2"], "Q4": ["Class2.2"], "Q5": ["Class2.2"],
+               "Q7": ["Class1.1"], "Q8": ["Class6.1"], "Q9": ["Class2.1"], "Q10": ["Class4.1"],
+               "Q11": ["Class4.1"]}
+    cols = {}
+    for q in dict.fromkeys(c.split(".")[0].replace("Class", "Q") for c in columns):
+        idx = [j for j, c in enumerate(columns) if c.split(".")[0].replace("Class", "Q") == q]
+        p = F.softmax(logits[:, idx], dim=1)
+        if q in parents:
+            p = p * sum(cols[c] for c in parents[q])
+        for k, j in enumerate(idx):
+            cols[columns[j]] = p[:, k:k + 1]
+    return torch.cat([cols[c] for c in columns], 1)
+
+
 def vote_metrics(pred, truth, columns):
     """RMSE over all 37 fractions (the competition's score) and per question, and question 1
     read as a classification (as `deno task evaluate` does for a votes run: the true class is
@@ -145,6 +164,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--head", choices=["sigmoid", "tree"], default="sigmoid",
+                    help="votes: 37 sigmoids, or the tree-consistent head")
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -183,15 +204,18 @@ def main():
         with torch.no_grad():
             for i in range(0, len(x), 64):
                 z = model(to_tensor(x[i:i + 64]))
-                out.append((torch.sigmoid(z) if votes else z.argmax(1)).numpy())
+                out.append((fractions(z) if votes else z.argmax(1)).numpy())
         return np.concatenate(out)
 
     def evaluate(x, y):
         return vote_metrics(outputs(x), y, classes) if votes else metrics(outputs(x), y, classes)
 
+    def fractions(logits):
+        return tree_votes(logits, classes) if a.head == "tree" else torch.sigmoid(logits)
+
     def objective(logits, target):
         if votes:
-            return F.mse_loss(torch.sigmoid(logits), target)
+            return F.mse_loss(fractions(logits), target)
         if a.loss == "focal":
             return focal_loss(logits, target, a.alpha, a.gamma)
         return F.cross_entropy(logits, target)
@@ -225,7 +249,7 @@ def main():
     result = {"peer": "torch", "torch": torch.__version__, "split": "test", "n": int(len(yte)),
               "seconds": round(time.time() - started, 1), "options": vars(a),
               "kind": "votes" if votes else "classes", "best_epoch": best_epoch,
-              "objective": "sigmoid + mse" if votes else a.loss,
+              "objective": f"{a.head} + mse" if votes else a.loss,
               **({"val_rmse": -best} if votes else {}), **evaluate(xte, yte)}
     if votes:
         # The two trivial predictors on the same split: the training rows' mean, and all zeros.

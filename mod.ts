@@ -20,8 +20,10 @@
 export {
   countTrainableParams,
   type HeadKind,
+  initialVoteBias,
   resnet34,
   type ResNetOptions,
+  VOTE_HEADS,
 } from "./lib/model/resnet.ts";
 export { GalaxyZooVotes, votesFromLogits } from "./lib/model/votes_head.ts";
 export { Standardize, type StandardizeConfig } from "./lib/model/standardize.ts";
@@ -123,6 +125,12 @@ export {
   type TrainOptions,
   type TrainReport,
 } from "./lib/train/trainer.ts";
+export {
+  type DatasetSettings,
+  resolveDatasetSettings,
+  type ResolvedDatasetSettings,
+  SCHEME_DEFAULTS,
+} from "./lib/train/dataset_settings.ts";
 export { type RunState } from "./lib/train/checkpoint.ts";
 export {
   augmentBatch,

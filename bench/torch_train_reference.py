@@ -1,15 +1,24 @@
 """The PyTorch reference for `deno task train`: torchvision's resnet34 trained on the
 same preprocessed dataset (same shards, same split, same input size), with the same
-epochs, batch, optimizer (Adam, linear warm-up then cosine decay), loss (categorical
-focal loss, Keras semantics, or cross-entropy) and augmentation family (the 8
-rotations/flips of the square with handed classes swapped on mirrors, small shifts),
-so that both toolkits' test accuracy on the same split can be compared.
+epochs, batch, optimizer (Adam, linear warm-up then cosine decay) and augmentation
+family (the 8 rotations/flips of the square with handed classes swapped on mirrors,
+small shifts, brightness/contrast jitter), so that both toolkits' scores on the same
+split can be compared.
+
+A class dataset trains with categorical focal loss (Keras semantics) or cross-entropy
+and keeps the epoch of best validation accuracy. A votes dataset (scheme `votes`)
+trains 37 sigmoid outputs (or, with `--head tree`, the toolkit's tree-consistent head) with
+MSE against the vote fractions and keeps the epoch of best validation RMSE.
 
 Run with Debian's packages (apt-get install python3-torch python3-torchvision):
     /usr/bin/python3 bench/torch_train_reference.py --data DATASET --epochs 10 --batch 32 \
         --lr 1e-3 --loss focal --gamma 2 --alpha 0.25 --seed 0 [--out report.json]
+    /usr/bin/python3 bench/torch_train_reference.py --data VOTES_DATASET --epochs 10 --batch 32 \
+        --seed 0 [--head tree] [--out report.json]
 
-Prints one JSON line with the test metrics (accuracy, balanced accuracy, macro-F1).
+Prints one JSON line with the test metrics: accuracy, balanced accuracy and macro-F1
+for classes; RMSE over the 37 fractions and per question for votes (with the
+validation RMSE of the kept epoch).
 """
 import argparse
 import json
@@ -25,10 +34,15 @@ import torch.nn.functional as F
 import torchvision
 
 
+NUM_VOTES = 37
+
+
 def read_split(data_dir, split):
-    """Pixels (N, H, W, 3) uint8 and labels (N,) int64 of one split, from the shard files."""
+    """Pixels (N, H, W, 3) uint8 and targets of one split, from the shard files: labels
+    (N,) int64 for a class dataset, vote fractions (N, 37) float32 for a votes one."""
     with open(os.path.join(data_dir, "manifest.json")) as f:
         manifest = json.load(f)
+    votes = manifest["scheme"]["kind"] == "votes"
     pixels, labels = [], []
     for shard in manifest["shards"]:
         if shard["split"] != split:
@@ -40,7 +54,15 @@ def read_split(data_dir, split):
         meta = json.loads(blob[meta_offset:meta_offset + meta_length])
         n, h, w = meta["count"], meta["height"], meta["width"]
         pixels.append(np.frombuffer(blob, np.uint8, n * h * w * 3).reshape(n, h, w, 3))
-        labels.append(np.frombuffer(blob, "<i4", n, meta["labelsOffset"]).astype(np.int64))
+        if votes:
+            v = np.frombuffer(blob, "<f4", n * NUM_VOTES, meta["votesOffset"])
+            labels.append(v.reshape(n, NUM_VOTES).astype(np.float32))
+        else:
+            labels.append(np.frombuffer(blob, "<i4", n, meta["labelsOffset"]).astype(np.int64))
+    if not pixels:
+        h = w = manifest["image"]["height"]
+        shape = (0, NUM_VOTES) if votes else (0,)
+        return np.zeros((0, h, w, 3), np.uint8), np.zeros(shape, np.float32), manifest
     return np.concatenate(pixels), np.concatenate(labels), manifest
 
 
@@ -61,7 +83,8 @@ def augment(x, y, flip_swap, rng, max_shift=3, brightness=0.05, contrast=0.1):
         img = np.rot90(x[i], k=t % 4)
         if t >= 4:
             img = img[:, ::-1]
-            y[i] = flip_swap.get(int(y[i]), int(y[i]))
+            if y.ndim == 1:
+                y[i] = flip_swap.get(int(y[i]), int(y[i]))
         dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
         img = np.roll(img, (dy, dx), axis=(0, 1)).astype(np.float32)
         c = 1 + rng.uniform(-contrast, contrast)
@@ -93,6 +116,41 @@ def metrics(pred, truth, classes):
     }
 
 
+def tree_votes(logits, columns):
+    """The tree-consistent head (lib/model/votes_head.ts): a softmax over each question's answers,
+    scaled by the fraction that reached the question (the sum of its parent answers)."""
+    parents = {"Q2": ["Class1.2"], "Q3": ["Class2.2"], "Q4": ["Class2.2"], "Q5": ["Class2.2"],
+               "Q7": ["Class1.1"], "Q8": ["Class6.1"], "Q9": ["Class2.1"], "Q10": ["Class4.1"],
+               "Q11": ["Class4.1"]}
+    cols = {}
+    for q in dict.fromkeys(c.split(".")[0].replace("Class", "Q") for c in columns):
+        idx = [j for j, c in enumerate(columns) if c.split(".")[0].replace("Class", "Q") == q]
+        p = F.softmax(logits[:, idx], dim=1)
+        if q in parents:
+            p = p * sum(cols[c] for c in parents[q])
+        for k, j in enumerate(idx):
+            cols[columns[j]] = p[:, k:k + 1]
+    return torch.cat([cols[c] for c in columns], 1)
+
+
+def vote_metrics(pred, truth, columns):
+    """RMSE over all 37 fractions (the competition's score) and per question, and question 1
+    read as a classification (as `deno task evaluate` does for a votes run: the true class is
+    the argmax of the volunteers' Class1.1-1.3, the predicted one that of the predicted)."""
+    err = (pred - truth) ** 2
+    questions = {}
+    for j, name in enumerate(columns):
+        questions.setdefault(name.split(".")[0].replace("Class", "Q"), []).append(j)
+    q1 = questions["Q1"]
+    q1_metrics = metrics(pred[:, q1].argmax(1), truth[:, q1].argmax(1),
+                         ["smooth", "features_or_disk", "star_or_artifact"])
+    return {
+        "rmse": float(np.sqrt(err.mean())) if len(err) else float("nan"),
+        "rmse_per_question": {q: float(np.sqrt(err[:, cols].mean())) for q, cols in questions.items()},
+        "q1": {k: v for k, v in q1_metrics.items() if k != "confusion"},
+    }
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -106,6 +164,8 @@ def main():
     ap.add_argument("--dropout", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--head", choices=["sigmoid", "tree"], default="sigmoid",
+                    help="votes: 37 sigmoids, or the tree-consistent head")
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -116,6 +176,7 @@ def main():
     xva, yva, _ = read_split(a.data, "val")
     xte, yte, _ = read_split(a.data, "test")
     classes = manifest["scheme"]["classNames"]
+    votes = manifest["scheme"]["kind"] == "votes"
     flip_swap = {}
     for i, j in manifest["scheme"]["flipPairs"]:
         flip_swap[i], flip_swap[j] = j, i
@@ -136,42 +197,70 @@ def main():
     def to_tensor(x):
         return (torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() - mean) / std
 
-    def predict(x):
+    def outputs(x):
+        """Class indices, or the 37 sigmoid fractions of a votes model."""
         model.eval()
         out = []
         with torch.no_grad():
             for i in range(0, len(x), 64):
-                out.append(model(to_tensor(x[i:i + 64])).argmax(1).numpy())
+                z = model(to_tensor(x[i:i + 64]))
+                out.append((fractions(z) if votes else z.argmax(1)).numpy())
         return np.concatenate(out)
 
-    step, best, best_state, started = 0, -1.0, None, time.time()
+    def evaluate(x, y):
+        return vote_metrics(outputs(x), y, classes) if votes else metrics(outputs(x), y, classes)
+
+    def fractions(logits):
+        return tree_votes(logits, classes) if a.head == "tree" else torch.sigmoid(logits)
+
+    def objective(logits, target):
+        if votes:
+            return F.mse_loss(fractions(logits), target)
+        if a.loss == "focal":
+            return focal_loss(logits, target, a.alpha, a.gamma)
+        return F.cross_entropy(logits, target)
+
+    step, best, best_epoch, best_state, started = 0, -1.0, 0, None, time.time()
     for epoch in range(a.epochs):
         model.train()
         order = rng.permutation(len(xtr))
+        loss_sum = 0.0
         for b in range(steps):
             idx = order[b * a.batch:(b + 1) * a.batch]
             xb, yb = augment(xtr[idx], ytr[idx], flip_swap, rng)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            logits = model(to_tensor(xb))
-            target = torch.from_numpy(yb)
-            loss = focal_loss(logits, target, a.alpha, a.gamma) if a.loss == "focal" else F.cross_entropy(logits, target)
+            loss = objective(model(to_tensor(xb)), torch.from_numpy(yb))
             opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1
-        val = metrics(predict(xva), yva, classes)
-        print(f"epoch {epoch + 1}: val accuracy {val['accuracy']:.4f}", file=sys.stderr)
-        if val["accuracy"] > best:
-            best, best_state = val["accuracy"], {k: v.clone() for k, v in model.state_dict().items()}
+            loss_sum += loss.item()
+        val = evaluate(xva, yva)
+        # Higher is better: accuracy, or RMSE negated.
+        score = -val["rmse"] if votes else val["accuracy"]
+        print(f"epoch {epoch + 1}: train loss {loss_sum / steps:.4f}, val " +
+              (f"rmse {val['rmse']:.4f}" if votes else f"accuracy {val['accuracy']:.4f}"),
+              file=sys.stderr)
+        if best_state is None or score > best:
+            best, best_epoch = score, epoch + 1
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     result = {"peer": "torch", "torch": torch.__version__, "split": "test", "n": int(len(yte)),
               "seconds": round(time.time() - started, 1), "options": vars(a),
-              **metrics(predict(xte), yte, classes)}
+              "kind": "votes" if votes else "classes", "best_epoch": best_epoch,
+              "objective": f"{a.head} + mse" if votes else a.loss,
+              **({"val_rmse": -best} if votes else {}), **evaluate(xte, yte)}
+    if votes:
+        # The two trivial predictors on the same split: the training rows' mean, and all zeros.
+        result["baselines"] = {
+            "train_mean": vote_metrics(np.tile(ytr.mean(0), (len(yte), 1)), yte, classes)["rmse"],
+            "zeros": vote_metrics(np.zeros_like(yte), yte, classes)["rmse"],
+        }
     if a.out:
         with open(a.out, "w") as f:
             json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != "confusion"}))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("confusion", "rmse_per_question", "q1")}))
 
 
 if __name__ == "__main__":

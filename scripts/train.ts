@@ -24,8 +24,15 @@ import {
 } from "../lib/cli.ts";
 import { train, TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../lib/train/trainer.ts";
 import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlagOptions } from "../lib/train/flags.ts";
+import {
+  describeDatasetSettings,
+  resolveDatasetSettings,
+  SCHEME_DEFAULTS,
+} from "../lib/train/dataset_settings.ts";
+import { readManifest } from "../lib/data/manifest.ts";
 
 const d = TRAIN_DEFAULTS;
+const { classes, votes } = SCHEME_DEFAULTS;
 const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
 
   --epochs N            epochs (${d.epochs})
@@ -33,14 +40,19 @@ const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
   --lr X                peak learning rate (${d.lr}); linear warm-up, then cosine decay
   --warmup EPOCHS       warm-up length in epochs (${d.warmupEpochs})
   --optimizer adam|sgd  Adam, or SGD with Nesterov momentum 0.9 (${d.optimizer})
-  --loss focal|ce|bfocal|mse   (${d.loss}; focal on fractions for a votes dataset)
+  --head softmax|sigmoid|tree  output layer; for votes, 37 sigmoids or the
+                        tree-consistent head (${votes.head} for votes, ${classes.head} for classes)
+  --loss focal|ce|bfocal|mse   (${classes.loss} for classes, ${votes.loss} for votes; focal on
+                        fractions is binary focal)
   --gamma X             focal exponent (${d.gamma})
-  --alpha X|balanced    focal weight, or inverse class frequency (${d.alpha})
+  --alpha X|balanced    focal weight, or inverse class frequency
+                        (${classes.alpha} for classes, ${votes.alpha} for votes)
   --label-smoothing X   (${d.labelSmoothing})
   --seed N              same seed: same data order, augmentation and initial weights (${d.seed})
   --patience N          stop after N epochs without improvement; 0 never (${d.patience})
-  --monitor M           accuracy|balanced_accuracy|macro_f1|loss|rmse picks the best model
-                        (accuracy for classes, rmse for votes)
+  --monitor M           the validation score that picks the best epoch: accuracy,
+                        balanced_accuracy, macro_f1 or loss for classes (${classes.monitor});
+                        rmse or loss for votes (${votes.monitor})
   --stem imagenet|small 7x7/2 conv + max-pool, or one 3x3/1 conv for small inputs (${d.stem})
   --width X             filter multiplier: 1 is ResNet-34 proper, less is narrower (${d.width})
   --dropout X           (${d.dropout})    --weight-decay X   L2 on kernels (${d.weightDecay})
@@ -103,6 +115,7 @@ export function printer(): (e: TrainEvent) => void {
   return (e) => {
     switch (e.type) {
       case "start":
+        console.log(describeDatasetSettings(e.kind, e.settings, e.classes));
         console.log(
           `train ${e.trainSize} images, val ${e.valSize}; ${e.stepsPerEpoch} steps/epoch; ` +
             `${e.params.toLocaleString("en")} trainable parameters` +
@@ -175,6 +188,11 @@ if (import.meta.main) {
       throw new UsageError(
         `--backend must be one of ${BACKEND_NAMES.join(", ")}, got '${o.backend}'`,
       );
+    }
+    if (!o.replica) {
+      // Settings the dataset cannot honour are usage errors, found before any replica starts.
+      const manifest = await readManifest(o.data);
+      resolveDatasetSettings(manifest.scheme, o);
     }
     const replicas = o.replica ? o.replica.count : o.replicas ?? await defaultReplicas();
     if (replicas > 1 && !o.replica) {

@@ -70,7 +70,7 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
     model: {
       inputSize: size,
       outputs: classes.length,
-      head: kind === "votes" ? "votes" : "softmax",
+      head: kind === "votes" ? "tree" : "softmax",
     },
   };
   await writeJsonAtomic(join(dir, "config.json"), config);

@@ -1,8 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { countTrainableParams, resnet34 } from "../lib/model/resnet.ts";
+import {
+  countTrainableParams,
+  initialVoteBias,
+  resnet34,
+  VOTE_HEADS,
+} from "../lib/model/resnet.ts";
 import { votesFromLogits } from "../lib/model/votes_head.ts";
-import { checkTree, NUM_VOTES } from "../lib/data/schema.ts";
+import { checkTree, NUM_VOTES, QUESTIONS, questionSlice } from "../lib/data/schema.ts";
 import { loadModel, saveModel } from "../lib/io/model_io.ts";
 
 await tf.setBackend("cpu");
@@ -53,7 +58,7 @@ Deno.test("resnet34 with the same seed starts from the same weights", () => {
 });
 
 Deno.test("resnet34 rejects inconsistent options with a clear message", () => {
-  assert.throws(() => resnet34({ head: "votes", outputs: 5 }), /37 outputs/);
+  assert.throws(() => resnet34({ head: "tree", outputs: 5 }), /37 outputs/);
   assert.throws(() => resnet34({ inputSize: 16, stem: "imagenet" }), /too small/);
   assert.throws(() => resnet34({ dropout: 1 }), /dropout/);
 });
@@ -72,7 +77,7 @@ Deno.test("the votes head yields tree-consistent fractions", () => {
 Deno.test("a votes model saves and loads with its custom layers, predicting the same", async () => {
   const model = resnet34({
     inputSize: 32,
-    head: "votes",
+    head: "tree",
     stem: "small",
     seed: 2,
     mean: [10, 20, 30],
@@ -107,4 +112,44 @@ Deno.test("loadModel names the folder when weights are missing", async () => {
     await Deno.remove(dir, { recursive: true });
     model.dispose();
   }
+});
+
+Deno.test("a vote head starts from the given fractions: its bias alone reproduces them", () => {
+  // A tree-consistent row of fractions (every question's answers sum to its parents' share).
+  const votes = new Float32Array(NUM_VOTES);
+  const set = (q: number, shares: number[], reach: number) => {
+    const [a] = questionSlice(QUESTIONS[q - 1]);
+    shares.forEach((s, k) => votes[a + k] = s * reach);
+  };
+  set(1, [0.4, 0.55, 0.05], 1);
+  set(2, [0.3, 0.7], 0.55);
+  for (const q of [3, 4]) set(q, [0.25, 0.75], 0.385);
+  set(5, [0.1, 0.2, 0.3, 0.4], 0.385);
+  set(6, [0.2, 0.8], 1);
+  set(7, [0.5, 0.3, 0.2], 0.4);
+  set(8, [0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2], 0.2);
+  set(9, [0.6, 0.3, 0.1], 0.165);
+  set(10, [0.3, 0.3, 0.4], 0.09625);
+  set(11, [0.1, 0.3, 0.2, 0.1, 0.1, 0.2], 0.09625);
+  assert.deepEqual(checkTree(Array.from(votes), 1e-6), []);
+  for (const head of VOTE_HEADS) {
+    const model = resnet34({
+      inputSize: 32,
+      head,
+      stem: "small",
+      width: 0.125,
+      initialVotes: votes,
+    });
+    const dense = model.getLayer("votes_logits");
+    tf.tidy(() => dense.setWeights([tf.zerosLike(dense.getWeights()[0]), dense.getWeights()[1]]));
+    const x = tf.randomUniform([2, 32, 32, 3], 0, 255, "float32", 3);
+    const out = (model.predict(x) as tf.Tensor).arraySync() as number[][];
+    for (const row of out) {
+      // Fractions below 1e-3 are clipped there, so they start at most 1e-3 off.
+      row.forEach((p, i) => assert.ok(Math.abs(p - votes[i]) < 2e-3, `${head} ${i}: ${p}`));
+    }
+    tf.dispose(x);
+    model.dispose();
+  }
+  assert.throws(() => initialVoteBias("sigmoid", [0.5]), /37 fractions/);
 });

@@ -4,15 +4,24 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { setupBackend } from "../lib/backend.ts";
 import { categoricalFocalLoss, type LossFn } from "../lib/focal_loss.ts";
-import { loadModel } from "../lib/io/model_io.ts";
+import { loadModel, saveModel } from "../lib/io/model_io.ts";
+import { resnet34 } from "../lib/model/resnet.ts";
 import { loadCheckpoint } from "../lib/train/checkpoint.ts";
 import {
+  type EpochRow,
+  lossFor,
+  score,
   train,
   TRAIN_DEFAULTS,
+  type TrainEvent,
   TrainingDivergedError,
   TrainingHalted,
   type TrainOptions,
+  type TrainReport,
+  validate,
 } from "../lib/train/trainer.ts";
+import { SCHEME_DEFAULTS } from "../lib/train/dataset_settings.ts";
+import { openDataset } from "../lib/data/dataset.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { tempDir } from "./temp.ts";
 
@@ -121,4 +130,90 @@ Deno.test("a second run into the same folder is refused unless resuming", async 
   await train(o);
   await assert.rejects(() => train(o), /already holds a run: use --resume/);
   await assert.rejects(() => train({ ...o, resume: true, seed: 99 }), /--seed 0, not 99/);
+});
+
+/**
+ * The dataset's default loss during epoch `good` only, and the same loss against wrong targets
+ * in every other epoch (the complement of the one-hot classes; fractions of 0.5, which do not
+ * saturate the sigmoids): only epoch `good` learns, the others un-learn, so the best epoch is
+ * neither the first nor the last. `progress` follows the run's events.
+ */
+function oneGoodEpochLoss(kind: "classes" | "votes", good: number) {
+  const base = lossFor({ ...SCHEME_DEFAULTS[kind], gamma: 2, labelSmoothing: 0 }, kind, []);
+  let epoch = 1; // of the next training step, 1-based
+  const loss: LossFn = (y, p) => epoch === good ? base(y, p) : tf.tidy(() => base(tf.sub(1, y), p));
+  const progress = (e: TrainEvent) => {
+    if (e.type === "step") epoch = e.batch === e.batches ? e.epoch + 2 : e.epoch + 1;
+  };
+  return { base, loss, progress };
+}
+
+for (const scheme of ["gz5", "votes"] as const) {
+  const kind = scheme === "votes" ? "votes" : "classes";
+  Deno.test(`${scheme}: the kept model is the best validation epoch by the default monitor, and the report is computed on it`, async () => {
+    const { base, loss, progress } = oneGoodEpochLoss(kind, 2);
+    const o = await options({
+      data: await tinyDataset(scheme),
+      epochs: 4,
+      // Fast enough that one epoch moves the scores; more saturates the sigmoids for good.
+      lr: kind === "votes" ? 0.003 : 0.01,
+      warmupEpochs: 0,
+      customLoss: loss,
+    });
+    const report = (await train(o, progress))!;
+    const config = JSON.parse(await Deno.readTextFile(join(o.out, "config.json")));
+    const defaults = SCHEME_DEFAULTS[kind];
+    assert.equal(config.options.monitor, defaults.monitor);
+    assert.equal(config.options.head, defaults.head);
+    assert.deepEqual(config.fromScheme, ["head", "loss", "monitor", "alpha", "flipPairs"]);
+    const rows: EpochRow[] = (await Deno.readTextFile(join(o.out, "metrics.jsonl"))).trim()
+      .split("\n").map((l) => JSON.parse(l));
+    const scores = rows.map((r) => score(defaults.monitor, r));
+    for (const s of scores) assert.ok(Number.isFinite(s), `${defaults.monitor} is ${s}`);
+    const best = scores.indexOf(Math.max(...scores)) + 1;
+    assert.equal(best, 2, `only epoch 2 learns, yet the scores are ${scores}`);
+    assert.equal(report.bestEpoch, 2, `scores by epoch: ${scores}`);
+    assert.equal(report.monitor, defaults.monitor);
+    assert.equal(report.bestScore, Math.abs(scores[best - 1]));
+
+    // The saved model scores exactly what its epoch scored on validation (the loss as well,
+    // which tells epochs apart where accuracy ties), and what report.json says on test.
+    const ds = await openDataset(o.data);
+    const model = await loadModel(join(o.out, "model"));
+    try {
+      const n = ds.manifest.scheme.classNames.length;
+      // The loss the run validated with (turned against the targets, as after epoch 2).
+      const val = await validate(model, ds, "val", 64, loss, kind, n);
+      const row = rows[best - 1];
+      assert.ok(
+        Math.abs(val.loss - row.val_loss) < 1e-6,
+        `val loss ${val.loss} vs ${row.val_loss}`,
+      );
+      const test = await validate(model, ds, "test", 64, base, kind, n);
+      const saved: TrainReport = JSON.parse(await Deno.readTextFile(join(o.out, "report.json")));
+      assert.equal(saved.bestEpoch, best);
+      if (kind === "votes") {
+        assert.ok(Math.abs(val.rmse! - row.val_rmse!) < 1e-6);
+        assert.ok(Math.abs(test.rmse! - saved.rmse!) < 1e-6, `test ${test.rmse} vs ${saved.rmse}`);
+      } else {
+        assert.equal(val.metrics!.accuracy, row.val_accuracy);
+        assert.deepEqual(test.metrics!.confusion, saved.metrics!.confusion);
+      }
+    } finally {
+      model.dispose();
+      ds.close();
+    }
+  });
+}
+
+Deno.test("fine-tuning refuses a model whose vote head is another kind", async () => {
+  const dir = await tempDir("galaxy-tree-model-");
+  const tree = resnet34({ inputSize: 32, head: "tree", width: 0.125, seed: 1 });
+  await saveModel(tree, dir);
+  tree.dispose();
+  const o = await options({ data: await tinyDataset("votes"), epochs: 1, initFrom: dir });
+  await assert.rejects(
+    () => train({ ...o, head: "sigmoid" }),
+    /its layers differ \(the output layer is GalaxyZooVotes there, Activation here\).*--head/,
+  );
 });

@@ -64,6 +64,8 @@ export interface Dataset {
   size(split: Split): number;
   /** Records per class in a split (empty for the votes scheme and unlabeled). */
   classCounts(split: Split): number[];
+  /** Mean of each of the 37 vote fractions over a split; null without fractions or records. */
+  meanVotes(split: Split): Float64Array | null;
   /** Number of batches `batches` yields for these options from batch 0. */
   numBatches(split: Split, opts: { batchSize: number; dropRemainder?: boolean }): number;
   /** Ids of a split in stored order. */
@@ -250,6 +252,14 @@ export async function openDataset(dir: string, opts: { verify?: boolean } = {}):
     manifest,
     size: (split) => index[split].ids.length,
     classCounts: (split) => [...manifest.counts[split].perClass],
+    meanVotes(split) {
+      const v = index[split].votes;
+      const n = v ? v.length / NUM_VOTES : 0;
+      if (!v || n === 0) return null;
+      const mean = new Float64Array(NUM_VOTES);
+      for (let i = 0; i < v.length; i++) mean[i % NUM_VOTES] += v[i];
+      return mean.map((x) => x / n);
+    },
     numBatches,
     ids: (split) => index[split].ids,
     batches,

@@ -9,15 +9,22 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { NUM_VOTES } from "../data/schema.ts";
+import { NUM_VOTES, QUESTIONS, questionSlice } from "../data/schema.ts";
 import { Standardize } from "./standardize.ts";
 import { batchNormalization } from "./batch_norm.ts";
 import { GalaxyZooVotes } from "./votes_head.ts";
 import { SeededDropout } from "./seeded_dropout.ts";
 import { mixSeed } from "../random.ts";
 
-/** What the model predicts. */
-export type HeadKind = "softmax" | "votes";
+/**
+ * What the model predicts: `softmax` class probabilities; for the 37 vote
+ * fractions, `sigmoid` (one independent sigmoid per answer) or `tree` (the
+ * tree-consistent head of {@linkcode GalaxyZooVotes}).
+ */
+export type HeadKind = "softmax" | "sigmoid" | "tree";
+
+/** Heads that predict the 37 vote fractions. */
+export const VOTE_HEADS: readonly HeadKind[] = ["sigmoid", "tree"];
 
 /** Options of {@linkcode resnet34}. */
 export interface ResNetOptions {
@@ -25,9 +32,9 @@ export interface ResNetOptions {
   inputSize?: number | [number, number];
   /** Input channels. Default 3. */
   channels?: number;
-  /** Number of outputs: classes for `softmax`; must be 37 for `votes`. Default 5. */
+  /** Number of outputs: classes for `softmax`; must be 37 for a vote head. Default 5. */
   outputs?: number;
-  /** `softmax` class probabilities, or `votes` (37 tree-consistent fractions). Default `softmax`. */
+  /** Default `softmax`. */
   head?: HeadKind;
   /** Dropout rate before the head. Default 0.3. */
   dropout?: number;
@@ -49,6 +56,12 @@ export interface ResNetOptions {
   std?: number[];
   /** Seed of every initializer: the same seed gives the same initial weights. */
   seed?: number;
+  /**
+   * Vote heads: the 37 fractions the untrained model starts from, e.g. the
+   * training split's mean (see {@linkcode initialVoteBias}). Default: none
+   * (zero bias: 0.5 from every sigmoid, uniform answers from the tree).
+   */
+  initialVotes?: ArrayLike<number>;
   /** Name of the model. */
   name?: string;
 }
@@ -77,6 +90,19 @@ class Init {
   }
   dense(): ReturnType<typeof tf.initializers.glorotUniform> {
     return tf.initializers.glorotUniform({ seed: this.#next() });
+  }
+  /**
+   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torchvision's nn.Linear kernel: a
+   * vote head's logits then start about 2.4 times smaller than under Glorot,
+   * so its sigmoids do not start saturated at 0 or 1.
+   */
+  smallDense(): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.varianceScaling({
+      scale: 1 / 3,
+      mode: "fanIn",
+      distribution: "uniform",
+      seed: this.#next(),
+    });
   }
   regularizer(): ReturnType<typeof tf.regularizers.l2> | undefined {
     return this.weightDecay > 0 ? tf.regularizers.l2({ l2: this.weightDecay }) : undefined;
@@ -157,11 +183,15 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
   const [h, w] = typeof size === "number" ? [size, size] : size;
   const channels = options.channels ?? 3;
   const head = options.head ?? "softmax";
-  const outputs = options.outputs ?? (head === "votes" ? NUM_VOTES : 5);
+  if (!["softmax", ...VOTE_HEADS].includes(head)) {
+    throw new Error(`unknown head '${head}': use softmax, sigmoid or tree`);
+  }
+  const votes = VOTE_HEADS.includes(head);
+  const outputs = options.outputs ?? (votes ? NUM_VOTES : 5);
   const stem = options.stem ?? "imagenet";
   const dropout = options.dropout ?? 0.3;
-  if (head === "votes" && outputs !== NUM_VOTES) {
-    throw new Error(`the votes head has ${NUM_VOTES} outputs, not ${outputs}`);
+  if (votes && outputs !== NUM_VOTES) {
+    throw new Error(`the ${head} vote head has ${NUM_VOTES} outputs, not ${outputs}`);
   }
   if (!(outputs >= 1)) throw new Error(`outputs must be >= 1, got ${outputs}`);
   if (!(dropout >= 0 && dropout < 1)) throw new Error(`dropout must be in [0, 1), got ${dropout}`);
@@ -204,15 +234,55 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
   }
   const logits = tf.layers.dense({
     units: outputs,
-    kernelInitializer: init.dense(),
+    kernelInitializer: votes ? init.smallDense() : init.dense(),
     kernelRegularizer: init.regularizer(),
-    name: head === "votes" ? "votes_logits" : "logits",
+    name: votes ? "votes_logits" : "logits",
   }).apply(x) as tf.SymbolicTensor;
-  const out = head === "votes"
+  const out = head === "tree"
     ? new GalaxyZooVotes({ name: "votes" }).apply(logits) as tf.SymbolicTensor
+    : head === "sigmoid"
+    ? tf.layers.activation({ activation: "sigmoid", name: "votes" }).apply(
+      logits,
+    ) as tf.SymbolicTensor
     : tf.layers.softmax({ name: "probs" }).apply(logits) as tf.SymbolicTensor;
 
-  return tf.model({ inputs: input, outputs: out, name: options.name ?? "resnet34" });
+  const model = tf.model({ inputs: input, outputs: out, name: options.name ?? "resnet34" });
+  if (votes && options.initialVotes !== undefined) {
+    const layer = model.getLayer("votes_logits");
+    tf.tidy(() =>
+      layer.setWeights([
+        layer.getWeights()[0],
+        tf.tensor1d(initialVoteBias(head as "sigmoid" | "tree", options.initialVotes!)),
+      ])
+    );
+  }
+  return model;
+}
+
+/**
+ * The logit bias that makes a vote head output `votes` (37 fractions) when
+ * its kernel contributes nothing: for `sigmoid`, logit(v); for `tree`, the
+ * log of each answer's share of its question (the head's softmax is blind to
+ * a common shift). Fractions are clipped to [1e-3, 1 - 1e-3] first, so no
+ * bias is infinite.
+ */
+export function initialVoteBias(head: "sigmoid" | "tree", votes: ArrayLike<number>): Float32Array {
+  if (votes.length !== NUM_VOTES) {
+    throw new Error(`initial votes need ${NUM_VOTES} fractions, got ${votes.length}`);
+  }
+  const clip = (v: number) => Math.min(1 - 1e-3, Math.max(1e-3, Number.isFinite(v) ? v : 0.5));
+  const bias = new Float32Array(NUM_VOTES);
+  if (head === "sigmoid") {
+    for (let i = 0; i < NUM_VOTES; i++) bias[i] = Math.log(clip(votes[i]) / (1 - clip(votes[i])));
+    return bias;
+  }
+  for (const q of QUESTIONS) {
+    const [a, b] = questionSlice(q);
+    let total = 0;
+    for (let i = a; i < b; i++) total += clip(votes[i]);
+    for (let i = a; i < b; i++) bias[i] = Math.log(clip(votes[i]) / total);
+  }
+  return bias;
 }
 
 /** Number of trainable scalars in a model (torchvision's `parameters()` count). */

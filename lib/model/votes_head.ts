@@ -1,5 +1,6 @@
 /**
- * The `votes` head: 37 outputs that obey the Galaxy Zoo decision tree.
+ * The `tree` vote head (`--head tree`): 37 outputs that obey the Galaxy Zoo
+ * decision tree.
  *
  * Each question's answers are a softmax over its logits scaled by the
  * fraction that reached the question (the sum of its parent answers), the

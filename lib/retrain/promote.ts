@@ -10,6 +10,8 @@
  */
 import { join, resolve } from "node:path";
 import type { EvaluationReport } from "../evaluate.ts";
+import type { SchemeKind } from "../data/label_schemes.ts";
+import { SCHEME_DEFAULTS } from "../train/dataset_settings.ts";
 
 /** Name of the link to the served run inside the runs folder. */
 export const CURRENT_LINK = "current";
@@ -74,9 +76,12 @@ export const PROMOTION_METRICS: readonly PromotionMetric[] = [
   "rmse",
 ];
 
-/** The default metric: RMSE over the 37 fractions for a votes run, accuracy for classes. */
-export function defaultMetric(kind: "classes" | "votes"): PromotionMetric {
-  return kind === "votes" ? "rmse" : "accuracy";
+/**
+ * The default metric: the dataset's default monitor (lib/train/dataset_settings.ts),
+ * RMSE over the 37 fractions for a votes run, accuracy for classes.
+ */
+export function defaultMetric(kind: SchemeKind): PromotionMetric {
+  return SCHEME_DEFAULTS[kind].monitor;
 }
 
 /** Whether a smaller value of `metric` is better. */

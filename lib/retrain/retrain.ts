@@ -39,6 +39,8 @@ import { evaluate } from "../evaluate.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
 import { preprocess, type PreprocessProgress, type PreprocessResult } from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
+import { ALLOWED } from "../train/dataset_settings.ts";
+import type { HeadKind } from "../model/resnet.ts";
 import { trainCandidate } from "./candidate.ts";
 import { type ClassChange, classChange, describeClassChange } from "./classes.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
@@ -148,6 +150,8 @@ interface Inherited {
   classes?: string[];
   stem?: TrainOptions["stem"];
   width?: number;
+  /** The output layer (runs from before `--head` saved the tree-consistent one as `votes`). */
+  head?: HeadKind;
   notes: string[];
 }
 
@@ -174,6 +178,10 @@ async function inherit(current: CurrentRun | null): Promise<Inherited> {
   if (model.stem === "imagenet" || model.stem === "small") out.stem = model.stem;
   if (typeof model.width === "number") out.width = model.width;
   if (d.kind === "classes" && Array.isArray(d.classes)) out.classes = d.classes.map(String);
+  if (model.head === "votes") out.head = "tree";
+  else if (model.head === "softmax" || model.head === "sigmoid" || model.head === "tree") {
+    out.head = model.head;
+  }
   const dataDir = typeof d.dir === "string" ? resolve(current.dir, d.dir) : null;
   const manifest = dataDir
     ? await readJsonOrNull(join(dataDir, "manifest.json")) as Manifest | null
@@ -559,9 +567,10 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       );
     }
     metric = o.metric ?? defaultMetric(kind);
-    if (metric === "rmse" && kind !== "votes") {
+    if (!ALLOWED[kind].monitors.includes(metric)) {
       throw new Error(
-        `--metric rmse needs the votes scheme; this dataset is '${pre.manifest.scheme.name}'`,
+        `--metric ${metric} does not fit the '${pre.manifest.scheme.name}' dataset: use one of ` +
+          ALLOWED[kind].monitors.filter((m) => m !== "loss").join(", "),
       );
     }
 
@@ -576,6 +585,8 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       monitor: metric,
       ...(initFrom && inherited.stem ? { stem: inherited.stem } : {}),
       ...(initFrom && inherited.width !== undefined ? { width: inherited.width } : {}),
+      // Fine-tuning needs the same output layer: a sigmoid head's weights are not a tree head's.
+      ...(initFrom && inherited.head ? { head: inherited.head } : {}),
       ...o.train,
       data: dataset,
       out: runDir,

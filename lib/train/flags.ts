@@ -33,6 +33,7 @@ export const TRAIN_FLAGS = {
   lr: num("lr", { min: 0 }),
   warmup: num("warmupEpochs", { min: 0 }),
   optimizer: choice("optimizer", ["adam", "sgd"]),
+  head: choice("head", ["softmax", "sigmoid", "tree"]),
   loss: choice("loss", ["focal", "ce", "bfocal", "mse"]),
   gamma: num("gamma", { min: 0 }),
   alpha: {

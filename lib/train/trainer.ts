@@ -28,7 +28,16 @@ import { sha256File } from "../io/digest.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
 import { loadModel, saveModel } from "../io/model_io.ts";
 import { type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
-import { resnet34 } from "../model/resnet.ts";
+import { type HeadKind, resnet34 } from "../model/resnet.ts";
+import type { SchemeKind } from "../data/label_schemes.ts";
+import { UsageError } from "../cli.ts";
+import {
+  type DatasetSettings,
+  type LossName,
+  type MonitorName,
+  resolveDatasetSettings,
+  type ResolvedDatasetSettings,
+} from "./dataset_settings.ts";
 import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
 import {
@@ -59,20 +68,25 @@ export interface TrainOptions {
   optimizer: "adam" | "sgd";
   /** Linear warm-up length in epochs (fractions allowed). */
   warmupEpochs: number;
-  /** `focal`: categorical focal for classes, binary focal on fractions for votes. */
-  loss: "focal" | "ce" | "bfocal" | "mse";
+  /**
+   * `focal`: categorical focal for classes, binary focal on fractions for votes.
+   * Unset: the dataset's default (lib/train/dataset_settings.ts).
+   */
+  loss?: LossName;
+  /** Output layer; unset: the dataset's default (`softmax` for classes, `sigmoid` for votes). */
+  head?: HeadKind;
   /** Focal-loss focusing parameter; 0 gives plain cross-entropy. */
   gamma: number;
-  /** A number, or `balanced` (inverse train-split class frequency). */
-  alpha: number | "balanced";
+  /** A number, or `balanced` (inverse train-split class frequency); unset: the dataset's default. */
+  alpha?: number | "balanced";
   /** Label smoothing of the class targets (0: none). */
   labelSmoothing: number;
   /** Seed of initial weights, shuffling, augmentation and dropout. */
   seed: number;
   /** Epochs without improvement before stopping; 0 never stops early. */
   patience: number;
-  /** Validation score that picks the best model. */
-  monitor: "accuracy" | "balanced_accuracy" | "macro_f1" | "loss" | "rmse";
+  /** Validation score that picks the best model; unset: the dataset's default. */
+  monitor?: MonitorName;
   /** Dropout rate before the head. */
   dropout: number;
   /** L2 penalty on every kernel. */
@@ -102,20 +116,24 @@ export interface TrainOptions {
   initFrom?: string;
 }
 
-/** Defaults of `deno task train`. */
+/** A run's options with the dataset-dependent ones resolved; what `config.json` records. */
+export type ResolvedTrainOptions = TrainOptions & Omit<DatasetSettings, "flipPairs">;
+
+/**
+ * Defaults of `deno task train` that do not depend on the dataset; those that
+ * do (head, loss, monitor, alpha, flip pairs) come from its scheme
+ * ({@linkcode resolveDatasetSettings}).
+ */
 export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
   epochs: 20,
   batch: 32,
   lr: 1e-3,
   optimizer: "adam",
   warmupEpochs: 1,
-  loss: "focal",
   gamma: 2,
-  alpha: 0.25,
   labelSmoothing: 0,
   seed: 0,
   patience: 5,
-  monitor: "accuracy",
   dropout: 0.3,
   weightDecay: 0,
   stem: "imagenet",
@@ -164,6 +182,12 @@ export type TrainEvent =
     stepsPerEpoch: number;
     params: number;
     resumedAt: RunState | null;
+    /** Kind of the dataset's scheme. */
+    kind: SchemeKind;
+    /** The dataset-dependent settings and which came from the scheme. */
+    settings: ResolvedDatasetSettings;
+    /** Class names (the 37 answer columns for votes). */
+    classes: string[];
   }
   | {
     type: "step";
@@ -203,19 +227,19 @@ export class TrainingDivergedError extends Error {}
 /** Raised by `haltAfterSteps`, standing in for a kill in tests. */
 export class TrainingHalted extends Error {}
 
-/** Loss function for the dataset's head and the options. */
+/** Loss function for the kind of dataset and the (resolved) options. */
 export function lossFor(
-  o: Pick<TrainOptions, "loss" | "gamma" | "alpha" | "labelSmoothing">,
-  head: "softmax" | "votes",
+  o: Pick<ResolvedTrainOptions, "loss" | "gamma" | "alpha" | "labelSmoothing">,
+  kind: SchemeKind,
   trainCounts: number[],
 ): LossFn {
   const alpha = o.alpha === "balanced"
-    ? (head === "votes" ? 0.5 : balancedAlpha(trainCounts))
+    ? (kind === "votes" ? 0.5 : balancedAlpha(trainCounts))
     : o.alpha;
-  if (head === "votes") {
+  if (kind === "votes") {
     if (o.loss === "mse") return (y, p) => tf.losses.meanSquaredError(y, p) as tf.Scalar;
     if (o.loss === "ce") {
-      throw new Error("--loss ce needs a class scheme; votes use mse, focal or bfocal");
+      throw new UsageError("--loss ce needs a class scheme; votes use mse, focal or bfocal");
     }
     return binaryFocalLoss({ alpha: alpha as number, gamma: o.gamma });
   }
@@ -235,8 +259,8 @@ export function lossFor(
   }
 }
 
-/** Higher is better for every monitored score (loss and RMSE are negated). */
-function score(monitor: TrainOptions["monitor"], row: EpochRow): number {
+/** An epoch's validation score; higher is better for every monitor (loss and RMSE are negated). */
+export function score(monitor: MonitorName, row: EpochRow): number {
   switch (monitor) {
     case "accuracy":
       return row.val_accuracy ?? -Infinity;
@@ -268,15 +292,19 @@ export async function train(
   onEvent: (e: TrainEvent) => void = () => {},
   collective: Collective = singleProcess(),
 ): Promise<TrainReport | null> {
-  const o = options;
   const lead = collective.rank === 0;
-  if (o.batch % collective.size !== 0) {
-    throw new Error(`--batch ${o.batch} does not split evenly over ${collective.size} replicas`);
+  const o0 = options;
+  if (o0.batch % collective.size !== 0) {
+    throw new Error(`--batch ${o0.batch} does not split evenly over ${collective.size} replicas`);
   }
-  const ds = await openDataset(o.data);
+  const ds = await openDataset(o0.data);
   try {
     const m = ds.manifest;
-    const head = m.scheme.kind === "votes" ? "votes" : "softmax";
+    const kind = m.scheme.kind;
+    const resolved = resolveDatasetSettings(m.scheme, o0);
+    const { flipPairs, ...datasetSettings } = resolved.settings;
+    const o: ResolvedTrainOptions = { ...o0, ...datasetSettings };
+    const head = o.head;
     const classes = m.scheme.classNames;
     const trainSize = ds.size("train");
     const valSize = ds.size("val");
@@ -298,7 +326,7 @@ export async function train(
     const manifestHash = await sha256File(join(o.data, "manifest.json"));
     const modelOptions = {
       inputSize: side,
-      outputs: head === "votes" ? NUM_VOTES : classes.length,
+      outputs: kind === "votes" ? NUM_VOTES : classes.length,
       head,
       stem: o.stem,
       width: o.width,
@@ -308,19 +336,23 @@ export async function train(
       std: m.stats?.std,
       seed: o.seed,
     } as const;
+    // A vote head starts from the training split's mean fractions, not from saturated outputs.
+    const initialVotes = kind === "votes" ? ds.meanVotes("train") ?? undefined : undefined;
     const config = {
       options: {
         ...o,
         haltAfterSteps: undefined,
         customLoss: o.customLoss ? (o.customLoss.name || "custom") : undefined,
       },
+      // Which of options.head/loss/monitor/alpha (and the flip pairs) came from the scheme.
+      fromScheme: resolved.fromScheme,
       dataset: {
         dir: o.data,
         manifestSha256: manifestHash,
         scheme: m.scheme.name,
-        kind: m.scheme.kind,
+        kind,
         classes,
-        flipPairs: m.scheme.flipPairs,
+        flipPairs,
         size: side,
         crop: m.image.crop,
       },
@@ -344,11 +376,11 @@ export async function train(
     }
     if (lead) await writeJsonAtomic(configPath, config);
 
-    const model = resnet34(modelOptions);
+    const model = resnet34({ ...modelOptions, initialVotes });
     const vars = trainableVariables(model);
     const everything = allVariables(model);
     const optimizer: Optimizer = o.optimizer === "adam" ? adam(vars) : sgdNesterov(vars);
-    const loss = o.customLoss ?? lossFor(o, head, ds.classCounts("train"));
+    const loss = o.customLoss ?? lossFor(o, kind, ds.classCounts("train"));
     const ctx: MirroredContext = { model, vars, optimizer, loss, collective };
     const state: RunState = checkpoint?.state ?? {
       epoch: 0,
@@ -379,6 +411,9 @@ export async function train(
       stepsPerEpoch,
       params: vars.reduce((n, v) => n + v.size, 0),
       resumedAt: checkpoint ? { ...state } : null,
+      kind,
+      settings: resolved,
+      classes,
     });
 
     const save = async () => {
@@ -415,14 +450,14 @@ export async function train(
         );
         const labels = batch.labels?.subarray(from, from + local) ?? null;
         const aug = o.augment
-          ? augmentBatch(pixels, local, side, labels, m.scheme.flipPairs, {
+          ? augmentBatch(pixels, local, side, labels, flipPairs, {
             seed: o.seed,
             epoch: state.epoch,
             offset: state.batchInEpoch * o.batch + from,
           }, DEFAULT_AUGMENT)
           : { pixels: Float32Array.from(pixels), labels };
         const x = tf.tensor4d(aug.pixels, [local, side, side, 3]);
-        const y = head === "votes"
+        const y = kind === "votes"
           ? tf.tensor2d(batch.votes!.subarray(from * NUM_VOTES, (from + local) * NUM_VOTES), [
             local,
             NUM_VOTES,
@@ -435,7 +470,7 @@ export async function train(
             ctx,
             x,
             y,
-            head === "softmax" ? aug.labels : null,
+            kind === "classes" ? aug.labels : null,
             lr,
             state.step,
           );
@@ -485,14 +520,14 @@ export async function train(
       // End of epoch: validate, record, keep the best, checkpoint.
       // Replica 0 validates; the others wait at the next collective and take its verdict.
       const val = lead
-        ? await validate(model, ds, "val", o.evalBatch, loss, head, classes.length)
+        ? await validate(model, ds, "val", o.evalBatch, loss, kind, classes.length)
         : { loss: NaN, metrics: null, rmse: null };
       const row: EpochRow = {
         epoch: state.epoch + 1,
         step: state.step,
         lr: warmupCosine(Math.max(0, state.step - 1), totalSteps, o.lr, warmupSteps),
         train_loss: state.epochLossSum / Math.max(1, state.epochSeen),
-        train_accuracy: head === "softmax"
+        train_accuracy: kind === "classes"
           ? state.epochCorrect / Math.max(1, state.epochSeen)
           : null,
         val_loss: val.loss,
@@ -542,7 +577,7 @@ export async function train(
 
     // The best model on the test split (the validation split where there is no test split).
     if (!lead) return null;
-    const report = await finalReport(o, ds, state, head, classes, loss);
+    const report = await finalReport(o, ds, state, kind, classes, loss);
     await writeJsonAtomic(join(o.out, "report.json"), report);
     try {
       await writeTrainingCurves(o.out);
@@ -564,7 +599,7 @@ export async function validate(
   split: Split,
   batchSize: number,
   loss: LossFn,
-  head: "softmax" | "votes",
+  kind: SchemeKind,
   numClasses: number,
 ): Promise<{ loss: number; metrics: ClassificationMetrics | null; rmse: number | null }> {
   const labels: number[] = [];
@@ -577,15 +612,15 @@ export async function validate(
     }
   }
   const { outputs } = await predictAll(model, tap());
-  const n = outputs.length / (head === "votes" ? NUM_VOTES : numClasses);
+  const n = outputs.length / (kind === "votes" ? NUM_VOTES : numClasses);
   if (n === 0) return { loss: NaN, metrics: null, rmse: null };
   const lossValue = tf.tidy(() => {
-    const y = head === "votes"
+    const y = kind === "votes"
       ? tf.tensor2d(votes, [n, NUM_VOTES])
       : tf.oneHot(tf.tensor1d(labels, "int32"), numClasses);
     return loss(y, tf.tensor2d(outputs, [n, outputs.length / n])).dataSync()[0];
   });
-  if (head === "votes") return { loss: lossValue, metrics: null, rmse: rmse(outputs, votes) };
+  if (kind === "votes") return { loss: lossValue, metrics: null, rmse: rmse(outputs, votes) };
   return {
     loss: lossValue,
     metrics: classificationMetrics(outputs, labels, ds.manifest.scheme.classNames),
@@ -594,17 +629,17 @@ export async function validate(
 }
 
 async function finalReport(
-  o: TrainOptions,
+  o: ResolvedTrainOptions,
   ds: Awaited<ReturnType<typeof openDataset>>,
   state: RunState,
-  head: "softmax" | "votes",
+  kind: SchemeKind,
   classes: string[],
   loss: LossFn,
 ): Promise<TrainReport> {
   const split: Split = ds.size("test") > 0 ? "test" : "val";
   const best = await loadModel(join(o.out, "model"));
   try {
-    const r = await validate(best, ds, split, o.evalBatch, loss, head, classes.length);
+    const r = await validate(best, ds, split, o.evalBatch, loss, kind, classes.length);
     return {
       bestEpoch: state.bestEpoch,
       monitor: o.monitor,
@@ -625,7 +660,12 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
   try {
     const from = source.weights;
     const to = model.weights;
-    const mismatch = from.length !== to.length
+    const layers = (m: tf.LayersModel) => m.layers.map((l) => l.getClassName()).join(",");
+    const mismatch = layers(source) !== layers(model)
+      ? `its layers differ (the output layer is ${source.layers.at(-1)?.getClassName()} there, ${
+        model.layers.at(-1)?.getClassName()
+      } here)`
+      : from.length !== to.length
       ? `${from.length} weights there, ${to.length} here`
       : to.map((w, i) => [w, from[i]] as const)
         .filter(([w, f]) => JSON.stringify(w.shape) !== JSON.stringify(f.shape))
@@ -633,7 +673,7 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
     if (mismatch) {
       throw new Error(
         `cannot start from ${dir}: its network differs (${mismatch}); ` +
-          "use the same --stem, --width and classes, or train from scratch",
+          "use the same --stem, --width, --head and classes, or train from scratch",
       );
     }
     // getWeights() hands out copies: tidy disposes them once assigned.
@@ -690,6 +730,7 @@ async function assertFreshRunFolder(dir: string) {
 const FIXED_ON_RESUME = [
   "batch",
   "optimizer",
+  "head",
   "loss",
   "gamma",
   "alpha",

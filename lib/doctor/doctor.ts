@@ -73,9 +73,9 @@ export interface DoctorReport {
   backend: BackendInfo | null;
 }
 
-/** Trainable weights of the widest model the toolkit trains (full ResNet-34, votes head). */
+/** Trainable weights of the widest model the toolkit trains (full ResNet-34, tree-consistent votes head). */
 function fullModelParams(): number {
-  const model = resnet34({ inputSize: 32, head: "votes", outputs: NUM_VOTES, dropout: 0 });
+  const model = resnet34({ inputSize: 32, head: "tree", outputs: NUM_VOTES, dropout: 0 });
   const n = countTrainableParams(model);
   model.dispose();
   return n;

@@ -168,6 +168,12 @@ export interface LaunchOptions {
   permissions: readonly string[];
   /** Seconds between asking a replica to stop and killing it. Default 3. */
   graceSeconds?: number;
+  /**
+   * Stops every replica when aborted (SIGTERM, then SIGKILL after the grace);
+   * the launch then rejects with the signal's reason. For callers with a
+   * deadline, such as tests.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -210,6 +216,7 @@ function drain(
  * replica that failed first and its last error line.
  */
 export async function launchReplicas(o: LaunchOptions): Promise<void> {
+  o.signal?.throwIfAborted();
   const dir = await Deno.makeTempDir({ prefix: "galaxy-mirrored-" });
   const shm = `/dev/shm/galaxy-${basename(dir)}`;
   const config = new URL("../../deno.json", import.meta.url).pathname;
@@ -257,6 +264,7 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
   const onSignal = () => void stopAll();
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
+  o.signal?.addEventListener("abort", onSignal, { once: true });
   try {
     type Exit = { rank: number; status: Deno.CommandStatus; tail: string[] };
     const pending = new Map(children.map((c, i) => [i, c.status]));
@@ -273,6 +281,7 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
         }
       }
     }
+    o.signal?.throwIfAborted();
     if (failures.length > 0) {
       // When one replica dies its neighbours fail too ("closed its connection"), and the
       // others get our SIGTERM; which exit is seen first is a race. Name the root cause.
@@ -295,6 +304,7 @@ export async function launchReplicas(o: LaunchOptions): Promise<void> {
       );
     }
   } finally {
+    o.signal?.removeEventListener("abort", onSignal);
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
     await Deno.remove(dir, { recursive: true }).catch(() => {});

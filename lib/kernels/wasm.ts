@@ -19,6 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { type ConvGeometry, nhwcConvGeometry } from "./conv_geometry.ts";
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -41,25 +42,6 @@ function f32(backend: WasmBackend, info: Info): Float32Array {
   return backend.typedArrayFromHeap(info) as Float32Array;
 }
 
-/** Convolution geometry, NHWC, dilation 1. */
-interface ConvGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  outChannels: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-  padBottom: number;
-  padRight: number;
-}
-
 function geometry(
   xShape: readonly number[],
   filterShape: readonly number[],
@@ -72,31 +54,7 @@ function geometry(
   if (dataFormat !== "NHWC") {
     throw new Error(`${kernel} on wasm supports dataFormat NHWC only, got ${dataFormat}`);
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  return {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    outChannels: info.outChannels,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-    padBottom: info.padInfo.bottom,
-    padRight: info.padInfo.right,
-  };
+  return nhwcConvGeometry(xShape, filterShape, strides, pad, dimRoundingMode);
 }
 
 /** The same data seen under another shape (no copy, no reference taken). */

@@ -23,25 +23,7 @@ import {
   Relayout,
 } from "./primitive.ts";
 import { check } from "./library.ts";
-
-/** Convolution geometry, NHWC, dilation 1; pads may be asymmetric. */
-export interface ConvGeometry {
-  batch: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  outChannels: number;
-  filterHeight: number;
-  filterWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padTop: number;
-  padLeft: number;
-  padBottom: number;
-  padRight: number;
-}
+import { type ConvGeometry, nhwcConvGeometry } from "../conv_geometry.ts";
 
 /** The geometry TF.js computes for these attributes, or null when oneDNN is not used for it. */
 export function convGeometry(
@@ -55,31 +37,7 @@ export function convGeometry(
 ): ConvGeometry | null {
   if ((dataFormat ?? "NHWC") !== "NHWC") return null;
   if (!tf.backend_util.tupleValuesAreOne(dilations ?? 1)) return null;
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape as [number, number, number, number],
-    filterShape as [number, number, number, number],
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-  const g: ConvGeometry = {
-    batch: info.batchSize,
-    inHeight: info.inHeight,
-    inWidth: info.inWidth,
-    inChannels: info.inChannels,
-    outHeight: info.outHeight,
-    outWidth: info.outWidth,
-    outChannels: info.outChannels,
-    filterHeight: info.filterHeight,
-    filterWidth: info.filterWidth,
-    strideHeight: info.strideHeight,
-    strideWidth: info.strideWidth,
-    padTop: info.padInfo.top,
-    padLeft: info.padInfo.left,
-    padBottom: info.padInfo.bottom,
-    padRight: info.padInfo.right,
-  };
+  const g = nhwcConvGeometry(xShape, filterShape, strides, pad, dimRoundingMode);
   // Empty tensors, and output sizes oneDNN would compute differently
   // (TF.js' rounding modes), stay on wasm.
   const expected = (i: number, k: number, p: number, s: number) => Math.floor((i - k + p) / s) + 1;

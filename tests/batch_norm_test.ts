@@ -5,25 +5,12 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { seededValues } from "./fixtures_kernels.ts";
 import { setupBackend } from "../lib/backend.ts";
 import { batchNormalization, batchNormTraining } from "../lib/model/batch_norm.ts";
 
 const info = await setupBackend({ requested: "wasm" });
 const backends = ["cpu", "wasm"];
-
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
 function assertClose(want: Float32Array, got: Float32Array, what: string, tol = 1e-4): void {
   assert.equal(got.length, want.length, what);
@@ -43,12 +30,12 @@ for (const backend of backends) {
     for (const [k, shape] of SHAPES.entries()) {
       const c = shape[3];
       const x = tf.tensor4d(
-        values(tf.util.sizeFromShape(shape), k + 1).map((v) => 3 * v + 1),
+        seededValues(tf.util.sizeFromShape(shape), k + 1).map((v) => 3 * v + 1),
         shape,
       );
-      const gamma = tf.tensor1d(values(c, k + 2).map((v) => v + 1.5));
-      const beta = tf.tensor1d(values(c, k + 3));
-      const weights = tf.tensor(values(x.size, k + 4), shape);
+      const gamma = tf.tensor1d(seededValues(c, k + 2).map((v) => v + 1.5));
+      const beta = tf.tensor1d(seededValues(c, k + 3));
+      const weights = tf.tensor(seededValues(x.size, k + 4), shape);
       const eps = 1e-5;
       const reference = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
         const m = tf.moments(a, [0, 1, 2]);
@@ -106,12 +93,12 @@ for (const backend of backends) {
     ours.build(shape);
     theirs.build(shape);
     theirs.setWeights(
-      ours.getWeights().map((w, i) => tf.add(w, values(w.size, i).map((v) => v * 0.1)[0])),
+      ours.getWeights().map((w, i) => tf.add(w, seededValues(w.size, i).map((v) => v * 0.1)[0])),
     );
     ours.setWeights(theirs.getWeights());
     const tensors = tf.memory().numTensors;
     for (let step = 0; step < 3; step++) {
-      const x = tf.tensor4d(values(180, step + 7), shape);
+      const x = tf.tensor4d(seededValues(180, step + 7), shape);
       const a = ours.apply(x, { training: true }) as tf.Tensor;
       const b = theirs.apply(x, { training: true }) as tf.Tensor;
       assertClose(

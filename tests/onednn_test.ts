@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { assertCloseRelative, onCpuAndWasm, seededValues } from "./fixtures_kernels.ts";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/library.ts";
@@ -29,51 +30,11 @@ const ignore = unavailable !== null;
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number;
 
-/** Deterministic values in [-1, 1) (xorshift), so both backends see the same data. */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+const sizeOf = tf.util.sizeFromShape;
 
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Runs `f` on the CPU backend, then on wasm (with oneDNN); returns both results' values. */
-async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
-  const results: Float32Array[][] = [];
-  for (const backend of ["cpu", "wasm"]) {
-    await tf.setBackend(backend);
-    const out = tf.tidy(f);
-    const list = Array.isArray(out) ? out : [out];
-    results.push(list.map((t) => Float32Array.from(t.dataSync())));
-    tf.dispose(list);
-  }
-  await tf.setBackend("wasm");
-  return [results[0], results[1]];
-}
-
-/** Max abs difference relative to the largest magnitude. */
+/** onednn against cpu, relative to the largest magnitude (plus a floor for all-zero outputs). */
 function assertClose(cpu: Float32Array[], got: Float32Array[], what: string, tol = 2e-5) {
-  assert.equal(got.length, cpu.length, what);
-  cpu.forEach((c, k) => {
-    const w = got[k];
-    assert.equal(w.length, c.length, `${what} [${k}] size`);
-    let scale = 1e-6;
-    for (const v of c) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < c.length; i++) {
-      assert.ok(Number.isFinite(w[i]), `${what} [${k}] element ${i} is ${w[i]}`);
-      const err = Math.abs(c[i] - w[i]) / scale;
-      assert.ok(err <= tol, `${what} [${k}] element ${i}: cpu ${c[i]} onednn ${w[i]} (rel ${err})`);
-    }
-  });
+  assertCloseRelative(cpu, got, what, tol, "onednn");
 }
 
 /**
@@ -138,14 +99,14 @@ Deno.test({
   ignore,
   fn: async () => {
     for (const [i, c] of CONV_CASES.entries()) {
-      const xv = values(sizeOf(c.x), 2 * i + 1);
-      const fv = values(sizeOf(c.filter), 2 * i + 2);
-      const [cpu, got] = await onBoth(() => {
+      const xv = seededValues(sizeOf(c.x), 2 * i + 1);
+      const fv = seededValues(sizeOf(c.filter), 2 * i + 2);
+      const [cpu, got] = await onCpuAndWasm(() => {
         const x = tf.tensor4d(xv, c.x);
         const f = tf.tensor4d(fv, c.filter);
         const y = tf.conv2d(x, f, c.strides, c.pad);
         // A weighted sum makes every dy distinct.
-        const weights = tf.tensor(values(y.size, 7 * i + 3), y.shape);
+        const weights = tf.tensor(seededValues(y.size, 7 * i + 3), y.shape);
         const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
           tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.strides, c.pad), weights))
         )([x, f]);
@@ -162,8 +123,8 @@ Deno.test({
   ignore,
   fn: () => {
     // 32 -> 64 channels: oneDNN picks a blocked filter layout, so the reorder is cached.
-    const x = tf.tensor4d(values(2 * 6 * 5 * 32, 1), [2, 6, 5, 32]);
-    const w = tf.variable(tf.tensor4d(values(3 * 3 * 32 * 64, 2), [3, 3, 32, 64]));
+    const x = tf.tensor4d(seededValues(2 * 6 * 5 * 32, 1), [2, 6, 5, 32]);
+    const w = tf.variable(tf.tensor4d(seededValues(3 * 3 * 32 * 64, 2), [3, 3, 32, 64]));
     const conv = () => tf.tidy(() => tf.conv2d(x, w as tf.Tensor4D, 1, "same").dataSync());
     const dx = () =>
       tf.tidy(() =>
@@ -201,10 +162,10 @@ Deno.test({
     ];
     for (const [i, c] of cases.entries()) {
       for (const activation of ["relu", "linear"] as const) {
-        const xv = values(sizeOf(c.x), i + 1);
-        const fv = values(sizeOf(c.filter), i + 2);
-        const bv = values(c.filter[3], i + 3);
-        const [cpu, got] = await onBoth(() => {
+        const xv = seededValues(sizeOf(c.x), i + 1);
+        const fv = seededValues(sizeOf(c.filter), i + 2);
+        const bv = seededValues(c.filter[3], i + 3);
+        const [cpu, got] = await onCpuAndWasm(() => {
           const run = (x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) =>
             tf.fused.conv2d({
               x: x as tf.Tensor4D,
@@ -240,13 +201,13 @@ Deno.test({
     ];
     for (const [i, c] of cases.entries()) {
       // Rounded to a few levels (after a ReLU, as in ResNet's stem), so many windows tie.
-      const xv = values(sizeOf(c.x), i + 1).map((v) => Math.max(0, Math.round(v * 2)));
+      const xv = seededValues(sizeOf(c.x), i + 1).map((v) => Math.max(0, Math.round(v * 2)));
       for (const kind of ["max", "avg"] as const) {
         const pool = (x: tf.Tensor) =>
           kind === "max"
             ? tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad)
             : tf.avgPool(x as tf.Tensor4D, c.size, c.strides, c.pad);
-        const [cpu, got] = await onBoth(() => {
+        const [cpu, got] = await onCpuAndWasm(() => {
           const x = tf.tensor4d(xv, c.x);
           const y = pool(x);
           const dx = tf.grad((a: tf.Tensor) => {
@@ -272,8 +233,8 @@ Deno.test({
   ignore,
   fn: () => {
     const backend = tf.backend() as unknown as { numDataIds(): number };
-    const x = tf.tensor4d(values(2 * 16 * 16 * 8, 1), [2, 16, 16, 8]);
-    const f = tf.variable(tf.tensor4d(values(3 * 3 * 8 * 16, 2), [3, 3, 8, 16]));
+    const x = tf.tensor4d(seededValues(2 * 16 * 16 * 8, 1), [2, 16, 16, 8]);
+    const f = tf.variable(tf.tensor4d(seededValues(3 * 3 * 8 * 16, 2), [3, 3, 8, 16]));
     const step = () =>
       tf.tidy(() => {
         const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => {
@@ -338,12 +299,15 @@ Deno.test({
       // Both stems: the ImageNet one has the 7x7/2 conv and the max-pool.
       const model = resnet34({ inputSize: size, outputs: 5, width: 0.25, seed: 3, dropout: 0 });
       const vars = trainableVariables(model);
-      const x = tf.tensor4d(values(batch * size * size * 3, 5).map((v) => 127.5 + 127.5 * v), [
-        batch,
-        size,
-        size,
-        3,
-      ]);
+      const x = tf.tensor4d(
+        seededValues(batch * size * size * 3, 5).map((v) => 127.5 + 127.5 * v),
+        [
+          batch,
+          size,
+          size,
+          3,
+        ],
+      );
       const y = tf.oneHot(tf.tensor1d([1, 3, 0, 2, 4, 1, 1, 0], "int32"), 5);
       const g = computeGradients(model, vars, categoricalFocalLoss(), x, y, 0);
       const grads = g.grads.map((t) => Float32Array.from(t.dataSync()));

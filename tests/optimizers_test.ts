@@ -1,35 +1,24 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { seededValues } from "./fixtures_kernels.ts";
 import { setupBackend } from "../lib/backend.ts";
 import { adam, type Optimizer, sgdNesterov } from "../lib/train/optimizers.ts";
 import { tensorStorage } from "../lib/train/tensor_storage.ts";
 
 await setupBackend({ requested: "wasm" });
 
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
 const SHAPES = [[3, 3, 4, 5], [5], [7, 2]];
 
 /** Weights after `steps` updates of `make`'s optimizer on seeded gradients, and its state. */
 function run(make: (vars: tf.Variable[]) => Optimizer, steps: number) {
   const vars = SHAPES.map((s, i) =>
-    tf.tidy(() => tf.variable(tf.tensor(values(tf.util.sizeFromShape(s), i + 1), s)))
+    tf.tidy(() => tf.variable(tf.tensor(seededValues(tf.util.sizeFromShape(s), i + 1), s)))
   );
   const opt = make(vars);
   for (let t = 0; t < steps; t++) {
-    const grads = SHAPES.map((s, i) => tf.tensor(values(tf.util.sizeFromShape(s), 10 * t + i), s));
+    const grads = SHAPES.map((s, i) =>
+      tf.tensor(seededValues(tf.util.sizeFromShape(s), 10 * t + i), s)
+    );
     opt.apply(grads, 0.01 * (t + 1));
     tf.dispose(grads);
   }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
+import { assertCloseRelative, onCpuAndWasm, seededValues } from "./fixtures_kernels.ts";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 
@@ -10,51 +11,11 @@ await tf.setBackend("wasm");
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number;
 
-/** Deterministic values in [-1, 1) (xorshift), so both backends see the same data. */
-function values(size: number, seed: number): Float32Array {
-  const out = new Float32Array(size);
-  let s = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
+const sizeOf = tf.util.sizeFromShape;
 
-const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** Runs `f` on the CPU backend, then on wasm; returns both results' values. */
-async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
-  const results: Float32Array[][] = [];
-  for (const backend of ["cpu", "wasm"]) {
-    await tf.setBackend(backend);
-    const out = tf.tidy(f);
-    const list = Array.isArray(out) ? out : [out];
-    results.push(list.map((t) => Float32Array.from(t.dataSync())));
-    tf.dispose(list);
-  }
-  await tf.setBackend("wasm");
-  return [results[0], results[1]];
-}
-
-/** Max abs difference relative to the largest magnitude (plus a floor for all-zero outputs). */
-function assertClose(cpu: Float32Array[], wasm: Float32Array[], what: string, tol = 2e-5) {
-  assert.equal(wasm.length, cpu.length, what);
-  cpu.forEach((c, k) => {
-    const w = wasm[k];
-    assert.equal(w.length, c.length, `${what} [${k}] size`);
-    let scale = 1e-6;
-    for (const v of c) scale = Math.max(scale, Math.abs(v));
-    for (let i = 0; i < c.length; i++) {
-      assert.ok(Number.isFinite(w[i]), `${what} [${k}] element ${i} is ${w[i]}`);
-      const err = Math.abs(c[i] - w[i]) / scale;
-      assert.ok(err <= tol, `${what} [${k}] element ${i}: cpu ${c[i]} wasm ${w[i]} (rel ${err})`);
-    }
-  });
+/** wasm against cpu, relative to the largest magnitude (plus a floor for all-zero outputs). */
+function assertClose(cpu: Float32Array[], got: Float32Array[], what: string, tol = 2e-5) {
+  assertCloseRelative(cpu, got, what, tol, "wasm");
 }
 
 /** Engine tensors and wasm heap buffers, to catch leaks in and outside the engine. */
@@ -105,9 +66,9 @@ Deno.test("registration adds Conv2DBackpropFilter to wasm, and a second call is 
 Deno.test("Conv2DBackpropFilter on wasm equals the CPU backend", async () => {
   for (const [i, c] of CONV_CASES.entries()) {
     const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
-    const xv = values(sizeOf(c.x), 2 * i + 1);
-    const dyv = values(sizeOf(outShape), 2 * i + 2);
-    const [cpu, wasm] = await onBoth(() =>
+    const xv = seededValues(sizeOf(c.x), 2 * i + 1);
+    const dyv = seededValues(sizeOf(outShape), 2 * i + 2);
+    const [cpu, wasm] = await onCpuAndWasm(() =>
       tf.engine().runKernel("Conv2DBackpropFilter", {
         x: tf.tensor4d(xv, c.x),
         dy: tf.tensor4d(dyv, outShape),
@@ -120,9 +81,9 @@ Deno.test("Conv2DBackpropFilter on wasm equals the CPU backend", async () => {
 Deno.test("Conv2DBackpropInput on wasm equals the CPU backend", async () => {
   for (const [i, c] of CONV_CASES.entries()) {
     const outShape = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
-    const fv = values(sizeOf(c.filter), 3 * i + 1);
-    const dyv = values(sizeOf(outShape), 3 * i + 2);
-    const [cpu, wasm] = await onBoth(() =>
+    const fv = seededValues(sizeOf(c.filter), 3 * i + 1);
+    const dyv = seededValues(sizeOf(outShape), 3 * i + 2);
+    const [cpu, wasm] = await onCpuAndWasm(() =>
       tf.engine().runKernel("Conv2DBackpropInput", {
         dy: tf.tensor4d(dyv, outShape),
         filter: tf.tensor4d(fv, c.filter),
@@ -134,10 +95,10 @@ Deno.test("Conv2DBackpropInput on wasm equals the CPU backend", async () => {
 
 Deno.test("forward Conv2D on wasm equals the CPU backend, for new and reused filters", async () => {
   for (const [i, c] of CONV_CASES.entries()) {
-    const xv = values(sizeOf(c.x), 5 * i + 1);
-    const fv = values(sizeOf(c.filter), 5 * i + 2);
+    const xv = seededValues(sizeOf(c.x), 5 * i + 1);
+    const fv = seededValues(sizeOf(c.filter), 5 * i + 2);
     // The second use of the same filter takes the other route on wasm.
-    const [cpu, wasm] = await onBoth(() => {
+    const [cpu, wasm] = await onCpuAndWasm(() => {
       const x = tf.tensor4d(xv, c.x);
       const f = tf.tensor4d(fv, c.filter);
       return [tf.conv2d(x, f, c.strides, c.pad), tf.conv2d(x, f, c.strides, c.pad)];
@@ -147,10 +108,10 @@ Deno.test("forward Conv2D on wasm equals the CPU backend, for new and reused fil
 });
 
 Deno.test("fused conv2d with bias and relu still goes through on wasm", async () => {
-  const x = values(2 * 5 * 4 * 3, 1);
-  const f = values(3 * 3 * 3 * 8, 2);
-  const b = values(8, 3);
-  const [cpu, wasm] = await onBoth(() =>
+  const x = seededValues(2 * 5 * 4 * 3, 1);
+  const f = seededValues(3 * 3 * 3 * 8, 2);
+  const b = seededValues(8, 3);
+  const [cpu, wasm] = await onCpuAndWasm(() =>
     tf.fused.conv2d({
       x: tf.tensor4d(x, [2, 5, 4, 3]),
       filter: tf.tensor4d(f, [3, 3, 3, 8]),
@@ -172,8 +133,8 @@ Deno.test("MaxPoolGrad on wasm equals the CPU backend, ties included", async () 
   ];
   for (const [i, c] of cases.entries()) {
     // Rounded to a few levels, so many windows hold equal maxima.
-    const xv = values(sizeOf(c.x), i + 1).map((v) => Math.max(0, Math.round(v * 2)));
-    const [cpu, wasm] = await onBoth(() =>
+    const xv = seededValues(sizeOf(c.x), i + 1).map((v) => Math.max(0, Math.round(v * 2)));
+    const [cpu, wasm] = await onCpuAndWasm(() =>
       tf.grad((x: tf.Tensor) => {
         const y = tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad);
         return tf.sum(tf.mul(y, tf.range(1, y.size + 1).reshape(y.shape)));
@@ -185,7 +146,7 @@ Deno.test("MaxPoolGrad on wasm equals the CPU backend, ties included", async () 
 
 Deno.test("Sum and Mean on wasm equal the CPU backend over any axes", async () => {
   const shape: Shape4 = [3, 4, 5, 6];
-  const xv = values(sizeOf(shape), 11);
+  const xv = seededValues(sizeOf(shape), 11);
   const axesList: (number | number[])[] = [[0, 1, 2], [0], [0, 1], -1, [1, 2], [0, 3], [
     0,
     1,
@@ -194,7 +155,7 @@ Deno.test("Sum and Mean on wasm equal the CPU backend over any axes", async () =
   ]];
   for (const axes of axesList) {
     for (const keepDims of [false, true]) {
-      const [cpu, wasm] = await onBoth(() => {
+      const [cpu, wasm] = await onCpuAndWasm(() => {
         const x = tf.tensor4d(xv, shape);
         return [tf.sum(x, axes, keepDims), tf.mean(x, axes, keepDims)];
       });
@@ -228,8 +189,8 @@ Deno.test("Tile on wasm equals the CPU backend for every dtype", async () => {
     [[2, 1, 3], [1, 5, 2]],
   ];
   for (const [shape, reps] of cases) {
-    const xv = values(sizeOf(shape), shape.length);
-    const [cpu, wasm] = await onBoth(() => tf.tile(tf.tensor(xv, shape), reps));
+    const xv = seededValues(sizeOf(shape), shape.length);
+    const [cpu, wasm] = await onCpuAndWasm(() => tf.tile(tf.tensor(xv, shape), reps));
     assertClose(cpu, wasm, `tile ${shape} x ${reps}`, 0);
   }
   const ints = tf.tile(tf.tensor1d([1, 2], "int32"), [3]);
@@ -273,7 +234,7 @@ Deno.test("a tiny conv net's gradients are equal on cpu and wasm, with no leak",
   const reference = tinyNet();
   const weights = reference.getWeights().map((w) => ({ shape: w.shape, data: w.dataSync() }));
   reference.dispose();
-  const xv = values(3 * 12 * 10 * 3, 99);
+  const xv = seededValues(3 * 12 * 10 * 3, 99);
   const labels = [0, 3, 1];
   const results: Float32Array[][] = [];
   for (const backend of ["cpu", "wasm"]) {
@@ -307,10 +268,10 @@ Deno.test("a tiny conv net's gradients are equal on cpu and wasm, with no leak",
 });
 
 Deno.test("the registered kernels leave no tensor or wasm buffer behind", () => {
-  const x = tf.tensor4d(values(2 * 8 * 6 * 4, 5), [2, 8, 6, 4]);
+  const x = tf.tensor4d(seededValues(2 * 8 * 6 * 4, 5), [2, 8, 6, 4]);
   const filters = [
-    tf.tensor4d(values(3 * 3 * 4 * 5, 6), [3, 3, 4, 5]),
-    tf.tensor4d(values(3 * 3 * 4 * 96, 7), [3, 3, 4, 96]),
+    tf.tensor4d(seededValues(3 * 3 * 4 * 5, 6), [3, 3, 4, 5]),
+    tf.tensor4d(seededValues(3 * 3 * 4 * 96, 7), [3, 3, 4, 96]),
   ];
   const before = liveCounts();
   for (const f of filters) {

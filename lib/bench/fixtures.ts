@@ -72,9 +72,9 @@ export function countCsvRows(text: string): number {
   return text.split("\n").slice(1).filter((l) => l.trim() !== "").length;
 }
 
-/** The real Kaggle sample (labels.csv + images/) when present, else null. */
-export function realKaggleSample(): InputFolder | null {
-  const dir = join(sharedDataDir(), "kaggle-spiral-sample");
+/** A labels.csv + images/ folder of ../shared/data when present, else null; `describe` names it by its size. */
+function sharedCsvSample(name: string, describe: (count: string) => string): InputFolder | null {
+  const dir = join(sharedDataDir(), name);
   const csv = join(dir, "labels.csv");
   if (!isFile(csv) || !isDir(join(dir, "images"))) return null;
   const count = countCsvRows(Deno.readTextFileSync(csv));
@@ -82,24 +82,19 @@ export function realKaggleSample(): InputFolder | null {
     dir,
     count,
     scheme: "csv",
-    description: `${count.toLocaleString("en")} real Kaggle 424 px JPEGs`,
+    description: describe(count.toLocaleString("en")),
     real: true,
   };
 }
 
+/** The real Kaggle sample (labels.csv + images/) when present, else null. */
+export function realKaggleSample(): InputFolder | null {
+  return sharedCsvSample("kaggle-spiral-sample", (n) => `${n} real Kaggle 424 px JPEGs`);
+}
+
 /** The real Galaxy Zoo 1 sample (labels.csv + images/, six classes) when present, else null. */
 export function gz1Sample(): InputFolder | null {
-  const dir = join(sharedDataDir(), "gz1-sample");
-  const csv = join(dir, "labels.csv");
-  if (!isFile(csv) || !isDir(join(dir, "images"))) return null;
-  const count = countCsvRows(Deno.readTextFileSync(csv));
-  return {
-    dir,
-    count,
-    scheme: "csv",
-    description: `gz1-sample (${count.toLocaleString("en")} real SDSS cutouts)`,
-    real: true,
-  };
+  return sharedCsvSample("gz1-sample", (n) => `gz1-sample (${n} real SDSS cutouts)`);
 }
 
 /**

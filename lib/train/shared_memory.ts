@@ -34,18 +34,7 @@ function lib(): Deno.DynamicLibrary<typeof symbols> {
  * /dev only with --allow-all, so /dev/shm is reached through libc alone.)
  */
 export function sharedMemoryAvailable(): boolean {
-  if (Deno.build.os !== "linux") return false;
-  const probe = `/dev/shm/galaxy-probe-${Deno.pid}`;
-  try {
-    mapShared(probe, 4096).close();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    try {
-      unlinkShared(probe);
-    } catch { /* nothing to remove */ }
-  }
+  return sharedMemoryCanHold(4096);
 }
 
 /**

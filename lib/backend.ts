@@ -5,7 +5,8 @@
  * `@tensorflow/tfjs-node`) where its binding loads, else WebAssembly (its
  * `.wasm` files read from the local package, never the network), else the
  * pure-JS CPU backend. On wasm, native CPU kernels (oneDNN, lib/kernels/)
- * replace the heavy ones where the library loads, unless turned off.
+ * replace the heavy ones where the library loads, unless turned off, and
+ * the optimizers update weights with WebAssembly SIMD loops.
  * Everything else in the toolkit is written against the backend-neutral
  * `@tensorflow/tfjs` API.
  *
@@ -18,6 +19,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { registerWasmTrainingKernels } from "./kernels/wasm.ts";
 import { enableNativeKernels } from "./kernels/native.ts";
+import { compileOptimizerKernels } from "./kernels/optimizer_simd.ts";
 
 /** A backend the toolkit can run on, by its TensorFlow.js registry name. */
 export type BackendName = "tensorflow" | "wasm" | "cpu";
@@ -143,6 +145,7 @@ export async function setupBackend(
       const info: BackendInfo = { name: c.name, label: c.label, gpus, skipped };
       if (c.name === "wasm") {
         info.kernels = enableNativeKernels({ enabled: options.nativeKernels }).description;
+        await compileOptimizerKernels();
       }
       return info;
     } catch (e) {

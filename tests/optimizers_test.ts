@@ -44,6 +44,8 @@ for (const backend of ["wasm", "cpu"]) {
     Deno.test(`${name} on ${backend}: the one-pass update matches the TF.js-ops update`, async () => {
       await tf.setBackend(backend);
       assert.ok(tensorStorage(), `${backend} gives direct storage`);
+      // wasm updates with the SIMD kernels (lib/kernels/optimizer_simd.ts), cpu in JavaScript.
+      assert.equal(tensorStorage()!.kernels !== null, backend === "wasm");
       const tensors = tf.memory().numTensors;
       const fused = run((v) => make(v, { fused: true }), 5);
       const ops = run((v) => make(v, { fused: false }), 5);

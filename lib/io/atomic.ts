@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 
 function tempPath(path: string): string {
@@ -41,7 +40,14 @@ export async function writeContentNamed(
   prefix: string,
   bytes: Uint8Array,
 ): Promise<string> {
-  const name = `${prefix}-${createHash("sha256").update(bytes).digest("hex").slice(0, 16)}.bin`;
+  // WebCrypto hashes off the main thread (a checkpoint is hundreds of MB).
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+    0,
+    8,
+  );
+  const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  const name = `${prefix}-${hex}.bin`;
   await writeFileAtomic(join(dir, name), bytes);
   return name;
 }

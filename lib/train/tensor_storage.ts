@@ -19,6 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { type OptimizerKernels, optimizerKernelsFor } from "../kernels/optimizer_simd.ts";
 
 /** Fresh float32 storage not yet owned by a tensor. */
 export interface Fresh {
@@ -35,6 +36,11 @@ export interface TensorStorage {
   allocate(shape: number[]): Fresh;
   /** Makes `fresh` the value of `v` (the old value is released). */
   commit(v: tf.Variable, fresh: Fresh): void;
+  /**
+   * SIMD update kernels working on this storage's views (wasm, once
+   * lib/kernels/optimizer_simd.ts is compiled), or null: update in JavaScript.
+   */
+  readonly kernels: OptimizerKernels | null;
 }
 
 interface RefCounted {
@@ -44,6 +50,8 @@ interface RefCounted {
 interface WasmBackend extends RefCounted {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  /** The Emscripten module; `asm.memory` is the heap's `WebAssembly.Memory`. */
+  wasm: { asm?: { memory?: WebAssembly.Memory } };
 }
 
 interface CpuBackend extends RefCounted {
@@ -63,7 +71,9 @@ function makeExclusive(backend: RefCounted, v: tf.Variable, storage: TensorStora
 }
 
 function wasmStorage(backend: WasmBackend): TensorStorage {
+  const memory = backend.wasm.asm?.memory;
   const storage: TensorStorage = {
+    kernels: memory instanceof WebAssembly.Memory ? optimizerKernelsFor(memory) : null,
     view: (t) => backend.typedArrayFromHeap(infoOf(t)) as Float32Array,
     exclusive: (v) => makeExclusive(backend, v, storage),
     allocate: (shape) => ({ info: backend.makeOutput(shape, "float32") }),
@@ -78,6 +88,7 @@ function wasmStorage(backend: WasmBackend): TensorStorage {
 
 function cpuStorage(backend: CpuBackend): TensorStorage {
   const storage: TensorStorage = {
+    kernels: null,
     view(t) {
       const values = backend.data.get(t.dataId)?.values;
       if (!(values instanceof Float32Array)) {

@@ -42,10 +42,10 @@ import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
 import {
   type Checkpoint,
+  CheckpointWriter,
   loadCheckpoint,
   restoreVariables,
   type RunState,
-  saveCheckpoint,
 } from "./checkpoint.ts";
 import { type Collective, singleProcess } from "./collective.ts";
 import { adam, type Optimizer, sgdNesterov, warmupCosine } from "./optimizers.ts";
@@ -298,6 +298,7 @@ export async function train(
     throw new Error(`--batch ${o0.batch} does not split evenly over ${collective.size} replicas`);
   }
   const ds = await openDataset(o0.data);
+  let checkpoints: CheckpointWriter | null = null;
   try {
     const m = ds.manifest;
     const kind = m.scheme.kind;
@@ -416,14 +417,18 @@ export async function train(
       classes,
     });
 
-    const save = async () => {
+    // Checkpoints are written in the background; the "checkpoint" event comes once one is on disk.
+    checkpoints = new CheckpointWriter(
+      checkpointDir,
+      (step) => onEvent({ type: "checkpoint", step }),
+    );
+    const save = () => {
       if (lead) {
-        await saveCheckpoint(checkpointDir, state, everything, {
+        checkpoints!.save(state, everything, {
           state: optimizer.getState(),
           step: optimizer.step,
         });
-      }
-      onEvent({ type: "checkpoint", step: state.step });
+      } else onEvent({ type: "checkpoint", step: state.step });
     };
     const sessionStart = performance.now();
     const elapsedBefore = state.elapsedSeconds;
@@ -512,7 +517,7 @@ export async function train(
           (o.checkpointSeconds > 0 && performance.now() - lastSave > o.checkpointSeconds * 1000);
         if (due && state.batchInEpoch < stepsPerEpoch) {
           state.elapsedSeconds = elapsed();
-          await save();
+          save();
           lastSave = performance.now();
         }
       }
@@ -566,12 +571,13 @@ export async function train(
       const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
       // The checkpoint of a finished epoch points at the start of the next one.
       state.epoch = stopEarly ? o.epochs : state.epoch + 1;
-      await save();
+      save();
       lastSave = performance.now();
       if (stopEarly) {
         onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
       }
     }
+    await checkpoints.flush();
     optimizer.dispose();
     model.dispose();
 
@@ -588,6 +594,8 @@ export async function train(
     onEvent({ type: "done", report });
     return report;
   } finally {
+    // A run that stops on an error still leaves its last checkpoint whole on disk.
+    await checkpoints?.settle();
     ds.close();
   }
 }

@@ -18,7 +18,13 @@ function adamElement(w: number, g: number, m: number, v: number, c: typeof ADAM)
   return { m: m1, v: v1, out };
 }
 
-const ADAM = { beta1: f(0.9), beta2: f(0.999), s1: f(0.01 / 0.1), s2: f(1 / 0.001), epsilon: f(1e-8) };
+const ADAM = {
+  beta1: f(0.9),
+  beta2: f(0.999),
+  s1: f(0.01 / 0.1),
+  s2: f(1 / 0.001),
+  epsilon: f(1e-8),
+};
 
 /** Float32 views of `length` values at `offset` floats into consecutive regions of `memory`. */
 function regions(memory: WebAssembly.Memory, count: number, length: number, offset: number) {

@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs";
 import { NUM_VOTES, QUESTIONS, questionSlice } from "../data/schema.ts";
 import { Standardize } from "./standardize.ts";
 import { batchNormalization } from "./batch_norm.ts";
+import { conv2d } from "./conv2d.ts";
 import { GalaxyZooVotes } from "./votes_head.ts";
 import { SeededDropout } from "./seeded_dropout.ts";
 import { mixSeed } from "../random.ts";
@@ -118,7 +119,8 @@ function conv(
   name: string,
   init: Init,
 ): tf.SymbolicTensor {
-  return tf.layers.conv2d({
+  // Only the gradients a step needs (lib/model/conv2d.ts); saved as a plain Conv2D.
+  return conv2d({
     filters,
     kernelSize: kernel,
     strides: stride,

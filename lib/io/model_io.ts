@@ -52,12 +52,11 @@ export async function saveArtifacts(
   await removeUnreferenced(dir, ["weights"], [weightFile]);
 }
 
-/** Saves a Layers model into `dir` as model.json + one weight file. */
-export async function saveModel(
-  model: tf.LayersModel,
-  dir: string,
-  extra: Record<string, unknown> = {},
-): Promise<void> {
+/**
+ * The model's topology and a copy of its weights, as {@linkcode saveArtifacts}
+ * writes them: the model may change as soon as this resolves.
+ */
+export async function captureModel(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
   let captured: tf.io.ModelArtifacts | undefined;
   await model.save(
     tf.io.withSaveHandler((artifacts) => {
@@ -66,7 +65,16 @@ export async function saveModel(
     }),
     { includeOptimizer: false },
   );
-  await saveArtifacts(dir, captured!, extra);
+  return captured!;
+}
+
+/** Saves a Layers model into `dir` as model.json + one weight file. */
+export async function saveModel(
+  model: tf.LayersModel,
+  dir: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  await saveArtifacts(dir, await captureModel(model), extra);
 }
 
 /** Reads the artifacts of a model folder written by {@linkcode saveModel}. */

@@ -135,58 +135,6 @@ export async function saveCheckpoint(
   await writeCheckpoint(dir, snapshotCheckpoint(state, variables, optimizer));
 }
 
-/**
- * Writes checkpoints in the background, one after another, while training
- * goes on: hashing, writing and syncing a ResNet-34 checkpoint (256 MB with
- * Adam's state) takes about a second, which would otherwise stall every
- * epoch. The snapshot is taken when {@linkcode CheckpointWriter.save} is
- * called; a process killed mid-write keeps the previous complete checkpoint.
- */
-export class CheckpointWriter {
-  #queue: Promise<void> = Promise.resolve();
-  #failure: Error | null = null;
-
-  /** `onWritten(step)` runs once each checkpoint is on disk. */
-  constructor(readonly dir: string, private readonly onWritten: (step: number) => void) {}
-
-  /** Snapshots now and writes after the earlier checkpoints; throws if an earlier write failed. */
-  save(
-    state: RunState,
-    variables: readonly tf.Variable[],
-    optimizer: { state: readonly Float32Array[]; step: number },
-  ): void {
-    this.#throwFailure();
-    const snapshot = snapshotCheckpoint(state, variables, optimizer);
-    this.#queue = this.#queue.then(async () => {
-      if (this.#failure) return;
-      try {
-        await writeCheckpoint(this.dir, snapshot);
-        this.onWritten(snapshot.state.step);
-      } catch (e) {
-        this.#failure = new Error(
-          `cannot write the checkpoint in ${this.dir}: ${(e as Error).message}`,
-          { cause: e },
-        );
-      }
-    });
-  }
-
-  /** Waits until every checkpoint asked for is on disk; throws the first write's failure. */
-  async flush(): Promise<void> {
-    await this.#queue;
-    this.#throwFailure();
-  }
-
-  /** Waits for the writes without throwing (when the run already failed for another reason). */
-  async settle(): Promise<void> {
-    await this.#queue;
-  }
-
-  #throwFailure(): void {
-    if (this.#failure) throw this.#failure;
-  }
-}
-
 /** Reads the checkpoint in `dir`, or `null` when there is none. */
 export async function loadCheckpoint(dir: string): Promise<Checkpoint | null> {
   const statePath = join(dir, "state.json");

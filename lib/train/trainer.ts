@@ -26,7 +26,8 @@ import { predictAll } from "../inference.ts";
 import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { sha256File } from "../io/digest.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
-import { loadModel, saveModel } from "../io/model_io.ts";
+import { captureModel, loadModel, saveArtifacts } from "../io/model_io.ts";
+import { WriteQueue } from "../io/write_queue.ts";
 import { type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
 import { type HeadKind, resnet34 } from "../model/resnet.ts";
 import type { SchemeKind } from "../data/label_schemes.ts";
@@ -42,10 +43,11 @@ import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
 import {
   type Checkpoint,
-  CheckpointWriter,
   loadCheckpoint,
   restoreVariables,
   type RunState,
+  snapshotCheckpoint,
+  writeCheckpoint,
 } from "./checkpoint.ts";
 import { type Collective, singleProcess } from "./collective.ts";
 import { adam, type Optimizer, sgdNesterov, warmupCosine } from "./optimizers.ts";
@@ -298,7 +300,8 @@ export async function train(
     throw new Error(`--batch ${o0.batch} does not split evenly over ${collective.size} replicas`);
   }
   const ds = await openDataset(o0.data);
-  let checkpoints: CheckpointWriter | null = null;
+  // Checkpoints and the best model are written in the background while training goes on.
+  const writes = new WriteQueue();
   try {
     const m = ds.manifest;
     const kind = m.scheme.kind;
@@ -417,18 +420,17 @@ export async function train(
       classes,
     });
 
-    // Checkpoints are written in the background; the "checkpoint" event comes once one is on disk.
-    checkpoints = new CheckpointWriter(
-      checkpointDir,
-      (step) => onEvent({ type: "checkpoint", step }),
-    );
+    // The "checkpoint" event comes once the checkpoint is on disk.
     const save = () => {
-      if (lead) {
-        checkpoints!.save(state, everything, {
-          state: optimizer.getState(),
-          step: optimizer.step,
-        });
-      } else onEvent({ type: "checkpoint", step: state.step });
+      if (!lead) return onEvent({ type: "checkpoint", step: state.step });
+      const snapshot = snapshotCheckpoint(state, everything, {
+        state: optimizer.getState(),
+        step: optimizer.step,
+      });
+      writes.add(`the checkpoint in ${checkpointDir}`, async () => {
+        await writeCheckpoint(checkpointDir, snapshot);
+        onEvent({ type: "checkpoint", step: snapshot.state.step });
+      });
     };
     const sessionStart = performance.now();
     const elapsedBefore = state.elapsedSeconds;
@@ -553,7 +555,14 @@ export async function train(
       const best = state.bestEpoch < 0 || s > state.bestScore;
       if (lead) {
         await appendLine(metricsPath, JSON.stringify(row));
-        if (best) await saveModel(model, join(o.out, "model"), { galaxy: config });
+        if (best) {
+          const artifacts = await captureModel(model);
+          const dir = join(o.out, "model");
+          writes.add(
+            `the model in ${dir}`,
+            () => saveArtifacts(dir, artifacts, { galaxy: config }),
+          );
+        }
       }
       if (best) {
         state.bestScore = s;
@@ -577,7 +586,7 @@ export async function train(
         onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
       }
     }
-    await checkpoints.flush();
+    await writes.flush();
     optimizer.dispose();
     model.dispose();
 
@@ -595,7 +604,7 @@ export async function train(
     return report;
   } finally {
     // A run that stops on an error still leaves its last checkpoint whole on disk.
-    await checkpoints?.settle();
+    await writes.settle();
     ds.close();
   }
 }

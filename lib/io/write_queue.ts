@@ -1,0 +1,51 @@
+/**
+ * Writes that run in the background, one after another, while the caller
+ * goes on: a training run queues its checkpoint and best model each epoch
+ * (hundreds of MB to hash, write and sync, about a second) and keeps
+ * training. Each write works on data the caller copied beforehand.
+ *
+ * The first write that fails is kept: later writes are skipped (so nothing
+ * newer lands on disk after an older write failed), and the failure is
+ * thrown by the next {@linkcode WriteQueue.add} or by
+ * {@linkcode WriteQueue.flush}.
+ *
+ * @module
+ */
+
+/** A queue of background writes; see the module doc. */
+export class WriteQueue {
+  #tail: Promise<void> = Promise.resolve();
+  #failure: Error | null = null;
+
+  /**
+   * Runs `write` after every write added before it. `what` names it in the
+   * error (e.g. "the checkpoint in runs/a/checkpoint"). Throws the failure
+   * of an earlier write, if any.
+   */
+  add(what: string, write: () => Promise<void>): void {
+    this.#throwFailure();
+    this.#tail = this.#tail.then(async () => {
+      if (this.#failure) return;
+      try {
+        await write();
+      } catch (e) {
+        this.#failure = new Error(`cannot write ${what}: ${(e as Error).message}`, { cause: e });
+      }
+    });
+  }
+
+  /** Waits until every write added is done; throws the first failure. */
+  async flush(): Promise<void> {
+    await this.#tail;
+    this.#throwFailure();
+  }
+
+  /** Waits for the writes without throwing (when the caller already failed for another reason). */
+  async settle(): Promise<void> {
+    await this.#tail;
+  }
+
+  #throwFailure(): void {
+    if (this.#failure) throw this.#failure;
+  }
+}

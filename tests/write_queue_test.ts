@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { WriteQueue } from "../lib/io/write_queue.ts";
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+Deno.test("write queue: writes run in the background, one at a time, in order", async () => {
+  const q = new WriteQueue();
+  const log: string[] = [];
+  let running = 0;
+  for (const name of ["a", "b", "c"]) {
+    q.add(name, async () => {
+      running++;
+      assert.equal(running, 1, "never two writes at once");
+      log.push(`start ${name}`);
+      await tick();
+      log.push(`end ${name}`);
+      running--;
+    });
+  }
+  assert.deepEqual(log, [], "add returns before the write runs");
+  await q.flush();
+  assert.deepEqual(log, ["start a", "end a", "start b", "end b", "start c", "end c"]);
+});
+
+Deno.test("write queue: a failed write is thrown by flush and add, naming it, and later writes are skipped", async () => {
+  const q = new WriteQueue();
+  const done: string[] = [];
+  q.add("the checkpoint in runs/x", () => Promise.reject(new Error("disk full")));
+  q.add("the model in runs/x/model", () => Promise.resolve(void done.push("model")));
+  await assert.rejects(q.flush(), /cannot write the checkpoint in runs\/x: disk full/);
+  assert.deepEqual(done, [], "nothing newer lands after an older write failed");
+  assert.throws(() => q.add("more", () => Promise.resolve()), /disk full/);
+  await q.settle(); // never throws
+});

@@ -229,6 +229,30 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "oneDNN inference batch norm (FusedBatchNorm) equals the CPU backend; other shapes fall back",
+  ignore,
+  fn: async () => {
+    for (const [i, shape] of ([[2, 5, 3, 4], [1, 1, 1, 64], [3, 4, 4, 17]] as Shape4[]).entries()) {
+      const c = shape[3];
+      const [cpu, got] = await onCpuAndWasm(() => {
+        const x = tf.tensor4d(seededValues(sizeOf(shape), i + 1), shape);
+        const mean = tf.tensor1d(seededValues(c, i + 2));
+        const variance = tf.tensor1d(seededValues(c, i + 3).map((v) => v * v + 0.1));
+        const beta = tf.tensor1d(seededValues(c, i + 4));
+        const gamma = tf.tensor1d(seededValues(c, i + 5));
+        return [
+          tf.batchNorm(x, mean, variance, beta, gamma, 1e-3),
+          // No offset or scale: the wasm kernel it replaces handles that.
+          tf.batchNorm(x, mean, variance, undefined, undefined, 1e-3),
+        ];
+      });
+      assertClose(cpu, got, `batchNorm ${shape}`);
+    }
+  },
+});
+
+Deno.test({
   name: "oneDNN kernels leak no tensors, heap buffers or primitives over many steps",
   ignore,
   fn: () => {

@@ -1,8 +1,9 @@
 /**
- * Batch normalisation in training mode on oneDNN, NHWC on the wasm heap:
+ * Batch normalisation on oneDNN, NHWC on the wasm heap. In training mode
  * the forward pass (output, batch mean and biased variance) is one call,
  * and the backward pass (input, scale and shift gradients, through the
- * batch statistics) is one call. Both run on one OpenMP thread
+ * batch statistics) is one call; in inference mode (moving statistics) the
+ * pass is one call. Both run on one OpenMP thread
  * ({@linkcode singleThreaded}): they are memory-bound, and their barriers
  * cost far more than a second thread gains on a shared machine.
  *
@@ -126,23 +127,76 @@ export class BatchNormPrimitives {
   }
 }
 
+/** Inference mode: `y = gamma (x - mean) / sqrt(variance + epsilon) + beta` with given statistics. */
+export class BatchNormInference {
+  private readonly forward: Primitive;
+
+  constructor(dnnl: OneDnn, g: BatchNormGeometry) {
+    const d = descs(dnnl, g);
+    const op = opDesc();
+    check(
+      dnnl.api.dnnl_batch_normalization_forward_desc_init(
+        op,
+        DNNL.forwardInference,
+        d.data,
+        g.epsilon,
+        DNNL.useGlobalStats | DNNL.useScale | DNNL.useShift,
+      ),
+      "dnnl_batch_normalization_forward_desc_init",
+    );
+    const pd = PrimitiveDesc.create(dnnl, op);
+    try {
+      this.forward = new Primitive(dnnl, pd, [
+        { arg: ARG.src, md: d.data },
+        { arg: ARG.mean, md: d.channel },
+        { arg: ARG.variance, md: d.channel },
+        { arg: ARG.scale, md: d.channel },
+        { arg: ARG.shift, md: d.channel },
+        { arg: ARG.dst, md: d.data },
+      ]);
+    } finally {
+      pd.destroy();
+    }
+  }
+
+  /** y from x, the statistics, gamma and beta. */
+  run(x: Data, mean: Data, variance: Data, gamma: Data, beta: Data, y: Data): void {
+    singleThreaded(() => this.forward.execute([x, mean, variance, gamma, beta, y]));
+  }
+
+  destroy(): void {
+    this.forward.destroy();
+  }
+}
+
 /** Batch-norm primitives by geometry. */
 export class BatchNormCache {
-  private readonly cache = new PrimitiveCache<BatchNormPrimitives>();
+  private readonly training = new PrimitiveCache<BatchNormPrimitives>();
+  private readonly inference = new PrimitiveCache<BatchNormInference>();
   constructor(private readonly dnnl: OneDnn) {}
 
+  /** Training mode, both directions. */
   for(g: BatchNormGeometry): BatchNormPrimitives {
-    return this.cache.get(
+    return this.training.get(
       `${g.shape.join(",")}|${g.epsilon}`,
       () => singleThreaded(() => new BatchNormPrimitives(this.dnnl, g)),
     );
   }
 
+  /** Inference mode. */
+  inferenceFor(g: BatchNormGeometry): BatchNormInference {
+    return this.inference.get(
+      `${g.shape.join(",")}|${g.epsilon}`,
+      () => singleThreaded(() => new BatchNormInference(this.dnnl, g)),
+    );
+  }
+
   get size(): number {
-    return this.cache.size;
+    return this.training.size + this.inference.size;
   }
 
   clear(): void {
-    this.cache.clear();
+    this.training.clear();
+    this.inference.clear();
   }
 }

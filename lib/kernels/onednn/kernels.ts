@@ -219,6 +219,26 @@ function batchNormTrainingGrad(args: KernelArgs): Info[] {
   return [dx, dgamma, dbeta];
 }
 
+/** TF.js' `FusedBatchNorm` (inference-mode batch norm, `tf.batchNorm`) on NHWC with per-channel statistics. */
+function fusedBatchNorm(args: KernelArgs): Info {
+  const backend = args.backend as unknown as WasmBackend;
+  const { x, mean, variance, offset, scale } = args.inputs as Record<string, Info | undefined>;
+  const { varianceEpsilon } = args.attrs as unknown as tf.FusedBatchNormAttrs;
+  const c = x!.shape[3];
+  const perChannel = (i: Info | undefined) =>
+    i != null && i.dtype === "float32" && i.shape.length === 1 && i.shape[0] === c;
+  if (
+    x!.shape.length !== 4 || x!.dtype !== "float32" || tf.util.sizeFromShape(x!.shape) === 0 ||
+    ![mean, variance, offset, scale].every(perChannel)
+  ) return previous("FusedBatchNorm")(args) as Info;
+  const shape = x!.shape as [number, number, number, number];
+  const prim = active!.batchNorm.inferenceFor({ shape, epsilon: varianceEpsilon });
+  const y = backend.makeOutput([...shape], "float32");
+  const h = (i: Info) => heap(backend, i);
+  prim.run(h(x!), h(mean!), h(variance!), h(scale!), h(offset!), h(y));
+  return y;
+}
+
 const KERNELS: Record<string, tf.KernelFunc> = {
   [BATCH_NORM_TRAINING]: batchNormTraining,
   [BATCH_NORM_TRAINING_GRAD]: batchNormTrainingGrad,
@@ -230,6 +250,7 @@ const KERNELS: Record<string, tf.KernelFunc> = {
   AvgPool: (args) => pool(args, "AvgPool"),
   MaxPoolGrad: maxPoolGrad,
   AvgPoolGrad: avgPoolGrad,
+  FusedBatchNorm: fusedBatchNorm,
 };
 
 /** The kernel names {@linkcode registerOneDnnKernels} replaces on the wasm backend. */

@@ -35,6 +35,7 @@ export const DNNL = {
   poolingMax: 0x1ff,
   poolingAvgIncludePadding: 0x2ff,
   poolingAvgExcludePadding: 0x3ff,
+  useGlobalStats: 0x1,
   useScale: 0x8,
   useShift: 0x10,
   queryExecArgMd: 255,

@@ -201,6 +201,27 @@ Deno.test("Tile on wasm equals the CPU backend for every dtype", async () => {
   tf.dispose([ints, bools]);
 });
 
+Deno.test("PadV2 on wasm equals the CPU backend for any rank, axes, value and dtype", async () => {
+  const cases: [number[], [number, number][], number][] = [
+    [[2, 6, 5, 3], [[0, 0], [3, 3], [3, 3], [0, 0]], 0], // ResNet's stem
+    [[2, 4, 4, 40], [[0, 0], [1, 1], [1, 1], [0, 0]], 0], // long rows: block copies
+    [[2, 3, 4], [[1, 0], [0, 2], [1, 1]], -1.5], // the last axis padded too
+    [[5], [[2, 3]], 7],
+    [[2, 3], [[0, 0], [0, 0]], 1], // nothing to pad
+    [[1, 2, 1, 2, 3], [[0, 1], [1, 0], [0, 0], [2, 1], [0, 0]], 0.25],
+    [[2, 0, 3], [[1, 1], [1, 1], [0, 0]], 3], // empty input, padded output
+  ];
+  for (const [shape, paddings, value] of cases) {
+    const xv = seededValues(sizeOf(shape), shape.length);
+    const [cpu, wasm] = await onCpuAndWasm(() => tf.pad(tf.tensor(xv, shape), paddings, value));
+    assertClose(cpu, wasm, `pad ${shape} by ${JSON.stringify(paddings)} with ${value}`, 0);
+  }
+  const ints = tf.pad(tf.tensor2d([1, 2, 3, 4], [2, 2], "int32"), [[1, 0], [0, 1]], 9);
+  assert.equal(ints.dtype, "int32");
+  assert.deepEqual(Array.from(ints.dataSync()), [9, 9, 9, 1, 2, 9, 3, 4, 9]);
+  ints.dispose();
+});
+
 Deno.test("Identity on wasm shares data safely: a clone outlives its source", () => {
   const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
   const y = tf.clone(x);

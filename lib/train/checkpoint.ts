@@ -5,7 +5,7 @@
  * are functions of (seed, epoch, position), so this is all a resumed run
  * needs to replay exactly what an uninterrupted one would have done.
  *
- * Binary files are named by their content hash and `state.json` is renamed
+ * Binary files get a new random name each time and `state.json` is renamed
  * into place last: a run killed at any moment leaves the previous complete
  * checkpoint readable.
  *
@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { readJson, removeUnreferenced, writeContentNamed, writeJsonAtomic } from "../io/atomic.ts";
+import { readJson, removeUnreferenced, writeJsonAtomic, writeUniquelyNamed } from "../io/atomic.ts";
 
 /** Where a run stands; stored as `state.json`. */
 export interface RunState {
@@ -112,8 +112,8 @@ export function snapshotCheckpoint(
 /** Writes a snapshot into `dir` atomically (see the module doc). */
 export async function writeCheckpoint(dir: string, snapshot: CheckpointSnapshot): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const varFile = await writeContentNamed(dir, "variables", snapshot.variables);
-  const optFile = await writeContentNamed(dir, "optimizer", snapshot.optimizer);
+  const varFile = await writeUniquelyNamed(dir, "variables", snapshot.variables);
+  const optFile = await writeUniquelyNamed(dir, "optimizer", snapshot.optimizer);
   const file: StateFile = {
     format: 1,
     ...snapshot.state,

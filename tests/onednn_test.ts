@@ -12,6 +12,7 @@ import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/libr
 import {
   oneDnnKernelState,
   registerOneDnnKernels,
+  RELU_GRAD,
   unregisterOneDnnKernels,
 } from "../lib/kernels/onednn/kernels.ts";
 
@@ -253,6 +254,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "the ReLU gradient runs as one oneDNN pass and equals the CPU backend, zeros included",
+  ignore,
+  fn: async () => {
+    const calls: number[] = [];
+    const kernel = tf.getKernel(RELU_GRAD, "wasm")!;
+    tf.unregisterKernel(RELU_GRAD, "wasm");
+    tf.registerKernel({
+      ...kernel,
+      kernelFunc: (args) => {
+        calls.push(tf.util.sizeFromShape((args.inputs.x as tf.TensorInfo).shape));
+        return kernel.kernelFunc(args);
+      },
+    });
+    try {
+      for (const [i, shape] of ([[2, 5, 3, 4], [7], [1, 33, 3]] as number[][]).entries()) {
+        // Rounded, so many inputs are exactly 0 (where both sides give 0).
+        const xv = seededValues(sizeOf(shape), i + 1).map((v) => Math.round(v * 3));
+        const dyv = seededValues(sizeOf(shape), i + 7);
+        const [cpu, got] = await onCpuAndWasm(() =>
+          tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), tf.tensor(dyv, shape))))(
+            tf.tensor(xv, shape),
+          )
+        );
+        assertClose(cpu, got, `relu grad ${shape}`, 0);
+      }
+    } finally {
+      tf.unregisterKernel(RELU_GRAD, "wasm");
+      tf.registerKernel(kernel);
+    }
+    assert.deepEqual(calls, [120, 7, 99]);
+  },
+});
+
+Deno.test({
   name: "oneDNN kernels leak no tensors, heap buffers or primitives over many steps",
   ignore,
   fn: () => {
@@ -297,6 +332,12 @@ Deno.test({
     assert.equal(y.dataSync()[(1 * 4 + 1) * 2], 18); // an inner pixel: 3 x 3 x 2 ones
     y.dispose();
     assert.equal(oneDnnKernelState().primitives, 0, "no primitive made while unregistered");
+    // TF.js' own ReLU gradient is back (it needs no kernel of ours).
+    const g = tf.tidy(() =>
+      Array.from(tf.grad((x) => tf.sum(tf.relu(x)))(tf.tensor1d([-1, 0, 2])).dataSync())
+    );
+    assert.deepEqual(g, [0, 0, 1]);
+    assert.equal(tf.getKernel(RELU_GRAD, "wasm"), undefined);
     registerOneDnnKernels(openOneDnn());
     assert.equal(oneDnnKernelState().registered, true);
   },

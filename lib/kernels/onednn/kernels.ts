@@ -11,6 +11,7 @@ import type { OneDnn } from "./library.ts";
 import { convGeometry, ConvPrimitives } from "./conv.ts";
 import { poolGeometry, PoolPrimitives } from "./pool.ts";
 import { BatchNormCache } from "./batch_norm.ts";
+import { EltwisePrimitives } from "./eltwise.ts";
 
 /**
  * Batch normalisation in training mode, one oneDNN call: inputs `x` (NHWC,
@@ -24,6 +25,12 @@ export const BATCH_NORM_TRAINING = "GalaxyBatchNormTraining";
  * `gamma`, `beta`; attr `epsilon`; outputs `[dx, dgamma, dbeta]`.
  */
 export const BATCH_NORM_TRAINING_GRAD = "GalaxyBatchNormTrainingGrad";
+/**
+ * The ReLU gradient, one oneDNN pass: inputs `dy`, `x` (float32, same
+ * shape); output `dx = x > 0 ? dy : 0`. While the oneDNN kernels are
+ * registered, TF.js' `Relu` gradient uses it on wasm.
+ */
+export const RELU_GRAD = "GalaxyReluGrad";
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelFunc>[0];
@@ -47,7 +54,10 @@ interface Registration {
   conv: ConvPrimitives;
   pool: PoolPrimitives;
   batchNorm: BatchNormCache;
+  eltwise: EltwisePrimitives;
   previous: Map<string, tf.KernelConfig | undefined>;
+  /** TF.js' own `Relu` gradient, put back on unregistering. */
+  reluGradient: tf.GradConfig | undefined;
 }
 
 let active: Registration | null = null;
@@ -239,9 +249,39 @@ function fusedBatchNorm(args: KernelArgs): Info {
   return y;
 }
 
+function reluGrad(args: KernelArgs): Info {
+  const backend = args.backend as unknown as WasmBackend;
+  const { dy, x } = args.inputs as { dy: Info; x: Info };
+  const size = tf.util.sizeFromShape(x.shape);
+  if (!allF32(dy, x) || !tf.util.arraysEqual(dy.shape, x.shape) || size === 0) {
+    throw new Error(`${RELU_GRAD} takes float32 dy and x of one non-empty shape`);
+  }
+  const dx = backend.makeOutput([...x.shape], "float32");
+  active!.eltwise.reluBackwardFor(size).run(heap(backend, x), heap(backend, dy), heap(backend, dx));
+  return dx;
+}
+
+/** `Relu`'s gradient: one oneDNN pass where it applies, else TF.js' own formula. */
+const RELU_GRADIENT: tf.GradConfig = {
+  kernelName: "Relu",
+  inputsToSave: ["x"],
+  gradFunc: (dy, saved) => {
+    const [x] = saved;
+    const oneDnn = active !== null && tf.getBackend() === "wasm" && x.size > 0 &&
+      x.dtype === "float32" && (dy as tf.Tensor).dtype === "float32";
+    return {
+      x: () =>
+        oneDnn
+          ? tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x }) as tf.Tensor
+          : tf.mul(dy as tf.Tensor, tf.cast(tf.step(x), "float32")),
+    };
+  },
+};
+
 const KERNELS: Record<string, tf.KernelFunc> = {
   [BATCH_NORM_TRAINING]: batchNormTraining,
   [BATCH_NORM_TRAINING_GRAD]: batchNormTrainingGrad,
+  [RELU_GRAD]: reluGrad,
   Conv2D: (args) => conv2D(args, "Conv2D"),
   FusedConv2D: (args) => conv2D(args, "FusedConv2D"),
   Conv2DBackpropInput: conv2DBackpropInput,
@@ -275,8 +315,11 @@ export function registerOneDnnKernels(dnnl: OneDnn): void {
     conv: new ConvPrimitives(dnnl),
     pool: new PoolPrimitives(dnnl),
     batchNorm: new BatchNormCache(dnnl),
+    eltwise: new EltwisePrimitives(dnnl),
     previous: prev,
+    reluGradient: tf.getGradient("Relu"),
   };
+  tf.registerGradient(RELU_GRADIENT);
   for (const [name, kernelFunc] of Object.entries(KERNELS)) {
     const before = prev.get(name);
     swap(name, {
@@ -299,6 +342,8 @@ export function unregisterOneDnnKernels(): void {
   active.conv.clear();
   active.pool.clear();
   active.batchNorm.clear();
+  active.eltwise.clear();
+  if (active.reluGradient) tf.registerGradient(active.reluGradient);
   active = null;
 }
 
@@ -306,6 +351,8 @@ export function unregisterOneDnnKernels(): void {
 export function oneDnnKernelState(): { registered: boolean; primitives: number } {
   return {
     registered: active !== null,
-    primitives: active ? active.conv.size + active.pool.size + active.batchNorm.size : 0,
+    primitives: active
+      ? active.conv.size + active.pool.size + active.batchNorm.size + active.eltwise.size
+      : 0,
   };
 }

@@ -7,7 +7,11 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import { seededValues } from "./fixtures_kernels.ts";
 import { setupBackend } from "../lib/backend.ts";
-import { batchNormalization, batchNormTraining } from "../lib/model/batch_norm.ts";
+import {
+  batchNormalization,
+  batchNormTraining,
+  updateMovingAverage,
+} from "../lib/model/batch_norm.ts";
 
 const info = await setupBackend({ requested: "wasm" });
 const backends = ["cpu", "wasm"];
@@ -82,6 +86,23 @@ for (const backend of backends) {
         r.variance,
       ]);
     }
+  });
+
+  Deno.test(`moving averages on ${backend}: one pass, to the bit as tfjs-layers' ops`, async () => {
+    await tf.setBackend(backend);
+    const layer = tf.layers.batchNormalization({ axis: 3 });
+    layer.build([1, 1, 1, 37]);
+    const [, , movingMean] = layer.weights;
+    movingMean.write(tf.tensor1d(seededValues(37, 3)));
+    const value = tf.tensor1d(seededValues(37, 4).map((v) => v * 10));
+    const old = movingMean.read().clone();
+    const expected = tf.tidy(() => tf.sub(old, tf.mul(tf.sub(old, value), 1 - 0.99)).dataSync());
+    const tensors = tf.memory().numTensors;
+    updateMovingAverage(movingMean, value, 0.99);
+    assert.equal(tf.memory().numTensors, tensors, "no tensor leaked");
+    assert.deepEqual(movingMean.read().dataSync(), expected);
+    assert.deepEqual(old.dataSync(), Float32Array.from(seededValues(37, 3)), "old value untouched");
+    tf.dispose([value, old, ...layer.weights.map((w) => w.read())]);
   });
 
   Deno.test(`batch norm layer on ${backend}: same outputs and moving averages as tfjs-layers', same config`, async () => {

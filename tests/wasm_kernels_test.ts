@@ -222,6 +222,26 @@ Deno.test("PadV2 on wasm equals the CPU backend for any rank, axes, value and dt
   ints.dispose();
 });
 
+Deno.test("Slice on wasm equals the CPU backend for any rank, axes and dtype", async () => {
+  const cases: [number[], number[], number[]][] = [
+    [[2, 8, 8, 40], [0, 1, 1, 0], [2, 6, 6, 40]], // a zero padding's gradient: long runs
+    [[2, 5, 4, 3], [1, 1, 0, 1], [1, 3, 4, 2]], // the last axis cut too
+    [[3, 4], [1, 0], [2, 4]], // whole rows: one run
+    [[7], [2], [-1]], // to the end
+    [[2, 3, 1, 2, 3], [0, 1, 0, 1, 0], [2, 2, 1, 1, 3]],
+    [[2, 3], [0, 1], [2, 0]], // empty
+  ];
+  for (const [shape, begin, size] of cases) {
+    const xv = seededValues(sizeOf(shape), shape.length);
+    const [cpu, wasm] = await onCpuAndWasm(() => tf.slice(tf.tensor(xv, shape), begin, size));
+    assertClose(cpu, wasm, `slice ${shape} at ${begin} size ${size}`, 0);
+  }
+  const ints = tf.slice(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3], "int32"), [0, 1], [2, 2]);
+  assert.equal(ints.dtype, "int32");
+  assert.deepEqual(Array.from(ints.dataSync()), [2, 3, 5, 6]);
+  ints.dispose();
+});
+
 Deno.test("Identity on wasm shares data safely: a clone outlives its source", () => {
   const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
   const y = tf.clone(x);

@@ -6,7 +6,8 @@
  * far slower there than the math needs: `Conv2DBackpropInput` and
  * `MaxPoolGrad` are scalar loops, `Tile` computes an index per element,
  * `Sum`/`Mean` over the batch axes transpose the whole tensor first,
- * `Identity` copies, `PadV2` walks element by element, and a forward
+ * `Identity` copies, `PadV2` walks element by element, `Slice` copies
+ * one pixel at a time, and a forward
  * `Conv2D` on weights it has not seen repacks them, which in deep layers
  * costs more than the convolution.
  *
@@ -583,6 +584,42 @@ function padV2(args: KernelArgs): Info {
   return out;
 }
 
+/**
+ * `Slice` as block copies: the trailing axes taken whole merge into one
+ * contiguous run, so cutting the border off an NHWC tensor (the gradient of
+ * a zero padding) copies one `W*C` row per `(n, h)` where the shipped
+ * kernel copies one `C`-long piece per pixel.
+ */
+function slice(args: KernelArgs): Info {
+  const backend = backendOf(args);
+  const { x } = args.inputs as { x: Info };
+  const { begin, size } = args.attrs as unknown as tf.SliceAttrs;
+  if (x.dtype === "string" || x.shape.length === 0) return shipped("Slice")(args) as Info;
+  const [start, extent] = tf.slice_util.parseSliceParams(x, begin, size);
+  const out = backend.makeOutput(extent, x.dtype);
+  if (tf.util.sizeFromShape(extent) === 0) return out;
+  const src = backend.typedArrayFromHeap(x);
+  const dst = backend.typedArrayFromHeap(out);
+  const shape = x.shape;
+  // Axis k is the innermost one not taken whole; everything after it is one run.
+  let k = shape.length - 1;
+  while (k > 0 && start[k] === 0 && extent[k] === shape[k]) k--;
+  const unit = tf.util.sizeFromShape(shape.slice(k + 1));
+  const run = extent[k] * unit;
+  const strides = shape.map((_, j) => tf.util.sizeFromShape(shape.slice(j + 1)));
+  const rows = tf.util.sizeFromShape(extent.slice(0, k));
+  const index = new Array<number>(k).fill(0);
+  for (let r = 0; r < rows; r++) {
+    let from = start[k] * unit;
+    for (let j = 0; j < k; j++) from += (start[j] + index[j]) * strides[j];
+    const to = r * run;
+    if (run >= 32) dst.set(src.subarray(from, from + run), to);
+    else for (let e = 0; e < run; e++) dst[to + e] = src[from + e];
+    for (let j = k - 1; j >= 0 && ++index[j] === extent[j]; j--) index[j] = 0;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Registration.
 
@@ -606,6 +643,7 @@ const KERNELS: Record<string, tf.KernelFunc> = {
   Tile: tile,
   Identity: identity,
   PadV2: padV2,
+  Slice: slice,
 };
 
 /** Kernels whose shipped version ours falls back to, so they must exist first. */
@@ -618,6 +656,7 @@ const NEEDS_SHIPPED = [
   "Tile",
   "Identity",
   "PadV2",
+  "Slice",
 ];
 
 /**
@@ -625,7 +664,7 @@ const NEEDS_SHIPPED = [
  * needs and tfjs-backend-wasm 4.22 lacks (`Conv2DBackpropFilter`) or runs
  * far slower than the math needs (`Conv2DBackpropInput`, `MaxPoolGrad`,
  * forward `Conv2D`/`FusedConv2D` on new weights, `Tile`, batch-axis
- * `Sum`/`Mean`, `Identity`, `PadV2`). Call after importing
+ * `Sum`/`Mean`, `Identity`, `PadV2`, `Slice`). Call after importing
  * `@tensorflow/tfjs-backend-wasm`; calling again is a no-op. Results match
  * the CPU backend to float32 rounding.
  */

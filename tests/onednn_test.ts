@@ -10,6 +10,14 @@ import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/library.ts";
 import {
+  ConvBackwardData,
+  ConvBackwardWeights,
+  ConvForward,
+  convGeometry,
+  type FilterLayout,
+  preferredLayout,
+} from "../lib/kernels/onednn/conv.ts";
+import {
   oneDnnKernelState,
   registerOneDnnKernels,
   unregisterOneDnnKernels,
@@ -149,6 +157,77 @@ Deno.test({
       );
     }
     tf.dispose([x, w]);
+  },
+});
+
+Deno.test({
+  name: "oneDNN conv gives the same numbers with the filter blocked (reordered) or plain hwio",
+  ignore,
+  fn: () => {
+    const dnnl = openOneDnn();
+    // The ResNet stem (3 input channels, which the blocked backward-data
+    // pads to 16), a deep layer on 2x2 pixels, and an ordinary 3x3 layer.
+    const cases: ConvCase[] = [
+      { x: [2, 22, 22, 3], filter: [7, 7, 3, 16], strides: 2, pad: 0 },
+      { x: [2, 2, 2, 64], filter: [3, 3, 64, 64], strides: 1, pad: "same" },
+      { x: [2, 9, 8, 32], filter: [3, 3, 32, 48], strides: 2, pad: "same" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const g = convGeometry(c.x, c.filter, c.strides, c.pad, "NHWC", 1, undefined)!;
+      const yShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
+      const x = seededValues(sizeOf(c.x), 3 * i + 1);
+      const w = seededValues(sizeOf(c.filter), 3 * i + 2);
+      const dy = seededValues(sizeOf(yShape), 3 * i + 3);
+      const run = (layout: FilterLayout) => {
+        const prims = [
+          new ConvForward(dnnl, g, false, false, layout),
+          new ConvBackwardData(dnnl, g, layout),
+          new ConvBackwardWeights(dnnl, g, layout),
+        ] as const;
+        try {
+          for (const p of prims) {
+            assert.equal(p.filterLayout, layout, `${label(c)}: ${p.implementation}`);
+            assert.doesNotMatch(p.implementation, /(^|:)ref(:|$)/, label(c));
+          }
+          const [y, dx, dw] = [yShape, c.x, c.filter].map((s) => new Float32Array(sizeOf(s)));
+          prims[0].run(x, w, null, y);
+          prims[1].run(dy, w, dx);
+          prims[2].run(x, dy, dw);
+          return [y, dx, dw];
+        } finally {
+          for (const p of prims) p.destroy();
+        }
+      };
+      assertClose(run("blocked"), run("plain"), `plain against blocked: ${label(c)}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "oneDNN conv reads the filter in place (hwio) only where the blocked layout pads it",
+  ignore,
+  fn: () => {
+    assert.equal(preferredLayout({ padding: 16 / 3 }), "plain");
+    assert.equal(preferredLayout({ padding: 1 }), "blocked");
+    assert.equal(preferredLayout({ padding: 1.5 }), "blocked");
+    const dnnl = openOneDnn();
+    // The ResNet stem: its backward-data kernel pads 3 input channels to a block of 8 or 16.
+    const stem = convGeometry([2, 38, 38, 3], [7, 7, 3, 64], 2, 0, "NHWC", 1, undefined)!;
+    const layer = convGeometry([2, 8, 8, 64], [3, 3, 64, 64], 1, "same", "NHWC", 1, undefined)!;
+    const prims = [
+      new ConvBackwardData(dnnl, stem),
+      new ConvBackwardData(dnnl, layer),
+      new ConvForward(dnnl, layer, false, false),
+    ];
+    try {
+      assert.deepEqual(
+        prims.map((p) => p.filterLayout),
+        ["plain", "blocked", "blocked"],
+        prims.map((p) => p.implementation).join(", "),
+      );
+    } finally {
+      for (const p of prims) p.destroy();
+    }
   },
 });
 

@@ -2,9 +2,11 @@
  * 2-D convolution on oneDNN for the wasm backend: forward (with bias and
  * ReLU fused), the input gradient and the filter gradient, reading and
  * writing the wasm heap in place. TF.js' NHWC activations are oneDNN's
- * `nhwc` and its `[kh, kw, in, out]` filters `hwio`; the filters are
- * reordered into the blocked layout oneDNN prefers (`format_tag_any`),
- * which wins on most ResNet layers.
+ * `nhwc` and its `[kh, kw, in, out]` filters `hwio`. Each direction
+ * reorders the filter into (or its gradient out of) the blocked layout
+ * oneDNN prefers (`format_tag_any`), which wins on most ResNet layers, or
+ * reads and writes `hwio` in place where the blocked layout would pad the
+ * filter (see {@linkcode preferredLayout}).
  *
  * @module
  */
@@ -12,6 +14,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { OneDnn } from "./library.ts";
 import {
   ARG,
+  byteSize,
   type Data,
   dims,
   DNNL,
@@ -21,8 +24,9 @@ import {
   PrimitiveCache,
   PrimitiveDesc,
   Relayout,
+  sameLayout,
 } from "./primitive.ts";
-import { check } from "./library.ts";
+import { check, OneDnnUnavailable } from "./library.ts";
 import { type ConvGeometry, nhwcConvGeometry } from "../conv_geometry.ts";
 
 /** The geometry TF.js computes for these attributes, or null when oneDNN is not used for it. */
@@ -91,11 +95,88 @@ function plainDescs(dnnl: OneDnn, g: ConvGeometry) {
   };
 }
 
-/** The forward primitive descriptor (also the hint of both backward ones). */
+/**
+ * How a primitive holds the filter (or its gradient): `blocked`, the layout
+ * oneDNN prefers, reordered from (or to) TF.js' `hwio` on every new filter;
+ * `plain`, TF.js' `hwio` read or written in place, no reorder.
+ */
+export type FilterLayout = "blocked" | "plain";
+
+/** What the layout rule sees of a direction's blocked candidate. */
+export interface BlockedCandidate {
+  /** Bytes of the blocked filter over bytes of the plain one (above 1 when blocks pad channels). */
+  padding: number;
+}
+
+/**
+ * Padding of the blocked filter (its bytes over the plain filter's) from
+ * which plain `hwio` is taken instead. oneDNN's blocked kernels round
+ * channels up to their 16-lane blocks, so a filter with few input channels
+ * (the stem's 3) runs mostly on zeros: with the ResNet stem's backward-data
+ * on `hwio` (gemm) instead of blocked (3 channels padded to 16, 5.3x), a
+ * ResNet-34 training step at batch 16 spent 4 ms less in convolutions at
+ * 64 px, 15 ms less at 128 px, the same at 32 px. Everywhere else the
+ * blocked kernels stayed ahead even after paying the reorder, also on the
+ * 1x1 and 2x2 pixel layers where gemm came closest (32, 64 and 128 px:
+ * gemm at best within noise, up to 5x slower for the filter gradient).
+ */
+export const PLAIN_FILTER_PADDING = 2;
+
+/**
+ * The filter layout to run on, from what the blocked candidate wastes:
+ * plain `hwio` where the blocked filter is padded
+ * {@linkcode PLAIN_FILTER_PADDING} times or more, else blocked. It depends on
+ * the geometry alone (not on timings), so a run, and a resumed run, always
+ * computes with the same kernels.
+ */
+export function preferredLayout(blocked: BlockedCandidate): FilterLayout {
+  return blocked.padding >= PLAIN_FILTER_PADDING ? "plain" : "blocked";
+}
+
+/** oneDNN's reference implementations (`ref:any`, `gemm:ref`): correct, but orders of magnitude slower. */
+const REFERENCE = /(^|:)ref(:|$)/;
+
+/**
+ * The primitive descriptor `make` gives for the filter layout `layout`
+ * picks (default {@linkcode preferredLayout}); `query` names the filter's
+ * memory descriptor (weights, or diff weights). Plain `hwio` is only taken
+ * where oneDNN runs it on an optimised implementation: where it would fall
+ * to a reference one the blocked candidate stays.
+ */
+function withFilterLayout(
+  dnnl: OneDnn,
+  g: ConvGeometry,
+  query: number,
+  make: (weights: Uint8Array) => PrimitiveDesc,
+  layout?: FilterLayout,
+): PrimitiveDesc {
+  const d = plainDescs(dnnl, g);
+  const blocked = make(d.weightsAny);
+  const chosen = blocked.md(query)!;
+  if (sameLayout(dnnl, chosen, d.weights)) return blocked;
+  const padding = byteSize(dnnl, chosen) / byteSize(dnnl, d.weights);
+  if ((layout ?? preferredLayout({ padding })) === "blocked") return blocked;
+  let plain: PrimitiveDesc;
+  try {
+    plain = make(d.weights);
+  } catch (e) {
+    if (e instanceof OneDnnUnavailable) return blocked; // no implementation takes hwio here
+    throw e;
+  }
+  if (REFERENCE.test(plain.implementation)) {
+    plain.destroy();
+    return blocked;
+  }
+  blocked.destroy();
+  return plain;
+}
+
+/** The forward primitive descriptor for filter layout `weights` (also the hint of both backward ones). */
 function forwardDesc(
   dnnl: OneDnn,
   g: ConvGeometry,
   options: { bias: boolean; relu: boolean },
+  weights: Uint8Array,
 ): PrimitiveDesc {
   const d = plainDescs(dnnl, g);
   const op = opDesc();
@@ -105,7 +186,7 @@ function forwardDesc(
       DNNL.forwardTraining,
       DNNL.convolutionDirect,
       d.src,
-      d.weightsAny,
+      weights,
       options.bias ? d.bias : null,
       d.dst,
       d.strides,
@@ -131,14 +212,49 @@ function forwardDesc(
   }
 }
 
+/** The forward descriptor oneDNN would pick on its own: the hint a backward descriptor needs. */
+function hintDesc(dnnl: OneDnn, g: ConvGeometry): PrimitiveDesc {
+  return forwardDesc(dnnl, g, { bias: false, relu: false }, plainDescs(dnnl, g).weightsAny);
+}
+
+/** What every convolution primitive tells about itself. */
+export interface ConvPrimitive {
+  /** The implementation oneDNN runs (`DNNL_VERBOSE`'s name). */
+  readonly implementation: string;
+  /** Whether the filter is reordered or read in place. */
+  readonly filterLayout: FilterLayout;
+}
+
+function describe(pd: PrimitiveDesc, relayout: Relayout): ConvPrimitive {
+  return {
+    implementation: pd.implementation,
+    filterLayout: relayout.scratch === null ? "plain" : "blocked",
+  };
+}
+
 /** Forward convolution `y = act(x * w + b)`. */
-export class ConvForward {
+export class ConvForward implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry, readonly bias: boolean, relu: boolean) {
+  /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
+  constructor(
+    dnnl: OneDnn,
+    g: ConvGeometry,
+    readonly bias: boolean,
+    relu: boolean,
+    layout?: FilterLayout,
+  ) {
     const d = plainDescs(dnnl, g);
-    const pd = forwardDesc(dnnl, g, { bias, relu });
+    const pd = withFilterLayout(
+      dnnl,
+      g,
+      DNNL.queryWeightsMd,
+      (w) => forwardDesc(dnnl, g, { bias, relu }, w),
+      layout,
+    );
     try {
       const chosen = pd.md(DNNL.queryWeightsMd)!;
       this.weights = new Relayout(dnnl, d.weights, chosen, "toChosen");
@@ -148,6 +264,10 @@ export class ConvForward {
         ...(bias ? [{ arg: ARG.bias, md: d.bias }] : []),
         { arg: ARG.dst, md: d.dst },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd.destroy();
     }
@@ -166,30 +286,35 @@ export class ConvForward {
 }
 
 /** Input gradient `dx` from `dy` and the filter. */
-export class ConvBackwardData {
+export class ConvBackwardData implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry) {
+  /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
+  constructor(dnnl: OneDnn, g: ConvGeometry, layout?: FilterLayout) {
     const d = plainDescs(dnnl, g);
-    const hint = forwardDesc(dnnl, g, { bias: false, relu: false });
-    const op = opDesc();
+    const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
     try {
-      check(
-        dnnl.api.dnnl_convolution_backward_data_desc_init(
-          op,
-          DNNL.convolutionDirect,
-          d.src,
-          d.weightsAny,
-          d.dst,
-          d.strides,
-          d.padL,
-          d.padR,
-        ),
-        "dnnl_convolution_backward_data_desc_init",
-      );
-      pd = PrimitiveDesc.create(dnnl, op, { hint });
+      pd = withFilterLayout(dnnl, g, DNNL.queryWeightsMd, (w) => {
+        const op = opDesc();
+        check(
+          dnnl.api.dnnl_convolution_backward_data_desc_init(
+            op,
+            DNNL.convolutionDirect,
+            d.src,
+            w,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "dnnl_convolution_backward_data_desc_init",
+        );
+        return PrimitiveDesc.create(dnnl, op, { hint });
+      }, layout);
       const chosen = pd.md(DNNL.queryWeightsMd)!;
       this.weights = new Relayout(dnnl, d.weights, chosen, "toChosen");
       this.conv = new Primitive(dnnl, pd, [
@@ -197,6 +322,10 @@ export class ConvBackwardData {
         { arg: ARG.weights, md: chosen },
         { arg: ARG.diffSrc, md: d.src },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd?.destroy();
       hint.destroy();
@@ -214,31 +343,36 @@ export class ConvBackwardData {
 }
 
 /** Filter gradient `dw` from `x` and `dy`. */
-export class ConvBackwardWeights {
+export class ConvBackwardWeights implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry) {
+  /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
+  constructor(dnnl: OneDnn, g: ConvGeometry, layout?: FilterLayout) {
     const d = plainDescs(dnnl, g);
-    const hint = forwardDesc(dnnl, g, { bias: false, relu: false });
-    const op = opDesc();
+    const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
     try {
-      check(
-        dnnl.api.dnnl_convolution_backward_weights_desc_init(
-          op,
-          DNNL.convolutionDirect,
-          d.src,
-          d.weightsAny,
-          null,
-          d.dst,
-          d.strides,
-          d.padL,
-          d.padR,
-        ),
-        "dnnl_convolution_backward_weights_desc_init",
-      );
-      pd = PrimitiveDesc.create(dnnl, op, { hint });
+      pd = withFilterLayout(dnnl, g, DNNL.queryDiffWeightsMd, (w) => {
+        const op = opDesc();
+        check(
+          dnnl.api.dnnl_convolution_backward_weights_desc_init(
+            op,
+            DNNL.convolutionDirect,
+            d.src,
+            w,
+            null,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "dnnl_convolution_backward_weights_desc_init",
+        );
+        return PrimitiveDesc.create(dnnl, op, { hint });
+      }, layout);
       const chosen = pd.md(DNNL.queryDiffWeightsMd)!;
       this.weights = new Relayout(dnnl, d.weights, chosen, "toPlain");
       this.conv = new Primitive(dnnl, pd, [
@@ -246,6 +380,10 @@ export class ConvBackwardWeights {
         { arg: ARG.diffDst, md: d.dst },
         { arg: ARG.diffWeights, md: chosen },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd?.destroy();
       hint.destroy();

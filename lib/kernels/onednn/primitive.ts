@@ -37,6 +37,7 @@ export const DNNL = {
   poolingAvgExcludePadding: 0x3ff,
   useScale: 0x8,
   useShift: 0x10,
+  queryImplInfoStr: 8,
   queryExecArgMd: 255,
   querySrcMd: 129,
   queryDiffSrcMd: 130,
@@ -143,6 +144,20 @@ export class PrimitiveDesc {
       "dnnl_reorder_primitive_desc_create",
     );
     return new PrimitiveDesc(dnnl, handleOf(out, "dnnl_reorder_primitive_desc_create"));
+  }
+
+  /**
+   * The implementation oneDNN picked (`brgconv:avx512_core`, `x64:gemm:jit`,
+   * `ref:any`, ...), as `DNNL_VERBOSE` names it.
+   */
+  get implementation(): string {
+    const out = new BigUint64Array(1);
+    check(
+      this.dnnl.api.dnnl_primitive_desc_query(this.handle, DNNL.queryImplInfoStr, 0, out),
+      "dnnl_primitive_desc_query(impl_info_str)",
+    );
+    const p = Deno.UnsafePointer.create(out[0]);
+    return p === null ? "" : Deno.UnsafePointerView.getCString(p);
   }
 
   /** The memory descriptor the primitive chose for a query (`DNNL.query*Md`), or null. */

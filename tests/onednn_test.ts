@@ -9,6 +9,7 @@ import { assertCloseRelative, onCpuAndWasm, seededValues } from "./fixtures_kern
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/library.ts";
+import { FilterCopies } from "../lib/kernels/onednn/filter_copies.ts";
 import {
   ConvBackwardData,
   ConvBackwardWeights,
@@ -229,6 +230,63 @@ Deno.test({
       for (const p of prims) p.destroy();
     }
   },
+});
+
+Deno.test({
+  name: "backward-data reorders from the forward's copy of the same filter data only",
+  ignore,
+  fn: () => {
+    const dnnl = openOneDnn();
+    const copies = new FilterCopies();
+    const g = convGeometry([2, 6, 5, 32], [3, 3, 32, 64], 1, "same", "NHWC", 1, undefined)!;
+    const forward = new ConvForward(dnnl, g, false, false, undefined, copies);
+    const shared = new ConvBackwardData(dnnl, g, undefined, copies);
+    const alone = new ConvBackwardData(dnnl, g);
+    try {
+      const x = seededValues(2 * 6 * 5 * 32, 1);
+      const dy = seededValues(2 * 6 * 5 * 64, 2);
+      const y = new Float32Array(dy.length);
+      const dx = () => new Float32Array(x.length);
+      const [w1, w2] = [seededValues(3 * 3 * 32 * 64, 3), seededValues(3 * 3 * 32 * 64, 4)];
+      const [id1, id2] = [{}, {}];
+      forward.run(x, w1, null, y, id1);
+      const heldAfterForward = copies.bytes.held;
+      assert.ok(heldAfterForward > 0, "the forward kept its blocked filter");
+      const [got, want] = [dx(), dx()];
+      shared.run(dy, w1, got, id1);
+      alone.run(dy, w1, want);
+      assert.deepEqual(got, want, "from the copy as from hwio");
+      assert.equal(copies.bytes.held, 0, "backward-data released the copy");
+      // New filter data (as after an optimizer step), and one never seen by the forward.
+      forward.run(x, w2, null, y, id2);
+      const [got2, want2, got3, want3] = [dx(), dx(), dx(), dx()];
+      shared.run(dy, w2, got2, id2);
+      alone.run(dy, w2, want2);
+      assert.deepEqual(got2, want2, "the new filter's copy, not the old one's");
+      assert.notDeepEqual(got2, got, "the new filter changed dx");
+      shared.run(dy, w1, got3, {});
+      alone.run(dy, w1, want3);
+      assert.deepEqual(got3, want3, "without a copy, from hwio");
+    } finally {
+      for (const p of [forward, shared, alone]) p.destroy();
+    }
+  },
+});
+
+Deno.test("filter copies stay within their capacity and recycle their buffers", () => {
+  const copies = new FilterCopies(1000);
+  const md = new Uint8Array(8);
+  const ids = [{}, {}, {}];
+  for (const [i, id] of ids.entries()) copies.put(id, md, 400, (out) => out.fill(i + 1));
+  assert.equal(copies.get(ids[0]), undefined, "the least recently used went");
+  assert.equal(copies.get(ids[2])!.data[0], 3);
+  assert.deepEqual(copies.bytes, { held: 800, spare: 400 });
+  copies.drop(ids[1]);
+  const reused = copies.put({}, md, 400, () => {});
+  assert.deepEqual(copies.bytes, { held: 800, spare: 400 }, "a spare buffer was reused");
+  assert.equal(reused.byteLength, 400);
+  copies.clear();
+  assert.deepEqual(copies.bytes, { held: 0, spare: 0 });
 });
 
 Deno.test({

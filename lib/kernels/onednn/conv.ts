@@ -119,8 +119,8 @@ export interface BlockedCandidate {
  * channels up to their 16-lane blocks, so a filter with few input channels
  * (the stem's 3) runs mostly on zeros: with the ResNet stem's backward-data
  * on `hwio` (gemm) instead of blocked (3 channels padded to 16, 5.3x), a
- * ResNet-34 training step at batch 16 spent 4 ms less in convolutions at
- * 64 px, 15 ms less at 128 px, the same at 32 px. Everywhere else the
+ * ResNet-34 training step at batch 16 spent 3-4 ms less in convolutions at
+ * 64 px (7.3 -> 4.3 ms), 15 ms less at 128 px, the same at 32 px. Everywhere else the
  * blocked kernels stayed ahead even after paying the reorder, also on the
  * 1x1 and 2x2 pixel layers where gemm came closest (32, 64 and 128 px:
  * gemm at best within noise, up to 5x slower for the filter gradient).
@@ -144,9 +144,11 @@ const REFERENCE = /(^|:)ref(:|$)/;
 /**
  * The primitive descriptor `make` gives for the filter layout `layout`
  * picks (default {@linkcode preferredLayout}); `query` names the filter's
- * memory descriptor (weights, or diff weights). Plain `hwio` is only taken
- * where oneDNN runs it on an optimised implementation: where it would fall
- * to a reference one the blocked candidate stays.
+ * memory descriptor (weights, or diff weights); `blockedLayout`, a blocked
+ * layout to take instead of oneDNN's own pick where an optimised
+ * implementation runs on it. Plain `hwio` is only taken where oneDNN runs it
+ * on an optimised implementation: where it would fall to a reference one
+ * the blocked candidate stays.
  */
 function withFilterLayout(
   dnnl: OneDnn,

@@ -9,6 +9,15 @@ import { assertCloseRelative, onCpuAndWasm, seededValues } from "./fixtures_kern
 import "@tensorflow/tfjs-backend-wasm";
 import { registerWasmTrainingKernels } from "../lib/kernels/wasm.ts";
 import { openOneDnn, unsupportedVersionReason } from "../lib/kernels/onednn/library.ts";
+import { FilterCopies } from "../lib/kernels/onednn/filter_copies.ts";
+import {
+  ConvBackwardData,
+  ConvBackwardWeights,
+  ConvForward,
+  convGeometry,
+  type FilterLayout,
+  preferredLayout,
+} from "../lib/kernels/onednn/conv.ts";
 import {
   oneDnnKernelState,
   registerOneDnnKernels,
@@ -151,6 +160,134 @@ Deno.test({
     }
     tf.dispose([x, w]);
   },
+});
+
+Deno.test({
+  name: "oneDNN conv gives the same numbers with the filter blocked (reordered) or plain hwio",
+  ignore,
+  fn: () => {
+    const dnnl = openOneDnn();
+    // The ResNet stem (3 input channels, which the blocked backward-data
+    // pads to 16), a deep layer on 2x2 pixels, and an ordinary 3x3 layer.
+    const cases: ConvCase[] = [
+      { x: [2, 22, 22, 3], filter: [7, 7, 3, 16], strides: 2, pad: 0 },
+      { x: [2, 2, 2, 64], filter: [3, 3, 64, 64], strides: 1, pad: "same" },
+      { x: [2, 9, 8, 32], filter: [3, 3, 32, 48], strides: 2, pad: "same" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const g = convGeometry(c.x, c.filter, c.strides, c.pad, "NHWC", 1, undefined)!;
+      const yShape = [g.batch, g.outHeight, g.outWidth, g.outChannels];
+      const x = seededValues(sizeOf(c.x), 3 * i + 1);
+      const w = seededValues(sizeOf(c.filter), 3 * i + 2);
+      const dy = seededValues(sizeOf(yShape), 3 * i + 3);
+      const run = (layout: FilterLayout) => {
+        const prims = [
+          new ConvForward(dnnl, g, false, false, layout),
+          new ConvBackwardData(dnnl, g, layout),
+          new ConvBackwardWeights(dnnl, g, layout),
+        ] as const;
+        try {
+          for (const p of prims) {
+            assert.equal(p.filterLayout, layout, `${label(c)}: ${p.implementation}`);
+            assert.doesNotMatch(p.implementation, /(^|:)ref(:|$)/, label(c));
+          }
+          const [y, dx, dw] = [yShape, c.x, c.filter].map((s) => new Float32Array(sizeOf(s)));
+          prims[0].run(x, w, null, y);
+          prims[1].run(dy, w, dx);
+          prims[2].run(x, dy, dw);
+          return [y, dx, dw];
+        } finally {
+          for (const p of prims) p.destroy();
+        }
+      };
+      assertClose(run("blocked"), run("plain"), `plain against blocked: ${label(c)}`);
+    }
+  },
+});
+
+Deno.test({
+  name: "oneDNN conv reads the filter in place (hwio) only where the blocked layout pads it",
+  ignore,
+  fn: () => {
+    assert.equal(preferredLayout({ padding: 16 / 3 }), "plain");
+    assert.equal(preferredLayout({ padding: 1 }), "blocked");
+    assert.equal(preferredLayout({ padding: 1.5 }), "blocked");
+    const dnnl = openOneDnn();
+    // The ResNet stem: its backward-data kernel pads 3 input channels to a block of 8 or 16.
+    const stem = convGeometry([2, 38, 38, 3], [7, 7, 3, 64], 2, 0, "NHWC", 1, undefined)!;
+    const layer = convGeometry([2, 8, 8, 64], [3, 3, 64, 64], 1, "same", "NHWC", 1, undefined)!;
+    const prims = [
+      new ConvBackwardData(dnnl, stem),
+      new ConvBackwardData(dnnl, layer),
+      new ConvForward(dnnl, layer, false, false),
+    ];
+    try {
+      assert.deepEqual(
+        prims.map((p) => p.filterLayout),
+        ["plain", "blocked", "blocked"],
+        prims.map((p) => p.implementation).join(", "),
+      );
+    } finally {
+      for (const p of prims) p.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "backward-data reorders from the forward's copy of the same filter data only",
+  ignore,
+  fn: () => {
+    const dnnl = openOneDnn();
+    const copies = new FilterCopies();
+    const g = convGeometry([2, 6, 5, 32], [3, 3, 32, 64], 1, "same", "NHWC", 1, undefined)!;
+    const forward = new ConvForward(dnnl, g, false, false, undefined, copies);
+    const shared = new ConvBackwardData(dnnl, g, undefined, copies);
+    const alone = new ConvBackwardData(dnnl, g);
+    try {
+      const x = seededValues(2 * 6 * 5 * 32, 1);
+      const dy = seededValues(2 * 6 * 5 * 64, 2);
+      const y = new Float32Array(dy.length);
+      const dx = () => new Float32Array(x.length);
+      const [w1, w2] = [seededValues(3 * 3 * 32 * 64, 3), seededValues(3 * 3 * 32 * 64, 4)];
+      const [id1, id2] = [{}, {}];
+      forward.run(x, w1, null, y, id1);
+      const heldAfterForward = copies.bytes.held;
+      assert.ok(heldAfterForward > 0, "the forward kept its blocked filter");
+      const [got, want] = [dx(), dx()];
+      shared.run(dy, w1, got, id1);
+      alone.run(dy, w1, want);
+      assert.deepEqual(got, want, "from the copy as from hwio");
+      assert.equal(copies.bytes.held, 0, "backward-data released the copy");
+      // New filter data (as after an optimizer step), and one never seen by the forward.
+      forward.run(x, w2, null, y, id2);
+      const [got2, want2, got3, want3] = [dx(), dx(), dx(), dx()];
+      shared.run(dy, w2, got2, id2);
+      alone.run(dy, w2, want2);
+      assert.deepEqual(got2, want2, "the new filter's copy, not the old one's");
+      assert.notDeepEqual(got2, got, "the new filter changed dx");
+      shared.run(dy, w1, got3, {});
+      alone.run(dy, w1, want3);
+      assert.deepEqual(got3, want3, "without a copy, from hwio");
+    } finally {
+      for (const p of [forward, shared, alone]) p.destroy();
+    }
+  },
+});
+
+Deno.test("filter copies stay within their capacity and recycle their buffers", () => {
+  const copies = new FilterCopies(1000);
+  const md = new Uint8Array(8);
+  const ids = [{}, {}, {}];
+  for (const [i, id] of ids.entries()) copies.put(id, md, 400, (out) => out.fill(i + 1));
+  assert.equal(copies.get(ids[0]), undefined, "the least recently used went");
+  assert.equal(copies.get(ids[2])!.data[0], 3);
+  assert.deepEqual(copies.bytes, { held: 800, spare: 400 });
+  copies.drop(ids[1]);
+  const reused = copies.put({}, md, 400, () => {});
+  assert.deepEqual(copies.bytes, { held: 800, spare: 400 }, "a spare buffer was reused");
+  assert.equal(reused.byteLength, 400);
+  copies.clear();
+  assert.deepEqual(copies.bytes, { held: 0, spare: 0 });
 });
 
 Deno.test({

@@ -2,16 +2,24 @@
  * 2-D convolution on oneDNN for the wasm backend: forward (with bias and
  * ReLU fused), the input gradient and the filter gradient, reading and
  * writing the wasm heap in place. TF.js' NHWC activations are oneDNN's
- * `nhwc` and its `[kh, kw, in, out]` filters `hwio`; the filters are
- * reordered into the blocked layout oneDNN prefers (`format_tag_any`),
- * which wins on most ResNet layers.
+ * `nhwc` and its `[kh, kw, in, out]` filters `hwio`. Each direction
+ * reorders the filter into (or its gradient out of) the blocked layout
+ * oneDNN prefers (`format_tag_any`), which wins on most ResNet layers, or
+ * reads and writes `hwio` in place where the blocked layout would pad the
+ * filter (see {@linkcode preferredLayout}). The forward keeps its blocked
+ * copy of each filter (by TF.js data id) until backward-data of the same
+ * filter data reorders from it, blocked to blocked (see
+ * {@linkcode sharedFilterLayout} and lib/kernels/onednn/filter_copies.ts).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { OneDnn } from "./library.ts";
+import { FilterCopies } from "./filter_copies.ts";
 import {
   ARG,
+  byteSize,
+  copyMd,
   type Data,
   dims,
   DNNL,
@@ -21,8 +29,9 @@ import {
   PrimitiveCache,
   PrimitiveDesc,
   Relayout,
+  sameLayout,
 } from "./primitive.ts";
-import { check } from "./library.ts";
+import { check, OneDnnUnavailable } from "./library.ts";
 import { type ConvGeometry, nhwcConvGeometry } from "../conv_geometry.ts";
 
 /** The geometry TF.js computes for these attributes, or null when oneDNN is not used for it. */
@@ -91,11 +100,99 @@ function plainDescs(dnnl: OneDnn, g: ConvGeometry) {
   };
 }
 
-/** The forward primitive descriptor (also the hint of both backward ones). */
+/**
+ * How a primitive holds the filter (or its gradient): `blocked`, the layout
+ * oneDNN prefers, reordered from (or to) TF.js' `hwio` on every new filter;
+ * `plain`, TF.js' `hwio` read or written in place, no reorder.
+ */
+export type FilterLayout = "blocked" | "plain";
+
+/** What the layout rule sees of a direction's blocked candidate. */
+export interface BlockedCandidate {
+  /** Bytes of the blocked filter over bytes of the plain one (above 1 when blocks pad channels). */
+  padding: number;
+}
+
+/**
+ * Padding of the blocked filter (its bytes over the plain filter's) from
+ * which plain `hwio` is taken instead. oneDNN's blocked kernels round
+ * channels up to their 16-lane blocks, so a filter with few input channels
+ * (the stem's 3) runs mostly on zeros: with the ResNet stem's backward-data
+ * on `hwio` (gemm) instead of blocked (3 channels padded to 16, 5.3x), a
+ * ResNet-34 training step at batch 16 spent 3-4 ms less in convolutions at
+ * 64 px (7.3 -> 4.3 ms), 15 ms less at 128 px, the same at 32 px. Everywhere else the
+ * blocked kernels stayed ahead even after paying the reorder, also on the
+ * 1x1 and 2x2 pixel layers where gemm came closest (32, 64 and 128 px:
+ * gemm at best within noise, up to 5x slower for the filter gradient).
+ */
+export const PLAIN_FILTER_PADDING = 2;
+
+/**
+ * The filter layout to run on, from what the blocked candidate wastes:
+ * plain `hwio` where the blocked filter is padded
+ * {@linkcode PLAIN_FILTER_PADDING} times or more, else blocked. It depends on
+ * the geometry alone (not on timings), so a run, and a resumed run, always
+ * computes with the same kernels.
+ */
+export function preferredLayout(blocked: BlockedCandidate): FilterLayout {
+  return blocked.padding >= PLAIN_FILTER_PADDING ? "plain" : "blocked";
+}
+
+/** oneDNN's reference implementations (`ref:any`, `gemm:ref`): correct, but orders of magnitude slower. */
+const REFERENCE = /(^|:)ref(:|$)/;
+
+/**
+ * The primitive descriptor `make` gives for the filter layout `layout`
+ * picks (default {@linkcode preferredLayout}); `query` names the filter's
+ * memory descriptor (weights, or diff weights); `blockedLayout`, a blocked
+ * layout to take instead of oneDNN's own pick where an optimised
+ * implementation runs on it. Plain `hwio` is only taken where oneDNN runs it
+ * on an optimised implementation: where it would fall to a reference one
+ * the blocked candidate stays.
+ */
+function withFilterLayout(
+  dnnl: OneDnn,
+  g: ConvGeometry,
+  query: number,
+  make: (weights: Uint8Array) => PrimitiveDesc,
+  layout?: FilterLayout,
+  blockedLayout?: Uint8Array,
+): PrimitiveDesc {
+  const d = plainDescs(dnnl, g);
+  const blocked = (blockedLayout && tryMake(make, blockedLayout)) || make(d.weightsAny);
+  const chosen = blocked.md(query)!;
+  if (sameLayout(dnnl, chosen, d.weights)) return blocked;
+  const padding = byteSize(dnnl, chosen) / byteSize(dnnl, d.weights);
+  if ((layout ?? preferredLayout({ padding })) === "blocked") return blocked;
+  const plain = tryMake(make, d.weights);
+  if (plain === null) return blocked;
+  blocked.destroy();
+  return plain;
+}
+
+/** `make(weights)`, or null where only a reference implementation (or none) takes that layout. */
+function tryMake(
+  make: (weights: Uint8Array) => PrimitiveDesc,
+  weights: Uint8Array,
+): PrimitiveDesc | null {
+  let pd: PrimitiveDesc;
+  try {
+    pd = make(weights);
+  } catch (e) {
+    if (e instanceof OneDnnUnavailable) return null;
+    throw e;
+  }
+  if (!REFERENCE.test(pd.implementation)) return pd;
+  pd.destroy();
+  return null;
+}
+
+/** The forward primitive descriptor for filter layout `weights` (also the hint of both backward ones). */
 function forwardDesc(
   dnnl: OneDnn,
   g: ConvGeometry,
   options: { bias: boolean; relu: boolean },
+  weights: Uint8Array,
 ): PrimitiveDesc {
   const d = plainDescs(dnnl, g);
   const op = opDesc();
@@ -105,7 +202,7 @@ function forwardDesc(
       DNNL.forwardTraining,
       DNNL.convolutionDirect,
       d.src,
-      d.weightsAny,
+      weights,
       options.bias ? d.bias : null,
       d.dst,
       d.strides,
@@ -131,32 +228,122 @@ function forwardDesc(
   }
 }
 
+/** The forward descriptor oneDNN would pick on its own: the hint a backward descriptor needs. */
+function hintDesc(dnnl: OneDnn, g: ConvGeometry): PrimitiveDesc {
+  return forwardDesc(dnnl, g, { bias: false, relu: false }, plainDescs(dnnl, g).weightsAny);
+}
+
+/** What every convolution primitive tells about itself. */
+export interface ConvPrimitive {
+  /** The implementation oneDNN runs (`DNNL_VERBOSE`'s name). */
+  readonly implementation: string;
+  /** Whether the filter is reordered or read in place. */
+  readonly filterLayout: FilterLayout;
+}
+
+function describe(pd: PrimitiveDesc, relayout: Relayout): ConvPrimitive {
+  return {
+    implementation: pd.implementation,
+    filterLayout: relayout.scratch === null ? "plain" : "blocked",
+  };
+}
+
+/**
+ * The layout a forward keeps its filter copies in for backward-data, or
+ * null where backward-data would not read them (it runs on plain `hwio`).
+ * It is the layout the filter gradient comes out in: the blocks
+ * backward-data reads transposed (`OIhw16i16o` against `OIhw16o16i` on
+ * AVX-512), so its reorder from the copy is a blockwise transpose (oneDNN
+ * `jit:blk`, about twice as fast) instead of a gather from `hwio`. With
+ * that, backward-data of a ResNet-34 training step (batch 16) took 7-8 ms
+ * less at 32, 64 and 128 px, with the forward (on `jit` instead of
+ * `brgconv`) as fast as before.
+ */
+function sharedFilterLayout(dnnl: OneDnn, g: ConvGeometry): Uint8Array | null {
+  const data = new ConvBackwardData(dnnl, g);
+  const weights = new ConvBackwardWeights(dnnl, g, "blocked");
+  try {
+    if (data.filterLayout === "plain" || weights.filterLayout === "plain") return null;
+    return weights.chosen;
+  } finally {
+    data.destroy();
+    weights.destroy();
+  }
+}
+
 /** Forward convolution `y = act(x * w + b)`. */
-export class ConvForward {
+export class ConvForward implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  /** The filter layout the primitive reads. */
+  private readonly chosen: Uint8Array;
+  private readonly copies: FilterCopies | null;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry, readonly bias: boolean, relu: boolean) {
+  /**
+   * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
+   * `copies`: where the blocked filter is kept for backward-data (and reused
+   * while the filter data is the same), in the layout of
+   * {@linkcode sharedFilterLayout} where the forward runs on it; unused
+   * where backward-data reads plain `hwio`.
+   */
+  constructor(
+    dnnl: OneDnn,
+    g: ConvGeometry,
+    readonly bias: boolean,
+    relu: boolean,
+    layout?: FilterLayout,
+    copies: FilterCopies | null = null,
+  ) {
     const d = plainDescs(dnnl, g);
-    const pd = forwardDesc(dnnl, g, { bias, relu });
+    const shared = copies === null ? null : sharedFilterLayout(dnnl, g);
+    this.copies = shared === null ? null : copies;
+    const pd = withFilterLayout(
+      dnnl,
+      g,
+      DNNL.queryWeightsMd,
+      (w) => forwardDesc(dnnl, g, { bias, relu }, w),
+      layout,
+      shared ?? undefined,
+    );
     try {
-      const chosen = pd.md(DNNL.queryWeightsMd)!;
-      this.weights = new Relayout(dnnl, d.weights, chosen, "toChosen");
+      this.chosen = copyMd(pd.md(DNNL.queryWeightsMd)!);
+      this.weights = new Relayout(dnnl, d.weights, this.chosen, "toChosen");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: d.src },
-        { arg: ARG.weights, md: chosen },
+        { arg: ARG.weights, md: this.chosen },
         ...(bias ? [{ arg: ARG.bias, md: d.bias }] : []),
         { arg: ARG.dst, md: d.dst },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd.destroy();
     }
   }
 
-  /** `filterId`: the filter's data id, so a filter seen last time is not reordered again. */
+  /** `filterId`: the filter's data id, so a filter already reordered is not reordered again. */
   run(x: Data, filter: Data, bias: Data | null, y: Data, filterId?: object): void {
-    const w = this.weights.into(filter, filterId);
+    const w = this.filterFor(filter, filterId);
     this.conv.execute(this.bias ? [x, w, bias!, y] : [x, w, y]);
+  }
+
+  private filterFor(filter: Data, id: object | undefined): Data {
+    const { copies, weights } = this;
+    if (copies === null || id === undefined || weights.scratch === null) {
+      return weights.into(filter, id);
+    }
+    const held = copies.get(id);
+    if (held !== undefined && sameLayout(this.conv.dnnl, held.md, this.chosen)) return held.data;
+    return copies.put(
+      id,
+      this.chosen,
+      weights.scratch.byteLength,
+      (out) => weights.reorderInto(filter, out),
+    );
   }
 
   destroy(): void {
@@ -166,86 +353,159 @@ export class ConvForward {
 }
 
 /** Input gradient `dx` from `dy` and the filter. */
-export class ConvBackwardData {
+export class ConvBackwardData implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  /** The filter layout the primitive reads. */
+  private readonly chosen: Uint8Array;
+  /** The reorder from a forward copy's layout (`from`) to {@linkcode chosen}, made on first use. */
+  private fromCopy: { from: Uint8Array; reorder: Primitive } | null = null;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry) {
+  /**
+   * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
+   * `copies`: the forward's blocked filters, reordered from (and released)
+   * instead of the plain filter when one is held for the filter's data.
+   */
+  constructor(
+    readonly dnnl: OneDnn,
+    g: ConvGeometry,
+    layout?: FilterLayout,
+    private readonly copies: FilterCopies | null = null,
+  ) {
     const d = plainDescs(dnnl, g);
-    const hint = forwardDesc(dnnl, g, { bias: false, relu: false });
-    const op = opDesc();
+    const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
     try {
-      check(
-        dnnl.api.dnnl_convolution_backward_data_desc_init(
-          op,
-          DNNL.convolutionDirect,
-          d.src,
-          d.weightsAny,
-          d.dst,
-          d.strides,
-          d.padL,
-          d.padR,
-        ),
-        "dnnl_convolution_backward_data_desc_init",
-      );
-      pd = PrimitiveDesc.create(dnnl, op, { hint });
-      const chosen = pd.md(DNNL.queryWeightsMd)!;
-      this.weights = new Relayout(dnnl, d.weights, chosen, "toChosen");
+      pd = withFilterLayout(dnnl, g, DNNL.queryWeightsMd, (w) => {
+        const op = opDesc();
+        check(
+          dnnl.api.dnnl_convolution_backward_data_desc_init(
+            op,
+            DNNL.convolutionDirect,
+            d.src,
+            w,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "dnnl_convolution_backward_data_desc_init",
+        );
+        return PrimitiveDesc.create(dnnl, op, { hint });
+      }, layout);
+      this.chosen = copyMd(pd.md(DNNL.queryWeightsMd)!);
+      this.weights = new Relayout(dnnl, d.weights, this.chosen, "toChosen");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.diffDst, md: d.dst },
-        { arg: ARG.weights, md: chosen },
+        { arg: ARG.weights, md: this.chosen },
         { arg: ARG.diffSrc, md: d.src },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd?.destroy();
       hint.destroy();
     }
   }
 
+  /** `filterId`: the filter's data id, to find the forward's copy or skip a repeated reorder. */
   run(dy: Data, filter: Data, dx: Data, filterId?: object): void {
-    this.conv.execute([dy, this.weights.into(filter, filterId), dx]);
+    const { copies, weights } = this;
+    const held = filterId === undefined || weights.holds(filterId)
+      ? undefined
+      : copies?.get(filterId);
+    const reorder = held === undefined || weights.scratch === null
+      ? null
+      : this.reorderFrom(held.md);
+    const w = reorder === null
+      ? weights.into(filter, filterId)
+      : weights.fillFrom(reorder, held!.data, filterId!);
+    this.conv.execute([dy, w, dx]);
+    // Training reads each copy once: its buffer goes to the next step's forward.
+    if (held !== undefined) copies!.drop(filterId!);
+  }
+
+  /** The reorder from layout `from` into this primitive's, or null where oneDNN has none. */
+  private reorderFrom(from: Uint8Array): Primitive | null {
+    if (this.fromCopy !== null && sameLayout(this.dnnl, this.fromCopy.from, from)) {
+      return this.fromCopy.reorder;
+    }
+    this.fromCopy?.reorder.destroy();
+    this.fromCopy = null;
+    let pd: PrimitiveDesc;
+    try {
+      pd = PrimitiveDesc.reorder(this.dnnl, from, this.chosen);
+    } catch (e) {
+      if (e instanceof OneDnnUnavailable) return null;
+      throw e;
+    }
+    try {
+      const reorder = new Primitive(this.dnnl, pd, [
+        { arg: ARG.src, md: from },
+        { arg: ARG.dst, md: this.chosen },
+      ]);
+      this.fromCopy = { from: copyMd(from), reorder };
+      return reorder;
+    } finally {
+      pd.destroy();
+    }
   }
 
   destroy(): void {
     this.conv.destroy();
     this.weights.destroy();
+    this.fromCopy?.reorder.destroy();
   }
 }
 
 /** Filter gradient `dw` from `x` and `dy`. */
-export class ConvBackwardWeights {
+export class ConvBackwardWeights implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
+  /** The layout the filter gradient comes out in. */
+  readonly chosen: Uint8Array;
+  readonly implementation: string;
+  readonly filterLayout: FilterLayout;
 
-  constructor(dnnl: OneDnn, g: ConvGeometry) {
+  /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
+  constructor(dnnl: OneDnn, g: ConvGeometry, layout?: FilterLayout) {
     const d = plainDescs(dnnl, g);
-    const hint = forwardDesc(dnnl, g, { bias: false, relu: false });
-    const op = opDesc();
+    const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
     try {
-      check(
-        dnnl.api.dnnl_convolution_backward_weights_desc_init(
-          op,
-          DNNL.convolutionDirect,
-          d.src,
-          d.weightsAny,
-          null,
-          d.dst,
-          d.strides,
-          d.padL,
-          d.padR,
-        ),
-        "dnnl_convolution_backward_weights_desc_init",
-      );
-      pd = PrimitiveDesc.create(dnnl, op, { hint });
-      const chosen = pd.md(DNNL.queryDiffWeightsMd)!;
-      this.weights = new Relayout(dnnl, d.weights, chosen, "toPlain");
+      pd = withFilterLayout(dnnl, g, DNNL.queryDiffWeightsMd, (w) => {
+        const op = opDesc();
+        check(
+          dnnl.api.dnnl_convolution_backward_weights_desc_init(
+            op,
+            DNNL.convolutionDirect,
+            d.src,
+            w,
+            null,
+            d.dst,
+            d.strides,
+            d.padL,
+            d.padR,
+          ),
+          "dnnl_convolution_backward_weights_desc_init",
+        );
+        return PrimitiveDesc.create(dnnl, op, { hint });
+      }, layout);
+      this.chosen = copyMd(pd.md(DNNL.queryDiffWeightsMd)!);
+      this.weights = new Relayout(dnnl, d.weights, this.chosen, "toPlain");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: d.src },
         { arg: ARG.diffDst, md: d.dst },
-        { arg: ARG.diffWeights, md: chosen },
+        { arg: ARG.diffWeights, md: this.chosen },
       ]);
+      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
+        pd,
+        this.weights,
+      ));
     } finally {
       pd?.destroy();
       hint.destroy();
@@ -268,18 +528,23 @@ export class ConvPrimitives {
   private readonly forward = new PrimitiveCache<ConvForward>();
   private readonly data = new PrimitiveCache<ConvBackwardData>();
   private readonly weights = new PrimitiveCache<ConvBackwardWeights>();
+  /** The forward's blocked filters, for backward-data and repeated forwards. */
+  readonly copies = new FilterCopies();
 
   constructor(private readonly dnnl: OneDnn) {}
 
   forwardFor(g: ConvGeometry, bias: boolean, relu: boolean): ConvForward {
     return this.forward.get(
       `${key(g)}|${bias}|${relu}`,
-      () => new ConvForward(this.dnnl, g, bias, relu),
+      () => new ConvForward(this.dnnl, g, bias, relu, undefined, this.copies),
     );
   }
 
   backwardDataFor(g: ConvGeometry): ConvBackwardData {
-    return this.data.get(key(g), () => new ConvBackwardData(this.dnnl, g));
+    return this.data.get(
+      key(g),
+      () => new ConvBackwardData(this.dnnl, g, undefined, this.copies),
+    );
   }
 
   backwardWeightsFor(g: ConvGeometry): ConvBackwardWeights {
@@ -295,5 +560,6 @@ export class ConvPrimitives {
     this.forward.clear();
     this.data.clear();
     this.weights.clear();
+    this.copies.clear();
   }
 }

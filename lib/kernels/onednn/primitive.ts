@@ -13,7 +13,9 @@
  */
 import { check, handleOf, type OneDnn } from "./library.ts";
 
-/** Bytes reserved for a `dnnl_memory_desc_t` (696 in 2.x). */
+/** Bytes of a `dnnl_memory_desc_t` in 2.x (`sizeof`, checked against dnnl_types.h 2.6). */
+const MD_SIZE = 696;
+/** Bytes reserved for a `dnnl_memory_desc_t`. */
 const MD_BYTES = 1024;
 /** Bytes reserved for an op descriptor (`dnnl_convolution_desc_t` is 5976 in 2.x, the largest used). */
 const OP_DESC_BYTES = 8192;
@@ -38,6 +40,7 @@ export const DNNL = {
   useGlobalStats: 0x1,
   useScale: 0x8,
   useShift: 0x10,
+  queryImplInfoStr: 8,
   queryExecArgMd: 255,
   querySrcMd: 129,
   queryDiffSrcMd: 130,
@@ -81,6 +84,17 @@ export function memoryDesc(dnnl: OneDnn, shape: readonly number[], tag: number):
     "dnnl_memory_desc_init_by_tag",
   );
   return md;
+}
+
+/** A copy of memory descriptor `md` that outlives the primitive descriptor it may live in. */
+export function copyMd(md: MdRef): Uint8Array {
+  const out = new Uint8Array(MD_BYTES);
+  out.set(
+    md instanceof Uint8Array
+      ? md.subarray(0, MD_SIZE)
+      : new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(md, MD_SIZE)),
+  );
+  return out;
 }
 
 /** A zeroed buffer for an op descriptor to be filled by a `dnnl_*_desc_init`. */
@@ -144,6 +158,20 @@ export class PrimitiveDesc {
       "dnnl_reorder_primitive_desc_create",
     );
     return new PrimitiveDesc(dnnl, handleOf(out, "dnnl_reorder_primitive_desc_create"));
+  }
+
+  /**
+   * The implementation oneDNN picked (`brgconv:avx512_core`, `x64:gemm:jit`,
+   * `ref:any`, ...), as `DNNL_VERBOSE` names it.
+   */
+  get implementation(): string {
+    const out = new BigUint64Array(1);
+    check(
+      this.dnnl.api.dnnl_primitive_desc_query(this.handle, DNNL.queryImplInfoStr, 0, out),
+      "dnnl_primitive_desc_query(impl_info_str)",
+    );
+    const p = Deno.UnsafePointer.create(out[0]);
+    return p === null ? "" : Deno.UnsafePointerView.getCString(p);
   }
 
   /** The memory descriptor the primitive chose for a query (`DNNL.query*Md`), or null. */
@@ -300,6 +328,23 @@ export class Relayout {
     this.reorder.execute([plain, this.scratch!]);
     this.held = dataId ?? null;
     return this.scratch!;
+  }
+
+  /** Whether the scratch holds tensor data `dataId` (see {@linkcode into}). */
+  holds(dataId: object | undefined): boolean {
+    return dataId !== undefined && dataId === this.held;
+  }
+
+  /** Runs `reorder` from `src` into the scratch, which then holds tensor data `dataId`. */
+  fillFrom(reorder: Primitive, src: Data, dataId: object): Data {
+    reorder.execute([src, this.scratch!]);
+    this.held = dataId;
+    return this.scratch!;
+  }
+
+  /** Reorders `plain` into `out` (a buffer of the scratch's size), not touching the scratch. */
+  reorderInto(plain: Data, out: Data): void {
+    this.reorder!.execute([plain, out]);
   }
 
   /** Where the primitive writes: the scratch, or `plain` itself. */

@@ -64,6 +64,7 @@ Exit status: 0 promoted or nothing new, 1 failed, 2 not promoted, 3 already runn
   --eval-batch N (${t.evalBatch})
   --replicas N        one process per GPU (default: the GPUs nvidia-smi lists, or 1)
   --backend NAME      ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
+  --no-native-kernels plain WebAssembly on the CPU, without oneDNN (as GALAXY_NATIVE_KERNELS=0)
  preprocessing (unset: the current run's, else these defaults):
   --scheme NAME  --size PX (${p.size})  --crop F (${p.crop})  --val F (${p.val})  --test F (${p.test})
   --split-seed S (${p.splitSeed})  --max-bad F (0.01)`;
@@ -80,6 +81,7 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
     ...trainFlagOptions(RETRAIN_TRAIN_FLAGS),
     replicas: { type: "string" },
     backend: { type: "string" },
+    "no-native-kernels": { type: "boolean" },
     scheme: { type: "string" },
     size: { type: "string" },
     crop: { type: "string" },
@@ -96,11 +98,13 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
   const backend = f.backend === undefined
     ? undefined
     : choiceFlag("backend", f.backend, BACKEND_NAMES, "cpu" as BackendName);
+  const nativeKernels = f["no-native-kernels"] ? false : undefined;
   if (f["train-replica"] !== undefined) {
     return {
       data: "",
       runs: "",
       backend,
+      nativeKernels,
       replica: {
         json: f["train-replica"],
         rank: numberFlag("replica-rank", f["replica-rank"], 0, { min: 0, integer: true }),
@@ -125,6 +129,7 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
     train: readTrainFlags(f, RETRAIN_TRAIN_FLAGS),
     replicas: num("replicas", f.replicas, { min: 1, max: 64, integer: true }),
     backend,
+    nativeKernels,
     dataSettings: {
       scheme: f.scheme,
       size: num("size", f.size, { min: 8, max: 424, integer: true }),
@@ -161,7 +166,7 @@ async function main(): Promise<number> {
   }
   if (o.replica) {
     const { json, ...flags } = o.replica;
-    await runReplica(json, flags, o.backend, printer());
+    await runReplica(json, flags, o.backend, printer(), o.nativeKernels);
     return 0;
   }
   const progress = new ProgressLine();

@@ -41,6 +41,12 @@ Deno.test("a checkpoint snapshot holds the values of when it was taken, not of w
   assert.deepEqual(Array.from(cp.variables[0]), [1, 2, 3]);
   assert.deepEqual(Array.from(cp.optimizer[0]), [9]);
   assert.equal(cp.optimizerStep, 7);
+  // The optimizer's slot tensors, read in place, give the same checkpoint as their copies.
+  const slot = tf.variable(tf.tensor1d([7, 8]));
+  const fromTensors = snapshotCheckpoint(state, [w], { state: [slot], step: 9 });
+  const fromArrays = snapshotCheckpoint(state, [w], { state: [Float32Array.of(7, 8)], step: 9 });
+  assert.deepEqual(fromTensors, fromArrays);
+  slot.dispose();
   // A second checkpoint replaces the first one's files.
   await writeCheckpoint(dir, snapshotCheckpoint(state, [w], { state: optimizerState, step: 8 }));
   assert.deepEqual(Array.from((await loadCheckpoint(dir))!.variables[0]), [4, 5, 6]);

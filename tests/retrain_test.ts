@@ -557,42 +557,56 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
     assert.deepEqual(await readCurrent(runs), current);
   });
 
-  await t.step("SIGTERM mid-run: lock released, current untouched, logged, exit 1", async () => {
-    const current = await readCurrent(runs);
-    const runsBefore = await listRuns(runs);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--config", CONFIG, ...PERMISSIONS, CLI, ...cliArgs, "--epochs", "500"],
-      signal,
-      stdout: "piped",
-      stderr: "null",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    // Wait until it has the lock and is working (its signal handlers are installed by then).
-    const decoder = new TextDecoder();
-    let seen = "";
-    const reader = child.stdout.getReader();
-    while (!seen.includes("preprocessing")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += decoder.decode(value);
-    }
-    assert.ok(seen.includes("preprocessing"), seen);
-    assert.equal(parseLockInfo(await Deno.readTextFile(lockPath))?.pid, child.pid);
-    child.kill("SIGTERM");
-    // Drain the rest so the child never blocks on a full pipe.
-    for (;;) {
-      const { done } = await reader.read();
-      if (done) break;
-    }
-    const status = await child.status;
-    assert.equal(status.code, 1);
-    assert.deepEqual(await listRuns(runs), runsBefore, "the interrupted candidate is deleted");
-    assert.equal(await exists(lockPath), false, "the lock is released");
-    assert.deepEqual(await readCurrent(runs), current);
-    const log = await lastLog();
-    assert.equal(log.outcome, "failed");
-    assert.match(log.error!, /interrupted by SIGTERM/);
-  });
+  await t.step(
+    "SIGTERM mid-run: lock released, current untouched, logged, exit 1 (and --no-native-kernels)",
+    async () => {
+      const current = await readCurrent(runs);
+      const runsBefore = await listRuns(runs);
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--config",
+          CONFIG,
+          ...PERMISSIONS,
+          CLI,
+          ...cliArgs,
+          "--epochs",
+          "500",
+          "--no-native-kernels",
+        ],
+        signal,
+        stdout: "piped",
+        stderr: "null",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      // Wait until it has the lock and is about to train (its signal handlers are installed by then).
+      const decoder = new TextDecoder();
+      let seen = "";
+      const reader = child.stdout.getReader();
+      while (!/backend: .*\n/.test(seen)) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        seen += decoder.decode(value);
+      }
+      assert.ok(seen.includes("preprocessing"), seen);
+      assert.match(seen, /backend: wasm via .*; native kernels off \(--no-native-kernels\)\n/);
+      assert.equal(parseLockInfo(await Deno.readTextFile(lockPath))?.pid, child.pid);
+      child.kill("SIGTERM");
+      // Drain the rest so the child never blocks on a full pipe.
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+      }
+      const status = await child.status;
+      assert.equal(status.code, 1);
+      assert.deepEqual(await listRuns(runs), runsBefore, "the interrupted candidate is deleted");
+      assert.equal(await exists(lockPath), false, "the lock is released");
+      assert.deepEqual(await readCurrent(runs), current);
+      const log = await lastLog();
+      assert.equal(log.outcome, "failed");
+      assert.match(log.error!, /interrupted by SIGTERM/);
+    },
+  );
 }
 
 // ----------------------------------------------------- a class set that changes

@@ -24,6 +24,8 @@ export interface CandidateOptions {
   replicas: number;
   /** Backend the replicas ask for (this process's is already set up when training here). */
   backend?: BackendName;
+  /** `false`: the replicas run without native CPU kernels (`--no-native-kernels`). */
+  nativeKernels?: boolean;
   /** The script the replicas run (the retraining CLI); needed when `replicas > 1`. */
   script?: string;
   onEvent?: (e: TrainEvent) => void;
@@ -52,6 +54,7 @@ export async function trainCandidate(
       REPLICA_FLAG,
       JSON.stringify(options),
       ...(c.backend ? ["--backend", c.backend] : []),
+      ...(c.nativeKernels === false ? ["--no-native-kernels"] : []),
     ],
     replicas: c.replicas,
     permissions: REPLICA_PERMISSIONS,
@@ -82,9 +85,10 @@ export async function runReplica(
   flags: ReplicaFlags,
   backend: BackendName | undefined,
   onEvent: (e: TrainEvent) => void,
+  nativeKernels?: boolean,
 ): Promise<void> {
   const options = parseReplicaOptions(json);
-  const info = await setupBackend({ requested: backend });
+  const info = await setupBackend({ requested: backend, nativeKernels });
   console.error(`replica ${flags.rank}: ${describeBackend(info)}`);
   const collective = await joinReplicas(flags);
   try {

@@ -119,6 +119,8 @@ export interface RetrainOptions {
   /** Replica processes for training (default 1). */
   replicas?: number;
   backend?: BackendName;
+  /** `false` (`--no-native-kernels`): plain WebAssembly, no oneDNN (see lib/kernels/native.ts). */
+  nativeKernels?: boolean;
   /** The retraining script, which replica processes run. */
   script?: string;
   /** Release the lock and log on SIGINT/SIGTERM, then exit 1 (for the CLI; not in tests). */
@@ -492,7 +494,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
   let backendReady = false;
   const ensureBackend = async () => {
     if (backendReady) return;
-    log(describeBackend(await setupBackend({ requested: o.backend })));
+    log(describeBackend(
+      await setupBackend({ requested: o.backend, nativeKernels: o.nativeKernels }),
+    ));
     backendReady = true;
   };
 
@@ -606,6 +610,7 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
       await trainCandidate(trainOptions, {
         replicas,
         backend: o.backend,
+        nativeKernels: o.nativeKernels,
         script: o.script,
         onEvent: o.onTrainEvent,
       });

@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { readJson, removeUnreferenced, writeJsonAtomic, writeUniquelyNamed } from "../io/atomic.ts";
+import { tensorStorage } from "./tensor_storage.ts";
 
 /** Where a run stands; stored as `state.json`. */
 export interface RunState {
@@ -54,13 +55,19 @@ interface StateFile extends RunState {
   writtenAt: string;
 }
 
-function pack(arrays: readonly Float32Array[]): Uint8Array {
-  const total = arrays.reduce((n, a) => n + a.length, 0);
+/**
+ * The values of `arrays` (or tensors: read in place where the backend keeps
+ * them in this process, lib/train/tensor_storage.ts) copied end to end.
+ */
+function pack(arrays: readonly (Float32Array | tf.Tensor)[]): Uint8Array {
+  const storage = tensorStorage();
+  const total = arrays.reduce((n, a) => n + (a instanceof tf.Tensor ? a.size : a.length), 0);
   const out = new Float32Array(total);
   let off = 0;
   for (const a of arrays) {
-    out.set(a, off);
-    off += a.length;
+    const values = a instanceof tf.Tensor ? (storage?.view(a) ?? a.dataSync() as Float32Array) : a;
+    out.set(values, off);
+    off += values.length;
   }
   return new Uint8Array(out.buffer);
 }
@@ -92,19 +99,22 @@ export interface CheckpointSnapshot {
   optimizerStep: number;
 }
 
-/** Copies what a checkpoint holds, now (synchronously: no update can slip in). */
+/**
+ * Copies what a checkpoint holds, now (synchronously: no update can slip
+ * in), once: the optimizer's state may be given as its tensors
+ * (the optimizer's `stateTensors()`) rather than as copies.
+ */
 export function snapshotCheckpoint(
   state: RunState,
   variables: readonly tf.Variable[],
-  optimizer: { state: readonly Float32Array[]; step: number },
+  optimizer: { state: readonly (Float32Array | tf.Tensor)[]; step: number },
 ): CheckpointSnapshot {
-  const values = variables.map((v) => v.dataSync() as Float32Array);
   return {
     state: { ...state },
-    variables: pack(values),
-    variableSizes: values.map((v) => v.length),
+    variables: pack(variables),
+    variableSizes: variables.map((v) => v.size),
     optimizer: pack(optimizer.state),
-    optimizerSizes: optimizer.state.map((a) => a.length),
+    optimizerSizes: optimizer.state.map((a) => a instanceof tf.Tensor ? a.size : a.length),
     optimizerStep: optimizer.step,
   };
 }
@@ -123,16 +133,6 @@ export async function writeCheckpoint(dir: string, snapshot: CheckpointSnapshot)
   };
   await writeJsonAtomic(join(dir, "state.json"), file);
   await removeUnreferenced(dir, ["variables", "optimizer"], [varFile, optFile]);
-}
-
-/** Writes a checkpoint into `dir` atomically, and returns once it is on disk. */
-export async function saveCheckpoint(
-  dir: string,
-  state: RunState,
-  variables: readonly tf.Variable[],
-  optimizer: { state: readonly Float32Array[]; step: number },
-): Promise<void> {
-  await writeCheckpoint(dir, snapshotCheckpoint(state, variables, optimizer));
 }
 
 /** Reads the checkpoint in `dir`, or `null` when there is none. */

@@ -29,6 +29,8 @@ export interface Optimizer {
   apply(grads: readonly tf.Tensor[], lr: number): void;
   /** The state (slot variables) as arrays, in a fixed order. */
   getState(): Float32Array[];
+  /** The slot variables themselves, in {@linkcode Optimizer.getState}'s order (not to be modified). */
+  stateTensors(): readonly tf.Variable[];
   /** Restores state saved by {@linkcode Optimizer.getState}. */
   setState(state: readonly Float32Array[], step: number): void;
   /** Frees the slot variables. */
@@ -134,6 +136,7 @@ export function adam(
       });
     },
     getState: () => state.get(),
+    stateTensors: () => state.slots.flat(),
     setState(s, step) {
       state.set(s);
       this.step = step;
@@ -191,6 +194,7 @@ export function sgdNesterov(
       });
     },
     getState: () => state.get(),
+    stateTensors: () => state.slots.flat(),
     setState(s, step) {
       state.set(s);
       this.step = step;

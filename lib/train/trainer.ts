@@ -424,7 +424,7 @@ export async function train(
     const save = () => {
       if (!lead) return onEvent({ type: "checkpoint", step: state.step });
       const snapshot = snapshotCheckpoint(state, everything, {
-        state: optimizer.getState(),
+        state: optimizer.stateTensors(),
         step: optimizer.step,
       });
       writes.add(`the checkpoint in ${checkpointDir}`, async () => {

@@ -3,8 +3,8 @@
  * as batches of pixels, class indices and vote fractions.
  *
  * Memory is O(batch) for pixels: each batch is fetched from the shard files
- * with positioned reads (adjacent records coalesced into one read), never a
- * whole shard. Ids and targets of every record (a few hundred bytes each)
+ * with positioned synchronous reads (adjacent records coalesced into one
+ * read), never a whole shard. Ids and targets of every record (a few hundred bytes each)
  * are loaded from the shards' metadata at open.
  *
  * Shuffling is a seeded permutation of the split that depends only on
@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256File } from "../io/digest.ts";
 import { mixSeed, permutation as shuffledIndices } from "../random.ts";
@@ -154,31 +153,49 @@ export async function openDataset(dir: string, opts: { verify?: boolean } = {}):
     index[split] = ix;
   }
 
-  const handles = new Map<number, Promise<FileHandle>>();
+  const handles = new Map<number, Deno.FsFile>();
   let closed = false;
-  const handle = (k: number): Promise<FileHandle> => {
+  const handle = (k: number): Deno.FsFile => {
     if (closed) throw new Error(`dataset ${dir} is closed`);
     let h = handles.get(k);
     if (!h) {
-      h = open(join(dir, manifest.shards[k].file), "r");
+      h = Deno.openSync(join(dir, manifest.shards[k].file), { read: true });
       handles.set(k, h);
     }
     return h;
   };
 
+  /**
+   * Fills `dst` from byte `pos` of shard `k`, synchronously: a few KB from
+   * the page cache take microseconds, where an asynchronous read costs a
+   * turn of the event loop, which a training step holds for its whole
+   * length (the read-ahead then waited on 32 of them after every step).
+   */
+  const readAt = (k: number, pos: number, dst: Uint8Array) => {
+    const fh = handle(k);
+    fh.seekSync(pos, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < dst.length) {
+      const n = fh.readSync(dst.subarray(got));
+      if (n === null || n === 0) {
+        throw new Error(`shard ${manifest.shards[k].file}: unexpected end of file`);
+      }
+      got += n;
+    }
+  };
+
   /** Reads records `order[from..to)` of a split into one batch. */
-  async function readBatch(
+  function readBatch(
     split: Split,
     order: Int32Array | null,
     from: number,
     to: number,
     batchIndex: number,
-  ): Promise<Batch> {
+  ): Batch {
     const ix = index[split];
     const n = to - from;
     const at = (i: number) => (order ? order[from + i] : from + i);
     const pixels = new Uint8Array(n * recordBytes);
-    const reads: Promise<unknown>[] = [];
     let i = 0;
     while (i < n) {
       // Coalesce a run of records adjacent in the same shard into one read.
@@ -189,22 +206,9 @@ export async function openDataset(dir: string, opts: { verify?: boolean } = {}):
       ) len++;
       const k = ix.shard[g0];
       const dst = pixels.subarray(i * recordBytes, (i + len) * recordBytes);
-      const pos = ix.record[g0] * recordBytes;
-      reads.push(
-        handle(k).then(async (fh) => {
-          let got = 0;
-          while (got < dst.length) {
-            const { bytesRead } = await fh.read(dst, got, dst.length - got, pos + got);
-            if (bytesRead === 0) {
-              throw new Error(`shard ${manifest.shards[k].file}: unexpected end of file`);
-            }
-            got += bytesRead;
-          }
-        }),
-      );
+      readAt(k, ix.record[g0] * recordBytes, dst);
       i += len;
     }
-    await Promise.all(reads);
     const ids = new Array<string>(n);
     const labels = ix.labels ? new Int32Array(n) : null;
     const votes = ix.votes ? new Float32Array(n * NUM_VOTES) : null;
@@ -234,16 +238,8 @@ export async function openDataset(dir: string, opts: { verify?: boolean } = {}):
     const n = index[split].ids.length;
     const order = o.shuffle ? permutation(n, o.seed ?? 0, o.epoch ?? 0) : null;
     const count = numBatches(split, o);
-    const fetch = (b: number) =>
-      readBatch(split, order, b * o.batchSize, Math.min(n, (b + 1) * o.batchSize), b);
-    // One batch read ahead, so reading overlaps the consumer's work.
-    let next = start < count ? fetch(start) : null;
     for (let b = start; b < count; b++) {
-      const current = next!;
-      next = b + 1 < count ? fetch(b + 1) : null;
-      // Keep a failed read-ahead from surfacing as an unhandled rejection.
-      next?.catch(() => {});
-      yield await current;
+      yield readBatch(split, order, b * o.batchSize, Math.min(n, (b + 1) * o.batchSize), b);
     }
   }
 
@@ -274,7 +270,7 @@ export async function openDataset(dir: string, opts: { verify?: boolean } = {}):
     },
     close() {
       closed = true;
-      for (const h of handles.values()) h.then((fh) => fh.close()).catch(() => {});
+      for (const h of handles.values()) h.close();
       handles.clear();
     },
   };

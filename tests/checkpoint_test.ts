@@ -6,6 +6,7 @@ import { setupBackend } from "../lib/backend.ts";
 import {
   loadCheckpoint,
   type RunState,
+  SnapshotBuffers,
   snapshotCheckpoint,
   writeCheckpoint,
 } from "../lib/train/checkpoint.ts";
@@ -52,5 +53,36 @@ Deno.test("a checkpoint snapshot holds the values of when it was taken, not of w
   assert.deepEqual(Array.from((await loadCheckpoint(dir))!.variables[0]), [4, 5, 6]);
   const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
   assert.equal(files.length, 3, files.join(", "));
+  w.dispose();
+});
+
+Deno.test("snapshot buffers: a written snapshot's buffers are reused by the next snapshot", () => {
+  const w = tf.variable(tf.tensor1d([1, 2, 3]));
+  const buffers = new SnapshotBuffers();
+  const first = snapshotCheckpoint(
+    STATE,
+    [w],
+    { state: [Float32Array.of(9, 9)], step: 1 },
+    buffers,
+  );
+  buffers.release(first);
+  w.assign(tf.tensor1d([4, 5, 6]));
+  const second = snapshotCheckpoint(
+    STATE,
+    [w],
+    { state: [Float32Array.of(7, 7)], step: 2 },
+    buffers,
+  );
+  assert.equal(second.variables.buffer, first.variables.buffer, "same memory");
+  assert.equal(second.optimizer.buffer, first.optimizer.buffer);
+  assert.deepEqual(Array.from(new Float32Array(second.variables.buffer)), [4, 5, 6]);
+  // Not released yet: a third snapshot gets new memory.
+  const third = snapshotCheckpoint(
+    STATE,
+    [w],
+    { state: [Float32Array.of(7, 7)], step: 3 },
+    buffers,
+  );
+  assert.notEqual(third.variables.buffer, second.variables.buffer);
   w.dispose();
 });

@@ -32,3 +32,22 @@ Deno.test("write queue: a failed write is thrown by flush and add, naming it, an
   assert.throws(() => q.add("more", () => Promise.resolve()), /disk full/);
   await q.settle(); // never throws
 });
+
+Deno.test("write queue: busy while writes are pending; letProgress lets them finish between computations", async () => {
+  const q = new WriteQueue();
+  assert.equal(q.busy, false);
+  await q.letProgress(); // nothing pending: returns at once
+  let done = false;
+  // A write whose next part needs the event loop to turn (as file operations do).
+  q.add("a file", async () => {
+    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setTimeout(r, 0));
+    done = true;
+  });
+  assert.equal(q.busy, true);
+  // A computation that never awaits anything asynchronous, but lets the queue progress after each part.
+  for (let step = 0; step < 20 && !done; step++) await q.letProgress();
+  assert.ok(done, "the write finished while the computation went on");
+  await q.flush();
+  assert.equal(q.busy, false);
+});

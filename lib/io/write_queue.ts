@@ -16,6 +16,22 @@
 export class WriteQueue {
   #tail: Promise<void> = Promise.resolve();
   #failure: Error | null = null;
+  #pending = 0;
+
+  /**
+   * Whether writes are waiting or running. A caller that computes for long
+   * stretches without awaiting anything asynchronous must then let the
+   * event loop turn now and then ({@linkcode WriteQueue.letProgress}): file
+   * operations complete only there.
+   */
+  get busy(): boolean {
+    return this.#pending > 0;
+  }
+
+  /** Lets the event loop turn once when writes are pending (else returns at once). */
+  async letProgress(): Promise<void> {
+    if (this.#pending > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
 
   /**
    * Runs `write` after every write added before it. `what` names it in the
@@ -24,12 +40,14 @@ export class WriteQueue {
    */
   add(what: string, write: () => Promise<void>): void {
     this.#throwFailure();
+    this.#pending++;
     this.#tail = this.#tail.then(async () => {
-      if (this.#failure) return;
       try {
-        await write();
+        if (!this.#failure) await write();
       } catch (e) {
         this.#failure = new Error(`cannot write ${what}: ${(e as Error).message}`, { cause: e });
+      } finally {
+        this.#pending--;
       }
     });
   }

@@ -59,17 +59,43 @@ interface StateFile extends RunState {
  * The values of `arrays` (or tensors: read in place where the backend keeps
  * them in this process, lib/train/tensor_storage.ts) copied end to end.
  */
-function pack(arrays: readonly (Float32Array | tf.Tensor)[]): Uint8Array {
+function pack(
+  arrays: readonly (Float32Array | tf.Tensor)[],
+  buffers?: SnapshotBuffers,
+): Uint8Array {
   const storage = tensorStorage();
   const total = arrays.reduce((n, a) => n + (a instanceof tf.Tensor ? a.size : a.length), 0);
-  const out = new Float32Array(total);
+  const bytes = buffers?.take(total * 4) ?? new Uint8Array(total * 4);
+  const out = new Float32Array(bytes.buffer, bytes.byteOffset, total);
   let off = 0;
   for (const a of arrays) {
     const values = a instanceof tf.Tensor ? (storage?.view(a) ?? a.dataSync() as Float32Array) : a;
     out.set(values, off);
     off += values.length;
   }
-  return new Uint8Array(out.buffer);
+  return bytes;
+}
+
+/**
+ * Buffers of written snapshots, reused by the next ones: a ResNet-34
+ * checkpoint is 256 MB, and left to the garbage collector, which frees
+ * such buffers late, every epoch's grew the process by about that much.
+ */
+export class SnapshotBuffers {
+  #free: Uint8Array[] = [];
+
+  /** A buffer of `bytes` bytes (contents undefined): a free one of that size, or a new one. */
+  take(bytes: number): Uint8Array {
+    const i = this.#free.findIndex((b) => b.byteLength === bytes);
+    return i < 0 ? new Uint8Array(bytes) : this.#free.splice(i, 1)[0];
+  }
+
+  /** Returns the buffers of a snapshot whose write is done (at most 4 are kept). */
+  release(snapshot: CheckpointSnapshot): void {
+    for (const b of [snapshot.variables, snapshot.optimizer]) {
+      if (this.#free.length < 4) this.#free.push(b);
+    }
+  }
 }
 
 function unpack(bytes: Uint8Array, sizes: readonly number[], path: string): Float32Array[] {
@@ -102,18 +128,20 @@ export interface CheckpointSnapshot {
 /**
  * Copies what a checkpoint holds, now (synchronously: no update can slip
  * in), once: the optimizer's state may be given as its tensors
- * (the optimizer's `stateTensors()`) rather than as copies.
+ * (the optimizer's `stateTensors()`) rather than as copies. With
+ * `buffers`, into buffers of earlier snapshots already written.
  */
 export function snapshotCheckpoint(
   state: RunState,
   variables: readonly tf.Variable[],
   optimizer: { state: readonly (Float32Array | tf.Tensor)[]; step: number },
+  buffers?: SnapshotBuffers,
 ): CheckpointSnapshot {
   return {
     state: { ...state },
-    variables: pack(variables),
+    variables: pack(variables, buffers),
     variableSizes: variables.map((v) => v.size),
-    optimizer: pack(optimizer.state),
+    optimizer: pack(optimizer.state, buffers),
     optimizerSizes: optimizer.state.map((a) => a instanceof tf.Tensor ? a.size : a.length),
     optimizerStep: optimizer.step,
   };

@@ -46,6 +46,7 @@ import {
   loadCheckpoint,
   restoreVariables,
   type RunState,
+  SnapshotBuffers,
   snapshotCheckpoint,
   writeCheckpoint,
 } from "./checkpoint.ts";
@@ -421,14 +422,16 @@ export async function train(
     });
 
     // The "checkpoint" event comes once the checkpoint is on disk.
+    const snapshotBuffers = new SnapshotBuffers();
     const save = () => {
       if (!lead) return onEvent({ type: "checkpoint", step: state.step });
       const snapshot = snapshotCheckpoint(state, everything, {
         state: optimizer.stateTensors(),
         step: optimizer.step,
-      });
+      }, snapshotBuffers);
       writes.add(`the checkpoint in ${checkpointDir}`, async () => {
         await writeCheckpoint(checkpointDir, snapshot);
+        snapshotBuffers.release(snapshot);
         onEvent({ type: "checkpoint", step: snapshot.state.step });
       });
     };
@@ -512,6 +515,8 @@ export async function train(
           imagesPerSec: ips,
           etaSeconds: (totalSteps - state.step) * o.batch / ips,
         });
+        // Background writes progress only when the event loop turns; a step never lets it.
+        await writes.letProgress();
         if (o.haltAfterSteps !== undefined && sessionSteps >= o.haltAfterSteps) {
           throw new TrainingHalted(`halted after ${sessionSteps} steps`);
         }

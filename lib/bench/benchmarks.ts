@@ -335,8 +335,8 @@ const train: Benchmark = {
             toolkit: r.get("toolkit-1"),
             peer: torch,
             note: "Native kernels: convolutions and both their gradients, batch norm (one call " +
-              "forward, one backward) and pooling on oneDNN through Deno FFI, on the wasm heap; " +
-              "Adam updates each variable in one pass.",
+              "forward, one backward), the ReLU gradient and pooling on oneDNN through Deno FFI, " +
+              "on the wasm heap; Adam updates each variable in one WebAssembly SIMD pass.",
           }),
           imagesPerSecondRow({
             id: "train",

@@ -145,7 +145,12 @@ export async function setupBackend(
       const info: BackendInfo = { name: c.name, label: c.label, gpus, skipped };
       if (c.name === "wasm") {
         info.kernels = enableNativeKernels({ enabled: options.nativeKernels }).description;
-        await compileOptimizerKernels();
+        try {
+          await compileOptimizerKernels();
+        } catch (e) {
+          // Not a reason to give up wasm: the optimizers then update in JavaScript, slower.
+          info.kernels += `; optimizer in JavaScript (no WebAssembly SIMD: ${firstLine(e)})`;
+        }
       }
       return info;
     } catch (e) {

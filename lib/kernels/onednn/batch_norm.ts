@@ -35,15 +35,21 @@ function descs(dnnl: OneDnn, g: BatchNormGeometry) {
   };
 }
 
-function forwardDesc(dnnl: OneDnn, g: BatchNormGeometry, data: Uint8Array): PrimitiveDesc {
+/** The forward pass: training (batch statistics computed) or inference (statistics given). */
+function forwardDesc(
+  dnnl: OneDnn,
+  g: BatchNormGeometry,
+  data: Uint8Array,
+  mode: "training" | "inference",
+): PrimitiveDesc {
   const op = opDesc();
   check(
     dnnl.api.dnnl_batch_normalization_forward_desc_init(
       op,
-      DNNL.forwardTraining,
+      mode === "training" ? DNNL.forwardTraining : DNNL.forwardInference,
       data,
       g.epsilon,
-      DNNL.useScale | DNNL.useShift,
+      (mode === "training" ? 0 : DNNL.useGlobalStats) | DNNL.useScale | DNNL.useShift,
     ),
     "dnnl_batch_normalization_forward_desc_init",
   );
@@ -57,7 +63,7 @@ export class BatchNormPrimitives {
 
   constructor(dnnl: OneDnn, g: BatchNormGeometry) {
     const d = descs(dnnl, g);
-    const fpd = forwardDesc(dnnl, g, d.data);
+    const fpd = forwardDesc(dnnl, g, d.data, "training");
     let bpd: PrimitiveDesc | null = null;
     try {
       this.forward = new Primitive(dnnl, fpd, [
@@ -133,18 +139,7 @@ export class BatchNormInference {
 
   constructor(dnnl: OneDnn, g: BatchNormGeometry) {
     const d = descs(dnnl, g);
-    const op = opDesc();
-    check(
-      dnnl.api.dnnl_batch_normalization_forward_desc_init(
-        op,
-        DNNL.forwardInference,
-        d.data,
-        g.epsilon,
-        DNNL.useGlobalStats | DNNL.useScale | DNNL.useShift,
-      ),
-      "dnnl_batch_normalization_forward_desc_init",
-    );
-    const pd = PrimitiveDesc.create(dnnl, op);
+    const pd = forwardDesc(dnnl, g, d.data, "inference");
     try {
       this.forward = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: d.data },

@@ -4,8 +4,8 @@
  *
  * Memory is O(batch) for pixels: each batch is fetched from the shard files
  * with positioned synchronous reads (adjacent records coalesced into one
- * read), never a whole shard. Ids and targets of every record (a few hundred bytes each)
- * are loaded from the shards' metadata at open.
+ * read), never a whole shard. Ids and targets of every record (a few
+ * hundred bytes each) are loaded from the shards' metadata at open.
  *
  * Shuffling is a seeded permutation of the split that depends only on
  * (seed, epoch), so a run resumed at `startBatch` sees exactly the batches

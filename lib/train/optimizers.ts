@@ -8,8 +8,8 @@
  * On the wasm and cpu backends each variable is updated in one pass over
  * its storage (lib/train/tensor_storage.ts): the slots in place, the
  * weights into fresh storage; on wasm that pass is a SIMD loop in float32
- * (lib/kernels/optimizer_simd.ts), on cpu a JavaScript loop. Elsewhere (native TensorFlow) the same
- * formulas run as TF.js ops. All keep float32 storage; the JavaScript pass
+ * (lib/kernels/optimizer_simd.ts), on cpu a JavaScript loop. Elsewhere
+ * (native TensorFlow) the same formulas run as TF.js ops. All keep float32 storage; the JavaScript pass
  * computes in float64 and rounds once per stored value, the SIMD pass and
  * the ops round every operation to float32, so they agree to float32
  * rounding, and a run resumes bit-exactly on the same kind of backend.
@@ -110,14 +110,13 @@ export function adam(
           const [a1, a2, s1, s2] = [1 - beta1, 1 - beta2, lr / c1, 1 / c2];
           if (storage.kernels) {
             storage.kernels.adam(W, G, M, V, out, { beta1, beta2, s1, s2, epsilon });
-            storage.commit(w, fresh);
-            return;
-          }
-          for (let k = 0; k < W.length; k++) {
-            const g = G[k];
-            M[k] = beta1 * M[k] + a1 * g;
-            V[k] = beta2 * V[k] + a2 * g * g;
-            out[k] = W[k] - s1 * M[k] / (Math.sqrt(V[k] * s2) + epsilon);
+          } else {
+            for (let k = 0; k < W.length; k++) {
+              const g = G[k];
+              M[k] = beta1 * M[k] + a1 * g;
+              V[k] = beta2 * V[k] + a2 * g * g;
+              out[k] = W[k] - s1 * M[k] / (Math.sqrt(V[k] * s2) + epsilon);
+            }
           }
           storage.commit(w, fresh);
         });
@@ -173,13 +172,12 @@ export function sgdNesterov(
           const out = storage.view(fresh.info);
           if (storage.kernels) {
             storage.kernels.sgdNesterov(W, G, B, out, momentum, lr);
-            storage.commit(w, fresh);
-            return;
-          }
-          for (let k = 0; k < W.length; k++) {
-            const g = G[k];
-            B[k] = momentum * B[k] + g;
-            out[k] = W[k] - lr * (g + momentum * B[k]);
+          } else {
+            for (let k = 0; k < W.length; k++) {
+              const g = G[k];
+              B[k] = momentum * B[k] + g;
+              out[k] = W[k] - lr * (g + momentum * B[k]);
+            }
           }
           storage.commit(w, fresh);
         });

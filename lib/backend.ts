@@ -48,7 +48,7 @@ export interface BackendInfo {
   /** Candidates tried before the chosen one, with the reason each failed. */
   skipped: { label: string; reason: string }[];
   /**
-   * Native CPU kernels in use, in one line (e.g. "oneDNN 2.6 (2 threads)"),
+   * Native CPU kernels in use, in one line (e.g. "oneDNN 2.6 (avx2, 2 threads)"),
    * or the reason they are off; absent where none are provided.
    */
   kernels?: string;

@@ -99,8 +99,8 @@ await runMain(async () => {
         b.id,
         plan,
         ctx,
-        (argv, timeoutSeconds) =>
-          runMeasured({ argv, timeoutSeconds, forwardStderr: flags.verbose === true }),
+        (argv, timeoutSeconds, env) =>
+          runMeasured({ argv, timeoutSeconds, env, forwardStderr: flags.verbose === true }),
       );
       benchRows = plan.rows(results);
     } catch (e) {

@@ -52,7 +52,7 @@ Deno.test("the default candidates reach WASM here (native TensorFlow is not inst
   assert.equal(info.skipped.length, 2);
   assert.match(
     describeBackend(info),
-    /^backend: wasm( \+ oneDNN [\d.]+ \(\d+ threads?\))? via @tensorflow\/tfjs-backend-wasm/,
+    /^backend: wasm( \+ oneDNN [\d.]+ \(avx\w*, \d+ threads?\))? via @tensorflow\/tfjs-backend-wasm/,
   );
   // The training kernels the toolkit adds are present.
   assertKernels(["Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"]);
@@ -98,9 +98,12 @@ async function backendLine(env: Record<string, string>, args: string[] = []): Pr
 Deno.test("native kernels: on by default where libdnnl2 loads; off by flag or environment, saying why", async () => {
   const line = await backendLine({});
   if (/\+ oneDNN/.test(line)) {
-    assert.match(line, /^backend: wasm \+ oneDNN 2\.\d+ \(\d+ threads?\) via /);
+    assert.match(line, /^backend: wasm \+ oneDNN [23]\.\d+ \(avx\w*, \d+ threads?\) via /);
   } else {
-    assert.match(line, /native kernels off \(oneDNN not found .*apt-get install libdnnl2\)$/);
+    assert.match(
+      line,
+      /native kernels off \(oneDNN not found .*apt-get install libdnnl2 .*libdnnl3/,
+    );
   }
   assert.match(
     await backendLine({ GALAXY_NATIVE_KERNELS: "0" }),
@@ -116,36 +119,77 @@ Deno.test("native kernels: on by default where libdnnl2 loads; off by flag or en
   );
 });
 
-Deno.test("native kernels: a oneDNN of another major version falls back to plain wasm, saying why", async () => {
-  // A stand-in library whose dnnl_version() says 3.1.0, built with the C compiler where there is one.
+Deno.test("native kernels: a oneDNN of an unsupported version falls back to plain wasm, saying why", async () => {
+  // Stand-in libraries whose dnnl_version() says 4.0.0 and 3.0.0, built with the C compiler where there is one.
   const dir = await tempDir("galaxy-fake-dnnl-");
-  const source = `${dir}/fake.c`;
-  const lib = `${dir}/libdnnl.so.3`;
-  await Deno.writeTextFile(
-    source,
-    "typedef struct { int major, minor, patch; const char *hash; unsigned cpu, gpu; } v_t;\n" +
-      'static const v_t v = {3, 1, 0, "fake", 0, 0};\n' +
-      "const v_t *dnnl_version(void) { return &v; }\n",
-  );
-  let built = false;
-  try {
-    built = (await new Deno.Command("cc", {
-      args: ["-shared", "-fPIC", "-o", lib, source],
-      stdout: "null",
-      stderr: "null",
-      signal: AbortSignal.timeout(60_000),
-    }).output()).success;
-  } catch {
-    built = false;
-  }
-  if (!built) {
+  const build = async (major: number, minor: number): Promise<string | null> => {
+    const source = `${dir}/fake${major}${minor}.c`;
+    const lib = `${dir}/libdnnl-${major}.${minor}.so`;
+    await Deno.writeTextFile(
+      source,
+      "typedef struct { int major, minor, patch; const char *hash; unsigned cpu, gpu; } v_t;\n" +
+        `static const v_t v = {${major}, ${minor}, 0, "fake", 0, 0};\n` +
+        "const v_t *dnnl_version(void) { return &v; }\n",
+    );
+    try {
+      const out = await new Deno.Command("cc", {
+        args: ["-shared", "-fPIC", "-o", lib, source],
+        stdout: "null",
+        stderr: "null",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      return out.success ? lib : null;
+    } catch {
+      return null;
+    }
+  };
+  const [newer, older] = [await build(4, 0), await build(3, 0)];
+  if (newer === null || older === null) {
     console.warn(
       "skipping the wrong-version check: no C compiler (cc) to build a stand-in library",
     );
     return;
   }
   assert.match(
-    await backendLine({ GALAXY_DNNL_LIBRARY: lib }),
-    /^backend: wasm via .*; native kernels off \(oneDNN 3\.1\.0 has the 3\.x C API .*only 2\.3-2\.x is supported\)$/,
+    await backendLine({ GALAXY_DNNL_LIBRARY: newer }),
+    /^backend: wasm via .*; native kernels off \(oneDNN 4\.0\.0 is newer than this toolkit knows/,
+  );
+  assert.match(
+    await backendLine({ GALAXY_DNNL_LIBRARY: older }),
+    /^backend: wasm via .*; native kernels off \(oneDNN 3\.0\.0 is too old; 2\.3 or later/,
+  );
+});
+
+/** oneDNN 3.1.1 built from upstream, beside this repository, where present. */
+const ONEDNN_3 = new URL("../../shared/onednn/3.1.1/lib/libdnnl.so.3", import.meta.url).pathname;
+
+Deno.test("native kernels: oneDNN 3.1 loads through the same kernels and names itself", async () => {
+  try {
+    await Deno.stat(ONEDNN_3);
+  } catch {
+    console.warn(`skipping: no oneDNN 3.x library at ${ONEDNN_3}`);
+    return;
+  }
+  assert.match(
+    await backendLine({ GALAXY_DNNL_LIBRARY: ONEDNN_3 }),
+    /^backend: wasm \+ oneDNN 3\.1 \(avx\w*, \d+ threads?\) via /,
+  );
+});
+
+Deno.test("native kernels: refused below AVX (SSE4.1 kernels need aligned data), saying why", async () => {
+  const line = await backendLine({});
+  if (!/\+ oneDNN/.test(line)) {
+    console.warn(`skipping: no oneDNN loads here (${line})`);
+    return;
+  }
+  // oneDNN's own cap makes this CPU behave as an SSE4.1-only one.
+  const capped = await backendLine({ DNNL_MAX_CPU_ISA: "SSE41", ONEDNN_MAX_CPU_ISA: "SSE41" });
+  assert.match(
+    capped,
+    /^backend: wasm via .*; native kernels off \(oneDNN [23]\.\d+ would run sse41 kernels here, .*AVX or later\)$/,
+  );
+  assert.match(
+    await backendLine({ DNNL_MAX_CPU_ISA: "AVX2", ONEDNN_MAX_CPU_ISA: "AVX2" }),
+    /^backend: wasm \+ oneDNN [23]\.\d+ \(avx2, /,
   );
 });

@@ -21,6 +21,7 @@ import {
   warmPageCache,
 } from "./fixtures.ts";
 import { browserBenchInputs } from "./browser_fixtures.ts";
+import { nativeConfigs, torchConfigs } from "./native_configs.ts";
 import { median } from "./stats.ts";
 import { findChromium } from "../web/headless.ts";
 import {
@@ -122,7 +123,8 @@ function backendText(vr: VariantRuns | undefined): string {
 
 function torchThreadsText(vr: VariantRuns | undefined): string {
   const t = firstField(vr, "threads");
-  return t ? `torch ${t} threads` : "torch";
+  const capped = vr?.variant.env?.ATEN_CPU_CAPABILITY ? ", capped at AVX2" : "";
+  return t ? `torch ${t} threads${capped}` : `torch${capped}`;
 }
 
 const preprocess: Benchmark = {
@@ -302,47 +304,58 @@ const reader: Benchmark = {
 const train: Benchmark = {
   id: "train",
   description: "ResNet-34 training images/s at 64 px, batch 16, Adam, focal loss, one process, " +
-    "with the native kernels (oneDNN, where libdnnl2 loads) and on plain wasm, vs torchvision " +
-    "resnet34",
+    "with the native kernels (oneDNN 2.x and 3.x where found, native and capped at AVX2) and " +
+    "on plain wasm, vs torchvision resnet34 under the same cap",
   prepare(ctx: SuiteContext): Promise<Plan> {
     const size = 64;
     const batch = ctx.quick ? 8 : 16;
     const warmup = ctx.quick ? 1 : 2;
     const steps = ctx.quick ? 1 : 8;
     const common = flagArgs({ size, batch, warmup, steps });
+    const { configs, absent } = nativeConfigs();
+    for (const why of absent) ctx.log(`[train] not measured: ${why}`);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit-1", "toolkit, 1 process", "train_step", common),
+        ...configs.map((c) => ({
+          ...toolkitVariant(`toolkit${c.key}`, `toolkit, ${c.label}`, "train_step", common),
+          env: c.toolkitEnv,
+        })),
         toolkitVariant("toolkit-plain", "toolkit, plain wasm", "train_step", [
           ...common,
           "--no-native-kernels",
         ]),
-        torchVariant("train", common),
+        ...torchConfigs(configs).map((c) => ({
+          ...torchVariant("train", common, `torch${c.torchKey}`, `torch, ${c.label}`),
+          env: c.torchEnv,
+        })),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
-      settings: { size, batch, warmup, steps },
+      settings: { size, batch, warmup, steps, configs: configs.map((c) => c.label), absent },
       rows(r): BenchRow[] {
-        const torch = r.get("torch");
-        const what = (key: string) =>
+        const what = (key: string, torchKey: string) =>
           `train ResNet-34, ${size} px, batch ${batch}, Adam, 1 process (${
             backendText(r.get(key))
-          }), vs ${torchThreadsText(torch)}`;
+          }), vs ${torchThreadsText(r.get(torchKey))}`;
         return [
+          ...configs.map((c, i) =>
+            imagesPerSecondRow({
+              id: "train",
+              what: what(`toolkit${c.key}`, `torch${c.torchKey}`),
+              toolkit: r.get(`toolkit${c.key}`),
+              peer: r.get(`torch${c.torchKey}`),
+              note: i > 0 ? undefined : "Native kernels: convolutions and both their gradients, " +
+                "batch norm (one call forward, one backward), the ReLU gradient and pooling on " +
+                "oneDNN through Deno FFI, on the wasm heap; Adam updates each variable in one " +
+                "WebAssembly SIMD pass. Rows capped at AVX2 set ONEDNN_MAX_CPU_ISA / " +
+                "DNNL_MAX_CPU_ISA for both sides and ATEN_CPU_CAPABILITY=avx2 for torch.",
+            })
+          ),
           imagesPerSecondRow({
             id: "train",
-            what: what("toolkit-1"),
-            toolkit: r.get("toolkit-1"),
-            peer: torch,
-            note: "Native kernels: convolutions and both their gradients, batch norm (one call " +
-              "forward, one backward), the ReLU gradient and pooling on oneDNN through Deno FFI, " +
-              "on the wasm heap; Adam updates each variable in one WebAssembly SIMD pass.",
-          }),
-          imagesPerSecondRow({
-            id: "train",
-            what: what("toolkit-plain"),
+            what: what("toolkit-plain", "torch"),
             toolkit: r.get("toolkit-plain"),
-            peer: torch,
+            peer: r.get("torch"),
           }),
         ];
       },
@@ -373,43 +386,59 @@ const trainRun: Benchmark = {
     await warmPageCache(dataset);
     const epochs = ctx.quick ? 1 : 8;
     const common = flagArgs({ data: dataset, epochs, batch: 32 });
+    const { configs, absent } = nativeConfigs();
+    for (const why of absent) ctx.log(`[train-run] not measured: ${why}`);
     return {
       variants: [
-        {
-          ...toolkitVariant("toolkit", "toolkit train()", "train_run", common),
+        ...configs.map((c) => ({
+          ...toolkitVariant(`toolkit${c.key}`, `toolkit train(), ${c.label}`, "train_run", common),
+          env: c.toolkitEnv,
           timeoutSeconds: 3600,
-        },
-        {
-          key: "torch",
-          label: "bench/torch_train_reference.py",
+        })),
+        ...torchConfigs(configs).map((c): Variant => ({
+          key: `torch${c.torchKey}`,
+          label: `bench/torch_train_reference.py, ${c.label}`,
           role: "peer",
           argv: peerCommand("torch_train_reference", [...common, "--loss", "focal"]),
           requires: TORCH,
           timeoutSeconds: 3600,
-        },
+          env: c.torchEnv,
+        })),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 2,
-      settings: { dataset, epochs, batch: 32, size: 32, source: input.dir },
-      rows: (r) => [compareRow({
-        id: "train-run",
-        what: `${epochs} epoch${
-          epochs === 1 ? "" : "s"
-        } on ${input.description} at 32 px, batch 32, focal loss, wall clock (${
-          backendText(r.get("toolkit"))
-        }), vs bench/torch_train_reference.py (torch, ${
-          firstOptions(r.get("torch"), "threads") ?? "?"
-        } threads)`,
-        unit: "s",
-        higherIsBetter: false,
-        toolkit: r.get("toolkit"),
-        peer: r.get("torch"),
-        values: (vr) => resultValues(vr, "seconds"),
-        note: "Both read the same shards and split, train torchvision-shaped ResNet-34 " +
-          "(ImageNet stem) with Adam, warm-up then cosine decay, the same augmentation family, " +
-          "and validate each epoch; seconds from the start of training to its end (the toolkit " +
-          "also checkpoints each epoch and evaluates on the test split).",
-      })],
+      settings: {
+        dataset,
+        epochs,
+        batch: 32,
+        size: 32,
+        source: input.dir,
+        configs: configs.map((c) => c.label),
+        absent,
+      },
+      rows: (r) =>
+        configs.map((c, i) =>
+          compareRow({
+            id: "train-run",
+            what: `${epochs} epoch${
+              epochs === 1 ? "" : "s"
+            } on ${input.description} at 32 px, batch 32, focal loss, wall clock (${
+              backendText(r.get(`toolkit${c.key}`))
+            }), vs bench/torch_train_reference.py (torch, ${
+              firstOptions(r.get(`torch${c.torchKey}`), "threads") ?? "?"
+            } threads${c.torchKey ? ", capped at AVX2" : ""})`,
+            unit: "s",
+            higherIsBetter: false,
+            toolkit: r.get(`toolkit${c.key}`),
+            peer: r.get(`torch${c.torchKey}`),
+            values: (vr) => resultValues(vr, "seconds"),
+            note: i > 0 ? undefined : "Both read the same shards and split, train " +
+              "torchvision-shaped ResNet-34 (ImageNet stem) with Adam, warm-up then cosine " +
+              "decay, the same augmentation family, and validate each epoch; seconds from the " +
+              "start of training to its end (the toolkit also checkpoints each epoch and " +
+              "evaluates on the test split).",
+          })
+        ),
     };
   },
 };
@@ -454,22 +483,37 @@ const infer: Benchmark = {
     const batch = ctx.quick ? 16 : 32;
     const batches = ctx.quick ? 1 : 5;
     const common = flagArgs({ size: 64, batch, warmup: 1, batches });
+    const { configs, absent } = nativeConfigs();
+    for (const why of absent) ctx.log(`[infer] not measured: ${why}`);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit", "toolkit model.predict", "infer", ["--mode", "model", ...common]),
-        torchVariant("infer", common),
+        ...configs.map((c) => ({
+          ...toolkitVariant(`toolkit${c.key}`, `toolkit model.predict, ${c.label}`, "infer", [
+            "--mode",
+            "model",
+            ...common,
+          ]),
+          env: c.toolkitEnv,
+        })),
+        ...torchConfigs(configs).map((c) => ({
+          ...torchVariant("infer", common, `torch${c.torchKey}`, `torch, ${c.label}`),
+          env: c.torchEnv,
+        })),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
-      settings: { size: 64, batch, batches },
-      rows: (r) => [imagesPerSecondRow({
-        id: "infer",
-        what: `ResNet-34 inference, 64 px, batch ${batch} (${backendText(r.get("toolkit"))}), vs ${
-          torchThreadsText(r.get("torch"))
-        }`,
-        toolkit: r.get("toolkit"),
-        peer: r.get("torch"),
-      })],
+      settings: { size: 64, batch, batches, configs: configs.map((c) => c.label), absent },
+      rows: (r) =>
+        configs.map((c) =>
+          imagesPerSecondRow({
+            id: "infer",
+            what: `ResNet-34 inference, 64 px, batch ${batch} (${
+              backendText(r.get(`toolkit${c.key}`))
+            }), vs ${torchThreadsText(r.get(`torch${c.torchKey}`))}`,
+            toolkit: r.get(`toolkit${c.key}`),
+            peer: r.get(`torch${c.torchKey}`),
+          })
+        ),
     });
   },
 };

@@ -19,6 +19,8 @@ export interface CommandSpec {
   timeoutSeconds?: number;
   /** Copy the child's stderr to ours as it comes. */
   forwardStderr?: boolean;
+  /** Environment variables added to ours for the command (e.g. oneDNN's instruction-set cap). */
+  env?: Record<string, string>;
 }
 
 /** Outcome of {@linkcode runMeasured}. */
@@ -118,6 +120,7 @@ export async function runMeasured(spec: CommandSpec): Promise<RunResult> {
     const argv = monitorArgv(spec, reportPath);
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
+      env: spec.env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -30,6 +30,8 @@ export interface Variant {
   requires?: readonly ("numpy" | "PIL" | "torch" | "torchvision")[];
   /** Per-run limit. Default 1800 s. */
   timeoutSeconds?: number;
+  /** Environment variables added for this variant's runs. */
+  env?: Record<string, string>;
 }
 
 /** The measured runs of one variant. */
@@ -223,8 +225,11 @@ export async function runPlan(
   id: string,
   plan: Plan,
   ctx: SuiteContext,
-  runner: (argv: string[], timeoutSeconds?: number) => Promise<RunResult> = (argv, t) =>
-    runMeasured({ argv, timeoutSeconds: t }),
+  runner: (
+    argv: string[],
+    timeoutSeconds?: number,
+    env?: Record<string, string>,
+  ) => Promise<RunResult> = (argv, t, env) => runMeasured({ argv, timeoutSeconds: t, env }),
 ): Promise<Map<string, VariantRuns>> {
   const results = new Map<string, VariantRuns>();
   for (const v of plan.variants) {
@@ -252,7 +257,7 @@ export async function runPlan(
     for (const vr of results.values()) {
       if (vr.skipped || vr.failed) continue;
       const load = Deno.loadavg()[0];
-      const r = await runner(vr.variant.argv, vr.variant.timeoutSeconds);
+      const r = await runner(vr.variant.argv, vr.variant.timeoutSeconds, vr.variant.env);
       if (warm) vr.warmups.push(r);
       else {
         vr.runs.push(r);

@@ -17,7 +17,7 @@ export const NATIVE_KERNELS_ENV = "GALAXY_NATIVE_KERNELS";
 export interface NativeKernels {
   /** Whether native kernels are registered. */
   enabled: boolean;
-  /** One line: what is in use (`oneDNN 2.6 (2 threads)`), or why none is (`off: ...`). */
+  /** One line: what is in use (`oneDNN 2.6 (avx2, 2 threads)`), or why none is (`off: ...`). */
   description: string;
 }
 

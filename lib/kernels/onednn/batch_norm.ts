@@ -9,13 +9,12 @@
  *
  * @module
  */
-import { check, type OneDnn, singleThreaded } from "./library.ts";
+import { type OneDnn, singleThreaded } from "./library.ts";
 import {
   ARG,
   type Data,
-  DNNL,
+  type MdRef,
   memoryDesc,
-  opDesc,
   Primitive,
   PrimitiveCache,
   PrimitiveDesc,
@@ -30,8 +29,8 @@ export interface BatchNormGeometry {
 function descs(dnnl: OneDnn, g: BatchNormGeometry) {
   const [n, h, w, c] = g.shape;
   return {
-    data: memoryDesc(dnnl, [n, c, h, w], DNNL.nhwc),
-    channel: memoryDesc(dnnl, [c], DNNL.tagA),
+    data: memoryDesc(dnnl, [n, c, h, w], "nhwc"),
+    channel: memoryDesc(dnnl, [c], "a"),
   };
 }
 
@@ -39,29 +38,20 @@ function descs(dnnl: OneDnn, g: BatchNormGeometry) {
 function forwardDesc(
   dnnl: OneDnn,
   g: BatchNormGeometry,
-  data: Uint8Array,
+  data: MdRef,
   mode: "training" | "inference",
 ): PrimitiveDesc {
-  const op = opDesc();
-  check(
-    dnnl.api.dnnl_batch_normalization_forward_desc_init(
-      op,
-      mode === "training" ? DNNL.forwardTraining : DNNL.forwardInference,
-      data,
-      g.epsilon,
-      (mode === "training" ? 0 : DNNL.useGlobalStats) | DNNL.useScale | DNNL.useShift,
-    ),
-    "dnnl_batch_normalization_forward_desc_init",
-  );
-  return PrimitiveDesc.create(dnnl, op);
+  return PrimitiveDesc.of(dnnl, (abi) => abi.batchNormForwardPd(mode, data, g.epsilon));
 }
 
 /** Both directions of one geometry. */
 export class BatchNormPrimitives {
   private readonly forward: Primitive;
   private readonly backward: Primitive;
+  private readonly backwardReadsShift: boolean;
 
   constructor(dnnl: OneDnn, g: BatchNormGeometry) {
+    this.backwardReadsShift = dnnl.abi.batchNormBackwardReadsShift;
     const d = descs(dnnl, g);
     const fpd = forwardDesc(dnnl, g, d.data, "training");
     let bpd: PrimitiveDesc | null = null;
@@ -74,27 +64,16 @@ export class BatchNormPrimitives {
         { arg: ARG.mean, md: d.channel },
         { arg: ARG.variance, md: d.channel },
       ]);
-      const op = opDesc();
-      check(
-        dnnl.api.dnnl_batch_normalization_backward_desc_init(
-          op,
-          DNNL.backward,
-          d.data,
-          d.data,
-          g.epsilon,
-          DNNL.useScale | DNNL.useShift,
-        ),
-        "dnnl_batch_normalization_backward_desc_init",
-      );
-      bpd = PrimitiveDesc.create(dnnl, op, { hint: fpd });
+      bpd = PrimitiveDesc.of(dnnl, (abi) => abi.batchNormBackwardPd(d.data, g.epsilon, fpd.handle));
       this.backward = new Primitive(dnnl, bpd, [
         { arg: ARG.src, md: d.data },
         { arg: ARG.mean, md: d.channel },
         { arg: ARG.variance, md: d.channel },
         { arg: ARG.diffDst, md: d.data },
         { arg: ARG.scale, md: d.channel },
-        // oneDNN 2.x lists the shift among the backward inputs (unused by the math).
-        { arg: ARG.shift, md: d.channel },
+        // oneDNN 2.x lists the shift among the backward inputs (unused by
+        // the math); 3.x refuses it there (invalid arguments).
+        ...(this.backwardReadsShift ? [{ arg: ARG.shift, md: d.channel }] : []),
         { arg: ARG.diffSrc, md: d.data },
         { arg: ARG.diffScale, md: d.channel },
         { arg: ARG.diffShift, md: d.channel },
@@ -122,9 +101,10 @@ export class BatchNormPrimitives {
     dgamma: Data,
     dbeta: Data,
   ): void {
-    singleThreaded(() =>
-      this.backward.execute([x, mean, variance, dy, gamma, beta, dx, dgamma, dbeta])
-    );
+    const inputs = this.backwardReadsShift
+      ? [x, mean, variance, dy, gamma, beta]
+      : [x, mean, variance, dy, gamma];
+    singleThreaded(() => this.backward.execute([...inputs, dx, dgamma, dbeta]));
   }
 
   destroy(): void {

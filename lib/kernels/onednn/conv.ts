@@ -23,15 +23,15 @@ import {
   type Data,
   dims,
   DNNL,
+  type MdRef,
   memoryDesc,
-  opDesc,
   Primitive,
   PrimitiveCache,
   PrimitiveDesc,
   Relayout,
   sameLayout,
 } from "./primitive.ts";
-import { check, OneDnnUnavailable } from "./library.ts";
+import { OneDnnUnavailable } from "./library.ts";
 import { type ConvGeometry, nhwcConvGeometry } from "../conv_geometry.ts";
 
 /** The geometry TF.js computes for these attributes, or null when oneDNN is not used for it. */
@@ -81,22 +81,20 @@ function key(g: ConvGeometry): string {
 /** The descriptors every direction shares. */
 function plainDescs(dnnl: OneDnn, g: ConvGeometry) {
   return {
-    src: memoryDesc(dnnl, [g.batch, g.inChannels, g.inHeight, g.inWidth], DNNL.nhwc),
-    weights: memoryDesc(
-      dnnl,
-      [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth],
-      DNNL.hwio,
-    ),
+    src: memoryDesc(dnnl, [g.batch, g.inChannels, g.inHeight, g.inWidth], "nhwc"),
+    weights: memoryDesc(dnnl, [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth], "hwio"),
     weightsAny: memoryDesc(
       dnnl,
       [g.outChannels, g.inChannels, g.filterHeight, g.filterWidth],
-      DNNL.tagAny,
+      "any",
     ),
-    bias: memoryDesc(dnnl, [g.outChannels], DNNL.tagA),
-    dst: memoryDesc(dnnl, [g.batch, g.outChannels, g.outHeight, g.outWidth], DNNL.nhwc),
-    strides: dims([g.strideHeight, g.strideWidth]),
-    padL: dims([g.padTop, g.padLeft]),
-    padR: dims([g.padBottom, g.padRight]),
+    bias: memoryDesc(dnnl, [g.outChannels], "a"),
+    dst: memoryDesc(dnnl, [g.batch, g.outChannels, g.outHeight, g.outWidth], "nhwc"),
+    params: {
+      strides: dims([g.strideHeight, g.strideWidth]),
+      padL: dims([g.padTop, g.padLeft]),
+      padR: dims([g.padBottom, g.padRight]),
+    },
   };
 }
 
@@ -148,32 +146,36 @@ const REFERENCE = /(^|:)ref(:|$)/;
  * layout to take instead of oneDNN's own pick where an optimised
  * implementation runs on it. Plain `hwio` is only taken where oneDNN runs it
  * on an optimised implementation: where it would fall to a reference one
- * the blocked candidate stays.
+ * the blocked candidate stays. Where oneDNN's own pick for "any layout" is
+ * plain `hwio` (its gemm implementation, e.g. the stem's backward-data on
+ * AVX2, or every backward pass on SSE4.1) there is no blocked candidate:
+ * `blockedPadding` is then null and the layout plain, whatever was asked.
  */
 function withFilterLayout(
   dnnl: OneDnn,
   g: ConvGeometry,
   query: number,
-  make: (weights: Uint8Array) => PrimitiveDesc,
+  make: (weights: MdRef) => PrimitiveDesc,
   layout?: FilterLayout,
-  blockedLayout?: Uint8Array,
-): PrimitiveDesc {
+  blockedLayout?: MdRef,
+): { pd: PrimitiveDesc; blockedPadding: number | null } {
   const d = plainDescs(dnnl, g);
   const blocked = (blockedLayout && tryMake(make, blockedLayout)) || make(d.weightsAny);
   const chosen = blocked.md(query)!;
-  if (sameLayout(dnnl, chosen, d.weights)) return blocked;
+  if (sameLayout(dnnl, chosen, d.weights)) return { pd: blocked, blockedPadding: null };
   const padding = byteSize(dnnl, chosen) / byteSize(dnnl, d.weights);
-  if ((layout ?? preferredLayout({ padding })) === "blocked") return blocked;
+  const result = (pd: PrimitiveDesc) => ({ pd, blockedPadding: padding });
+  if ((layout ?? preferredLayout({ padding })) === "blocked") return result(blocked);
   const plain = tryMake(make, d.weights);
-  if (plain === null) return blocked;
+  if (plain === null) return result(blocked);
   blocked.destroy();
-  return plain;
+  return result(plain);
 }
 
 /** `make(weights)`, or null where only a reference implementation (or none) takes that layout. */
 function tryMake(
-  make: (weights: Uint8Array) => PrimitiveDesc,
-  weights: Uint8Array,
+  make: (weights: MdRef) => PrimitiveDesc,
+  weights: MdRef,
 ): PrimitiveDesc | null {
   let pd: PrimitiveDesc;
   try {
@@ -192,40 +194,19 @@ function forwardDesc(
   dnnl: OneDnn,
   g: ConvGeometry,
   options: { bias: boolean; relu: boolean },
-  weights: Uint8Array,
+  weights: MdRef,
 ): PrimitiveDesc {
   const d = plainDescs(dnnl, g);
-  const op = opDesc();
-  check(
-    dnnl.api.dnnl_convolution_forward_desc_init(
-      op,
-      DNNL.forwardTraining,
-      DNNL.convolutionDirect,
+  return PrimitiveDesc.of(dnnl, (abi) =>
+    abi.convForwardPd(
+      "training",
       d.src,
       weights,
       options.bias ? d.bias : null,
       d.dst,
-      d.strides,
-      d.padL,
-      d.padR,
-    ),
-    "dnnl_convolution_forward_desc_init",
-  );
-  if (!options.relu) return PrimitiveDesc.create(dnnl, op);
-  const { api } = dnnl;
-  const out = new BigUint64Array(1);
-  check(api.dnnl_post_ops_create(out), "dnnl_post_ops_create");
-  const postOps = Deno.UnsafePointer.create(out[0])!;
-  check(api.dnnl_post_ops_append_eltwise(postOps, 1, DNNL.eltwiseRelu, 0, 0), "append_eltwise");
-  check(api.dnnl_primitive_attr_create(out), "dnnl_primitive_attr_create");
-  const attr = Deno.UnsafePointer.create(out[0])!;
-  try {
-    check(api.dnnl_primitive_attr_set_post_ops(attr, postOps), "set_post_ops");
-    return PrimitiveDesc.create(dnnl, op, { attr });
-  } finally {
-    api.dnnl_primitive_attr_destroy(attr);
-    api.dnnl_post_ops_destroy(postOps);
-  }
+      d.params,
+      { relu: options.relu },
+    ));
 }
 
 /** The forward descriptor oneDNN would pick on its own: the hint a backward descriptor needs. */
@@ -239,12 +220,22 @@ export interface ConvPrimitive {
   readonly implementation: string;
   /** Whether the filter is reordered or read in place. */
   readonly filterLayout: FilterLayout;
+  /**
+   * The blocked candidate's bytes over the plain filter's (what
+   * {@linkcode preferredLayout} judged), or null where oneDNN offered no
+   * blocked layout for this direction on this CPU.
+   */
+  readonly blockedPadding: number | null;
 }
 
-function describe(pd: PrimitiveDesc, relayout: Relayout): ConvPrimitive {
+function describe(
+  made: { pd: PrimitiveDesc; blockedPadding: number | null },
+  relayout: Relayout,
+): ConvPrimitive {
   return {
-    implementation: pd.implementation,
+    implementation: made.pd.implementation,
     filterLayout: relayout.scratch === null ? "plain" : "blocked",
+    blockedPadding: made.blockedPadding,
   };
 }
 
@@ -259,7 +250,7 @@ function describe(pd: PrimitiveDesc, relayout: Relayout): ConvPrimitive {
  * less at 32, 64 and 128 px, with the forward (on `jit` instead of
  * `brgconv`) as fast as before.
  */
-function sharedFilterLayout(dnnl: OneDnn, g: ConvGeometry): Uint8Array | null {
+function sharedFilterLayout(dnnl: OneDnn, g: ConvGeometry): MdRef | null {
   const data = new ConvBackwardData(dnnl, g);
   const weights = new ConvBackwardWeights(dnnl, g, "blocked");
   try {
@@ -276,10 +267,11 @@ export class ConvForward implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
   /** The filter layout the primitive reads. */
-  private readonly chosen: Uint8Array;
+  private readonly chosen: MdRef;
   private readonly copies: FilterCopies | null;
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
+  readonly blockedPadding: number | null;
 
   /**
    * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
@@ -299,7 +291,7 @@ export class ConvForward implements ConvPrimitive {
     const d = plainDescs(dnnl, g);
     const shared = copies === null ? null : sharedFilterLayout(dnnl, g);
     this.copies = shared === null ? null : copies;
-    const pd = withFilterLayout(
+    const made = withFilterLayout(
       dnnl,
       g,
       DNNL.queryWeightsMd,
@@ -307,8 +299,9 @@ export class ConvForward implements ConvPrimitive {
       layout,
       shared ?? undefined,
     );
+    const pd = made.pd;
     try {
-      this.chosen = copyMd(pd.md(DNNL.queryWeightsMd)!);
+      this.chosen = copyMd(dnnl, pd.md(DNNL.queryWeightsMd)!);
       this.weights = new Relayout(dnnl, d.weights, this.chosen, "toChosen");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: d.src },
@@ -316,10 +309,11 @@ export class ConvForward implements ConvPrimitive {
         ...(bias ? [{ arg: ARG.bias, md: d.bias }] : []),
         { arg: ARG.dst, md: d.dst },
       ]);
-      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
-        pd,
-        this.weights,
-      ));
+      ({
+        implementation: this.implementation,
+        filterLayout: this.filterLayout,
+        blockedPadding: this.blockedPadding,
+      } = describe(made, this.weights));
     } finally {
       pd.destroy();
     }
@@ -357,11 +351,12 @@ export class ConvBackwardData implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
   /** The filter layout the primitive reads. */
-  private readonly chosen: Uint8Array;
+  private readonly chosen: MdRef;
   /** The reorder from a forward copy's layout (`from`) to {@linkcode chosen}, made on first use. */
-  private fromCopy: { from: Uint8Array; reorder: Primitive } | null = null;
+  private fromCopy: { from: MdRef; reorder: Primitive } | null = null;
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
+  readonly blockedPadding: number | null;
 
   /**
    * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
@@ -377,35 +372,32 @@ export class ConvBackwardData implements ConvPrimitive {
     const d = plainDescs(dnnl, g);
     const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
+    let made: { pd: PrimitiveDesc; blockedPadding: number | null };
     try {
-      pd = withFilterLayout(dnnl, g, DNNL.queryWeightsMd, (w) => {
-        const op = opDesc();
-        check(
-          dnnl.api.dnnl_convolution_backward_data_desc_init(
-            op,
-            DNNL.convolutionDirect,
-            d.src,
-            w,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
+      made = withFilterLayout(
+        dnnl,
+        g,
+        DNNL.queryWeightsMd,
+        (w) =>
+          PrimitiveDesc.of(
+            dnnl,
+            (abi) => abi.convBackwardDataPd(d.src, w, d.dst, d.params, hint.handle),
           ),
-          "dnnl_convolution_backward_data_desc_init",
-        );
-        return PrimitiveDesc.create(dnnl, op, { hint });
-      }, layout);
-      this.chosen = copyMd(pd.md(DNNL.queryWeightsMd)!);
+        layout,
+      );
+      pd = made.pd;
+      this.chosen = copyMd(dnnl, pd.md(DNNL.queryWeightsMd)!);
       this.weights = new Relayout(dnnl, d.weights, this.chosen, "toChosen");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.diffDst, md: d.dst },
         { arg: ARG.weights, md: this.chosen },
         { arg: ARG.diffSrc, md: d.src },
       ]);
-      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
-        pd,
-        this.weights,
-      ));
+      ({
+        implementation: this.implementation,
+        filterLayout: this.filterLayout,
+        blockedPadding: this.blockedPadding,
+      } = describe(made, this.weights));
     } finally {
       pd?.destroy();
       hint.destroy();
@@ -430,7 +422,7 @@ export class ConvBackwardData implements ConvPrimitive {
   }
 
   /** The reorder from layout `from` into this primitive's, or null where oneDNN has none. */
-  private reorderFrom(from: Uint8Array): Primitive | null {
+  private reorderFrom(from: MdRef): Primitive | null {
     if (this.fromCopy !== null && sameLayout(this.dnnl, this.fromCopy.from, from)) {
       return this.fromCopy.reorder;
     }
@@ -448,7 +440,7 @@ export class ConvBackwardData implements ConvPrimitive {
         { arg: ARG.src, md: from },
         { arg: ARG.dst, md: this.chosen },
       ]);
-      this.fromCopy = { from: copyMd(from), reorder };
+      this.fromCopy = { from: copyMd(this.dnnl, from), reorder };
       return reorder;
     } finally {
       pd.destroy();
@@ -467,45 +459,42 @@ export class ConvBackwardWeights implements ConvPrimitive {
   private readonly conv: Primitive;
   private readonly weights: Relayout;
   /** The layout the filter gradient comes out in. */
-  readonly chosen: Uint8Array;
+  readonly chosen: MdRef;
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
+  readonly blockedPadding: number | null;
 
   /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
   constructor(dnnl: OneDnn, g: ConvGeometry, layout?: FilterLayout) {
     const d = plainDescs(dnnl, g);
     const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
+    let made: { pd: PrimitiveDesc; blockedPadding: number | null };
     try {
-      pd = withFilterLayout(dnnl, g, DNNL.queryDiffWeightsMd, (w) => {
-        const op = opDesc();
-        check(
-          dnnl.api.dnnl_convolution_backward_weights_desc_init(
-            op,
-            DNNL.convolutionDirect,
-            d.src,
-            w,
-            null,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
+      made = withFilterLayout(
+        dnnl,
+        g,
+        DNNL.queryDiffWeightsMd,
+        (w) =>
+          PrimitiveDesc.of(
+            dnnl,
+            (abi) => abi.convBackwardWeightsPd(d.src, w, d.dst, d.params, hint.handle),
           ),
-          "dnnl_convolution_backward_weights_desc_init",
-        );
-        return PrimitiveDesc.create(dnnl, op, { hint });
-      }, layout);
-      this.chosen = copyMd(pd.md(DNNL.queryDiffWeightsMd)!);
+        layout,
+      );
+      pd = made.pd;
+      this.chosen = copyMd(dnnl, pd.md(DNNL.queryDiffWeightsMd)!);
       this.weights = new Relayout(dnnl, d.weights, this.chosen, "toPlain");
       this.conv = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: d.src },
         { arg: ARG.diffDst, md: d.dst },
         { arg: ARG.diffWeights, md: this.chosen },
       ]);
-      ({ implementation: this.implementation, filterLayout: this.filterLayout } = describe(
-        pd,
-        this.weights,
-      ));
+      ({
+        implementation: this.implementation,
+        filterLayout: this.filterLayout,
+        blockedPadding: this.blockedPadding,
+      } = describe(made, this.weights));
     } finally {
       pd?.destroy();
       hint.destroy();

@@ -8,13 +8,11 @@
  *
  * @module
  */
-import { check, type OneDnn, singleThreaded } from "./library.ts";
+import { type OneDnn, singleThreaded } from "./library.ts";
 import {
   ARG,
   type Data,
-  DNNL,
   memoryDesc,
-  opDesc,
   Primitive,
   PrimitiveCache,
   PrimitiveDesc,
@@ -25,28 +23,11 @@ export class ReluBackward {
   private readonly primitive: Primitive;
 
   constructor(dnnl: OneDnn, size: number) {
-    const data = memoryDesc(dnnl, [size], DNNL.tagA);
-    const hintOp = opDesc();
-    check(
-      dnnl.api.dnnl_eltwise_forward_desc_init(
-        hintOp,
-        DNNL.forwardTraining,
-        DNNL.eltwiseRelu,
-        data,
-        0,
-        0,
-      ),
-      "dnnl_eltwise_forward_desc_init",
-    );
-    const hint = PrimitiveDesc.create(dnnl, hintOp);
-    const op = opDesc();
+    const data = memoryDesc(dnnl, [size], "a");
+    const hint = PrimitiveDesc.of(dnnl, (abi) => abi.reluForwardPd(data));
     let pd: PrimitiveDesc | null = null;
     try {
-      check(
-        dnnl.api.dnnl_eltwise_backward_desc_init(op, DNNL.eltwiseRelu, data, data, 0, 0),
-        "dnnl_eltwise_backward_desc_init",
-      );
-      pd = PrimitiveDesc.create(dnnl, op, { hint });
+      pd = PrimitiveDesc.of(dnnl, (abi) => abi.reluBackwardPd(data, hint.handle));
       this.primitive = new Primitive(dnnl, pd, [
         { arg: ARG.src, md: data },
         { arg: ARG.diffDst, md: data },

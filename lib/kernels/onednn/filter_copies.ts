@@ -13,10 +13,11 @@
  *
  * @module
  */
+import type { MdRef } from "./abi.ts";
 
 /** One filter's copy: its layout (a memory descriptor) and data. */
 export interface FilterCopy {
-  readonly md: Uint8Array;
+  readonly md: MdRef;
   readonly data: Uint8Array;
 }
 
@@ -49,7 +50,7 @@ export class FilterCopies {
    * Holds a copy of filter data `id` in layout `md`, `bytes` long, filled by
    * `fill` (a buffer recycled or new); returns its data.
    */
-  put(id: object, md: Uint8Array, bytes: number, fill: (out: Uint8Array) => void): Uint8Array {
+  put(id: object, md: MdRef, bytes: number, fill: (out: Uint8Array) => void): Uint8Array {
     this.drop(id);
     const list = this.spare.get(bytes);
     const reused = list?.pop();

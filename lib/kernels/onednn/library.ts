@@ -1,10 +1,11 @@
 /**
- * The oneDNN library (Debian's `libdnnl2`) opened through `Deno.dlopen`: its
- * version checked, its C API's symbols bound, one CPU engine and stream.
+ * The oneDNN library (Debian's `libdnnl2`, Ubuntu 24.04's `libdnnl3`) opened
+ * through `Deno.dlopen`: its version checked, the calls common to its C API
+ * versions bound, the version layer (abi_v2.ts / abi_v3.ts) for the rest,
+ * one CPU engine and stream.
  *
- * Only the 2.x C API is bound (op descriptors, `dnnl_*_desc_init`); oneDNN
- * 3.x removed those, so a 3.x library is refused with a reason and the
- * caller falls back to plain wasm. OpenMP reads its settings when the
+ * 2.3-2.x and 3.1-3.x are supported; any other version is refused with a
+ * reason and the caller falls back to plain wasm. OpenMP reads its settings when the
  * library loads, so unless the user set them they are set before opening:
  * `OMP_NUM_THREADS`, one thread per core; `OMP_WAIT_POLICY=passive`, so a
  * thread waiting at a barrier sleeps instead of spinning (on a shared,
@@ -14,113 +15,31 @@
  * @module
  */
 import { availableParallelism } from "node:os";
+import {
+  ATTR_SYMBOLS,
+  check,
+  type DnnlAbi,
+  handleOf,
+  handleOut,
+  OneDnnUnavailable,
+} from "./abi.ts";
+import { abiV2, V2_SYMBOLS } from "./abi_v2.ts";
+import { abiV3, V3_SYMBOLS } from "./abi_v3.ts";
 
-/** The C API of oneDNN 2.x that the kernels use (see oneapi/dnnl/dnnl.h). */
+export { check, handleOf, OneDnnUnavailable };
+
+/** The C calls that are the same in oneDNN 2.x and 3.x (oneapi/dnnl/dnnl.h). */
 const SYMBOLS = {
   dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_get_effective_cpu_isa: { parameters: [], result: "i32" },
   dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
   dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
   dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
-  dnnl_memory_desc_init_by_tag: {
-    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
-    result: "i32",
-  },
   dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
   dnnl_memory_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
   dnnl_memory_set_data_handle: { parameters: ["pointer", "pointer"], result: "i32" },
   dnnl_memory_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_convolution_forward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_convolution_backward_data_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  dnnl_convolution_backward_weights_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_pooling_v2_forward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_pooling_v2_backward_desc_init: {
-    parameters: [
-      "buffer",
-      "i32",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "i32",
-  },
-  dnnl_batch_normalization_forward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
-    result: "i32",
-  },
-  dnnl_batch_normalization_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
-    result: "i32",
-  },
-  dnnl_eltwise_forward_desc_init: {
-    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_eltwise_backward_desc_init: {
-    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_primitive_attr_set_post_ops: { parameters: ["pointer", "pointer"], result: "i32" },
-  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
-  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
-  dnnl_post_ops_append_eltwise: {
-    parameters: ["pointer", "f32", "i32", "f32", "f32"],
-    result: "i32",
-  },
-  dnnl_primitive_desc_create: {
-    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
-    result: "i32",
-  },
   dnnl_reorder_primitive_desc_create: {
     parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -134,6 +53,7 @@ const SYMBOLS = {
   dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
   dnnl_primitive_execute: { parameters: ["pointer", "pointer", "i32", "buffer"], result: "i32" },
   dnnl_primitive_destroy: { parameters: ["pointer"], result: "i32" },
+  ...ATTR_SYMBOLS,
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The bound symbols. */
@@ -146,10 +66,38 @@ export interface DnnlVersion {
   patch: number;
 }
 
+/**
+ * The instruction set oneDNN's kernels use here (`dnnl_get_effective_cpu_isa`,
+ * lowered by `ONEDNN_MAX_CPU_ISA` / `DNNL_MAX_CPU_ISA`).
+ */
+export interface CpuIsa {
+  /** The family: `avx512_core`, `avx2`, `avx`, `sse41`, or `isa 0x..` when none of these. */
+  readonly family: "avx512_core" | "avx2" | "avx" | "sse41" | `isa 0x${string}`;
+  /** The raw `dnnl_cpu_isa_t` value (its meaning of the high bits differs between 2.x and 3.x). */
+  readonly value: number;
+}
+
+/**
+ * The family of a `dnnl_cpu_isa_t` value. The low bits mean the same in
+ * 2.x and 3.x (sse41 0x1, avx 0x3, avx2 0x7, avx512_core 0x27: each
+ * includes the one before); extensions (vnni, bf16, amx) add higher bits.
+ */
+export function cpuIsaFamily(value: number): CpuIsa["family"] {
+  if ((value & 0x27) === 0x27) return "avx512_core";
+  if ((value & 0x7) === 0x7) return "avx2";
+  if ((value & 0x3) === 0x3) return "avx";
+  if ((value & 0x1) === 0x1) return "sse41";
+  return `isa 0x${value.toString(16)}`;
+}
+
 /** An opened oneDNN: its symbols, version, CPU engine and stream, and OpenMP threads. */
 export interface OneDnn {
-  /** The C functions. */
+  /** The C functions that are the same in every supported version. */
   readonly api: DnnlSymbols;
+  /** How this version makes memory and primitive descriptors. */
+  readonly abi: DnnlAbi;
+  /** The instruction set its kernels use. */
+  readonly isa: CpuIsa;
   /** The library's version. */
   readonly version: DnnlVersion;
   /** Path or soname it was opened by. */
@@ -165,29 +113,19 @@ export interface OneDnn {
 /** The library sonames tried, newest supported first. */
 export const DNNL_SONAMES = ["libdnnl.so.2", "libdnnl.so.3", "libdnnl.so"] as const;
 
-/** Why oneDNN cannot be used here; the message is the one line a script prints. */
-export class OneDnnUnavailable extends Error {
-  override name = "OneDnnUnavailable";
-}
-
 /**
- * Null when `version` has the C API these kernels bind (2.x, from 2.3 on,
- * which has `dnnl_pooling_v2`), else the reason it is refused.
+ * Null when `version` has a C API these kernels bind: 2.x from 2.3 on
+ * (which has `dnnl_pooling_v2`), or 3.x from 3.1 on; else the reason it is
+ * refused.
  */
 export function unsupportedVersionReason(version: DnnlVersion): string | null {
   const v = `${version.major}.${version.minor}.${version.patch}`;
   if (version.major === 2 && version.minor >= 3) return null;
-  if (version.major >= 3) {
-    return `oneDNN ${v} has the 3.x C API (no op descriptors); only 2.3-2.x is supported`;
+  if (version.major === 3 && version.minor >= 1) return null;
+  if (version.major >= 4) {
+    return `oneDNN ${v} is newer than this toolkit knows (2.3-2.x and 3.1-3.x are supported)`;
   }
-  return `oneDNN ${v} is too old; 2.3 or later 2.x is needed`;
-}
-
-/** Throws {@linkcode OneDnnUnavailable} naming the call when a oneDNN status is not success. */
-export function check(status: number, what: string): void {
-  if (status !== 0) {
-    throw new OneDnnUnavailable(`oneDNN ${what} failed with status ${status}`);
-  }
+  return `oneDNN ${v} is too old; 2.3 or later 2.x, or 3.1 or later 3.x, is needed`;
 }
 
 /** Reads the version of the library at `path` without binding anything else. */
@@ -201,18 +139,6 @@ function readVersion(path: string): DnnlVersion {
   } finally {
     probe.close();
   }
-}
-
-/** Out-parameter for a handle (`dnnl_*_t *`). */
-function handleOut(): BigUint64Array {
-  return new BigUint64Array(1);
-}
-
-/** The handle written to an out-parameter. */
-export function handleOf(out: BigUint64Array, what: string): Deno.PointerObject {
-  const p = Deno.UnsafePointer.create(out[0]);
-  if (p === null) throw new OneDnnUnavailable(`oneDNN ${what} returned a null handle`);
-  return p;
 }
 
 const GOMP_SYMBOLS = {
@@ -258,52 +184,106 @@ export function singleThreaded<T>(f: () => T): T {
   }
 }
 
+/**
+ * The instruction-set families the kernels run on. Below AVX, oneDNN's
+ * SSE4.1 kernels load and store with 16-byte alignment, which TF.js' wasm
+ * heap does not give: its average pooling crashed the process (SIGSEGV) on
+ * data 8 bytes off a 16-byte boundary, in 2.6 and 3.1 alike
+ * (`DNNL_MAX_CPU_ISA=SSE41`), while AVX's took any alignment.
+ */
+export const SUPPORTED_ISA_FAMILIES: readonly CpuIsa["family"][] = ["avx512_core", "avx2", "avx"];
+
+/** The packages that carry a supported oneDNN, by distribution (for messages and the README). */
+export const DNNL_PACKAGES =
+  "apt-get install libdnnl2 (Debian 12, Ubuntu 22.04) or libdnnl3 (Ubuntu 24.04)";
+
+/** What is known of one candidate library without binding it. */
+export interface OneDnnCandidate {
+  /** Path or soname tried. */
+  path: string;
+  /** Its version, or null where it did not load. */
+  version: DnnlVersion | null;
+  /** Why it cannot be used, or null where it can. */
+  refusal: string | null;
+}
+
+/** Reads the version of each candidate (`GALAXY_DNNL_LIBRARY`, else {@linkcode DNNL_SONAMES}) without binding any. */
+export function oneDnnCandidates(options: { path?: string } = {}): OneDnnCandidate[] {
+  const explicit = options.path ?? Deno.env.get("GALAXY_DNNL_LIBRARY");
+  return (explicit ? [explicit] : [...DNNL_SONAMES]).map((path) => {
+    let version: DnnlVersion;
+    try {
+      version = readVersion(path);
+    } catch (e) {
+      if (e instanceof OneDnnUnavailable) return { path, version: null, refusal: e.message };
+      return { path, version: null, refusal: "not found" };
+    }
+    return { path, version, refusal: unsupportedVersionReason(version) };
+  });
+}
+
+/**
+ * The instruction set the library at `path` would run here (with this
+ * process's `ONEDNN_MAX_CPU_ISA` / `DNNL_MAX_CPU_ISA`), asked without
+ * binding it; null where it does not load.
+ */
+export function probeCpuIsa(path: string): CpuIsa | null {
+  let lib;
+  try {
+    lib = Deno.dlopen(path, { dnnl_get_effective_cpu_isa: SYMBOLS.dnnl_get_effective_cpu_isa });
+  } catch {
+    return null;
+  }
+  try {
+    const value = lib.symbols.dnnl_get_effective_cpu_isa();
+    return { family: cpuIsaFamily(value), value };
+  } finally {
+    lib.close();
+  }
+}
+
 let opened: OneDnn | null = null;
 
 /**
- * Opens oneDNN once per process (later calls return the same one). Tries
- * `path`, else `GALAXY_DNNL_LIBRARY`, else {@linkcode DNNL_SONAMES}.
- * Throws {@linkcode OneDnnUnavailable} with a one-line reason when no
- * supported library loads.
+ * Opens oneDNN once per process (later calls return the same one): `path`,
+ * else `GALAXY_DNNL_LIBRARY`, else the first of {@linkcode DNNL_SONAMES}
+ * with a supported version. Throws {@linkcode OneDnnUnavailable} with a
+ * one-line reason when none loads, or when its kernels would run below AVX
+ * ({@linkcode SUPPORTED_ISA_FAMILIES}).
  */
 export function openOneDnn(options: { path?: string } = {}): OneDnn {
   if (opened) return opened;
-  const explicit = options.path ?? Deno.env.get("GALAXY_DNNL_LIBRARY");
-  const paths = explicit ? [explicit] : [...DNNL_SONAMES];
-  const reasons: string[] = [];
-  for (const path of paths) {
-    let version: DnnlVersion;
-    try {
-      if (Deno.env.get("OMP_NUM_THREADS") === undefined) {
-        Deno.env.set("OMP_NUM_THREADS", String(availableParallelism()));
-      }
-      if (Deno.env.get("OMP_WAIT_POLICY") === undefined) {
-        Deno.env.set("OMP_WAIT_POLICY", "passive");
-      }
-      version = readVersion(path);
-    } catch (e) {
-      if (e instanceof OneDnnUnavailable) throw e;
-      reasons.push(`${path} not found`);
-      continue;
-    }
-    const bad = unsupportedVersionReason(version);
-    if (bad) {
-      reasons.push(bad);
-      continue;
-    }
-    opened = bind(path, version);
+  if (Deno.env.get("OMP_NUM_THREADS") === undefined) {
+    Deno.env.set("OMP_NUM_THREADS", String(availableParallelism()));
+  }
+  if (Deno.env.get("OMP_WAIT_POLICY") === undefined) {
+    Deno.env.set("OMP_WAIT_POLICY", "passive");
+  }
+  const candidates = oneDnnCandidates(options);
+  const usable = candidates.find((c) => c.version !== null && c.refusal === null);
+  if (usable) {
+    opened = bind(usable.path, usable.version!);
     return opened;
   }
   throw new OneDnnUnavailable(
-    reasons.every((r) => r.endsWith("not found"))
-      ? `oneDNN not found (${paths.join(", ")}); install it with: apt-get install libdnnl2`
-      : reasons.filter((r) => !r.endsWith("not found")).join("; "),
+    candidates.every((c) => c.version === null)
+      ? `oneDNN not found (${
+        candidates.map((c) => c.path).join(", ")
+      }); install it with: ${DNNL_PACKAGES}`
+      : candidates.filter((c) => c.version !== null).map((c) => c.refusal).join("; "),
   );
 }
 
 function bind(path: string, version: DnnlVersion): OneDnn {
-  const lib = Deno.dlopen(path, SYMBOLS);
-  const api = lib.symbols;
+  const api = Deno.dlopen(path, SYMBOLS).symbols;
+  const value = api.dnnl_get_effective_cpu_isa();
+  const isa = { family: cpuIsaFamily(value), value };
+  if (!SUPPORTED_ISA_FAMILIES.includes(isa.family)) {
+    throw new OneDnnUnavailable(
+      `oneDNN ${version.major}.${version.minor} would run ${isa.family} kernels here, which need ` +
+        `16-byte-aligned data the wasm heap does not give; the native kernels need AVX or later`,
+    );
+  }
   const out = handleOut();
   check(api.dnnl_engine_create(out, 1, /* dnnl_cpu */ 0n), "dnnl_engine_create");
   const engine = handleOf(out, "dnnl_engine_create");
@@ -311,11 +291,15 @@ function bind(path: string, version: DnnlVersion): OneDnn {
   const stream = handleOf(out, "dnnl_stream_create");
   const env = Number(Deno.env.get("OMP_NUM_THREADS"));
   const threads = openMpThreads(Number.isFinite(env) && env > 0 ? env : availableParallelism());
-  return { api, version, path, threads, engine, stream };
+  const abi = version.major === 2
+    ? abiV2(Deno.dlopen(path, V2_SYMBOLS).symbols, api, engine)
+    : abiV3(Deno.dlopen(path, V3_SYMBOLS).symbols, api, engine);
+  return { api, abi, isa, version, path, threads, engine, stream };
 }
 
-/** `oneDNN 2.6 (2 threads)`: how the backend line names the library. */
+/** `oneDNN 2.6 (avx2, 2 threads)`: how the backend line names the library. */
 export function describeOneDnn(dnnl: OneDnn): string {
   const t = dnnl.threads;
-  return `oneDNN ${dnnl.version.major}.${dnnl.version.minor} (${t} thread${t === 1 ? "" : "s"})`;
+  return `oneDNN ${dnnl.version.major}.${dnnl.version.minor} ` +
+    `(${dnnl.isa.family}, ${t} thread${t === 1 ? "" : "s"})`;
 }

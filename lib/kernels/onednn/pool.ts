@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { check, type OneDnn } from "./library.ts";
+import type { OneDnn } from "./library.ts";
 import {
   ARG,
   byteSize,
@@ -18,7 +18,6 @@ import {
   dims,
   DNNL,
   memoryDesc,
-  opDesc,
   Primitive,
   PrimitiveCache,
   PrimitiveDesc,
@@ -89,28 +88,18 @@ export function poolGeometry(
 
 type Kind = "max" | "avg";
 
-function descs(dnnl: OneDnn, g: PoolGeometry, kind: Kind, prop: number) {
-  const src = memoryDesc(dnnl, [g.batch, g.channels, g.inHeight, g.inWidth], DNNL.nhwc);
-  const dst = memoryDesc(dnnl, [g.batch, g.channels, g.outHeight, g.outWidth], DNNL.nhwc);
-  const params = [
-    dims([g.strideHeight, g.strideWidth]),
-    dims([g.filterHeight, g.filterWidth]),
-    dims([0, 0]),
-    dims([g.padTop, g.padLeft]),
-    dims([g.padBottom, g.padRight]),
-  ] as const;
-  const alg = kind === "max" ? DNNL.poolingMax : DNNL.poolingAvgExcludePadding;
-  const fwd = opDesc();
-  check(
-    dnnl.api.dnnl_pooling_v2_forward_desc_init(fwd, prop, alg, src, dst, ...params),
-    "dnnl_pooling_v2_forward_desc_init",
-  );
-  const bwd = opDesc();
-  check(
-    dnnl.api.dnnl_pooling_v2_backward_desc_init(bwd, alg, src, dst, ...params),
-    "dnnl_pooling_v2_backward_desc_init",
-  );
-  return { src, dst, fwd, bwd };
+function descs(dnnl: OneDnn, g: PoolGeometry, kind: Kind) {
+  return {
+    src: memoryDesc(dnnl, [g.batch, g.channels, g.inHeight, g.inWidth], "nhwc"),
+    dst: memoryDesc(dnnl, [g.batch, g.channels, g.outHeight, g.outWidth], "nhwc"),
+    params: {
+      strides: dims([g.strideHeight, g.strideWidth]),
+      kernel: dims([g.filterHeight, g.filterWidth]),
+      padL: dims([g.padTop, g.padLeft]),
+      padR: dims([g.padBottom, g.padRight]),
+      alg: kind,
+    },
+  };
 }
 
 /** Forward pooling (inference: no workspace). */
@@ -118,8 +107,11 @@ export class PoolForward {
   private readonly pool: Primitive;
 
   constructor(dnnl: OneDnn, g: PoolGeometry, kind: Kind) {
-    const d = descs(dnnl, g, kind, DNNL.forwardInference);
-    const pd = PrimitiveDesc.create(dnnl, d.fwd);
+    const d = descs(dnnl, g, kind);
+    const pd = PrimitiveDesc.of(
+      dnnl,
+      (abi) => abi.poolForwardPd("inference", d.src, d.dst, d.params),
+    );
     try {
       this.pool = new Primitive(dnnl, pd, [{ arg: ARG.src, md: d.src }, {
         arg: ARG.dst,
@@ -148,11 +140,14 @@ export class PoolBackward {
   private readonly workspace: Uint8Array | null = null;
 
   constructor(dnnl: OneDnn, g: PoolGeometry, readonly kind: Kind) {
-    const d = descs(dnnl, g, kind, DNNL.forwardTraining);
-    const fpd = PrimitiveDesc.create(dnnl, d.fwd);
+    const d = descs(dnnl, g, kind);
+    const fpd = PrimitiveDesc.of(
+      dnnl,
+      (abi) => abi.poolForwardPd("training", d.src, d.dst, d.params),
+    );
     let bpd: PrimitiveDesc | null = null;
     try {
-      bpd = PrimitiveDesc.create(dnnl, d.bwd, { hint: fpd });
+      bpd = PrimitiveDesc.of(dnnl, (abi) => abi.poolBackwardPd(d.src, d.dst, d.params, fpd.handle));
       if (kind === "max") {
         const ws = fpd.md(DNNL.queryWorkspaceMd)!;
         this.workspace = new Uint8Array(byteSize(dnnl, ws));

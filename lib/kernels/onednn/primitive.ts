@@ -12,34 +12,12 @@
  * @module
  */
 import { check, handleOf, type OneDnn } from "./library.ts";
+import { dims, type DnnlAbi, type LayoutTag, type MdRef, pointerOf } from "./abi.ts";
 
-/** Bytes of a `dnnl_memory_desc_t` in 2.x (`sizeof`, checked against dnnl_types.h 2.6). */
-const MD_SIZE = 696;
-/** Bytes reserved for a `dnnl_memory_desc_t`. */
-const MD_BYTES = 1024;
-/** Bytes reserved for an op descriptor (`dnnl_convolution_desc_t` is 5976 in 2.x, the largest used). */
-const OP_DESC_BYTES = 8192;
+export { dims, type LayoutTag, type MdRef };
 
-/** `dnnl_data_type_t` and `dnnl_format_tag_t` values of the 2.x API (dnnl_types.h). */
+/** `dnnl_query_t` values, the same in 2.x and 3.x (dnnl_types.h). */
 export const DNNL = {
-  f32: 3,
-  tagAny: 1,
-  tagA: 2,
-  tagNc: 3,
-  nhwc: 20,
-  hwio: 30,
-  forwardTraining: 64,
-  forwardInference: 96,
-  backward: 128,
-  backwardData: 160,
-  convolutionDirect: 1,
-  eltwiseRelu: 31,
-  poolingMax: 0x1ff,
-  poolingAvgIncludePadding: 0x2ff,
-  poolingAvgExcludePadding: 0x3ff,
-  useGlobalStats: 0x1,
-  useScale: 0x8,
-  useShift: 0x10,
   queryImplInfoStr: 8,
   queryExecArgMd: 255,
   querySrcMd: 129,
@@ -69,44 +47,14 @@ export const ARG = {
   diffShift: 256,
 } as const;
 
-/** A `dnnl_dims_t` (12 int64) holding `values`. */
-export function dims(values: readonly number[]): BigInt64Array {
-  const out = new BigInt64Array(12);
-  values.forEach((v, i) => out[i] = BigInt(v));
-  return out;
-}
-
-/** A plain f32 memory descriptor of logical `shape` in layout `tag`. */
-export function memoryDesc(dnnl: OneDnn, shape: readonly number[], tag: number): Uint8Array {
-  const md = new Uint8Array(MD_BYTES);
-  check(
-    dnnl.api.dnnl_memory_desc_init_by_tag(md, shape.length, dims(shape), DNNL.f32, tag),
-    "dnnl_memory_desc_init_by_tag",
-  );
-  return md;
+/** A new f32 memory descriptor of logical `shape` (oneDNN's dims order) in layout `tag`. */
+export function memoryDesc(dnnl: OneDnn, shape: readonly number[], tag: LayoutTag): MdRef {
+  return dnnl.abi.memoryDesc(shape, tag);
 }
 
 /** A copy of memory descriptor `md` that outlives the primitive descriptor it may live in. */
-export function copyMd(md: MdRef): Uint8Array {
-  const out = new Uint8Array(MD_BYTES);
-  out.set(
-    md instanceof Uint8Array
-      ? md.subarray(0, MD_SIZE)
-      : new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(md, MD_SIZE)),
-  );
-  return out;
-}
-
-/** A zeroed buffer for an op descriptor to be filled by a `dnnl_*_desc_init`. */
-export function opDesc(): Uint8Array {
-  return new Uint8Array(OP_DESC_BYTES);
-}
-
-/** Where a memory descriptor lives: a buffer of ours, or inside a primitive descriptor. */
-export type MdRef = Uint8Array | Deno.PointerObject;
-
-function pointerOf(md: MdRef): Deno.PointerObject {
-  return md instanceof Uint8Array ? Deno.UnsafePointer.of(md)! : md;
+export function copyMd(dnnl: OneDnn, md: MdRef): MdRef {
+  return dnnl.abi.copyMd(md);
 }
 
 /** Whether two memory descriptors describe the same layout. */
@@ -123,24 +71,12 @@ export function byteSize(dnnl: OneDnn, md: MdRef): number {
 export class PrimitiveDesc {
   private constructor(readonly dnnl: OneDnn, readonly handle: Deno.PointerObject) {}
 
-  /** From an op descriptor, with optional attributes and forward hint. */
-  static create(
-    dnnl: OneDnn,
-    op: Uint8Array,
-    options: { attr?: Deno.PointerObject | null; hint?: PrimitiveDesc } = {},
-  ): PrimitiveDesc {
-    const out = new BigUint64Array(1);
-    check(
-      dnnl.api.dnnl_primitive_desc_create(
-        out,
-        op,
-        options.attr ?? null,
-        dnnl.engine,
-        options.hint?.handle ?? null,
-      ),
-      "dnnl_primitive_desc_create",
-    );
-    return new PrimitiveDesc(dnnl, handleOf(out, "dnnl_primitive_desc_create"));
+  /**
+   * The descriptor `make` creates through the version layer
+   * (`dnnl.abi.*Pd`), e.g. `PrimitiveDesc.of(dnnl, (abi) => abi.reluForwardPd(md))`.
+   */
+  static of(dnnl: OneDnn, make: (abi: DnnlAbi) => Deno.PointerObject): PrimitiveDesc {
+    return new PrimitiveDesc(dnnl, make(dnnl.abi));
   }
 
   /** A reorder from layout `from` to layout `to`. */

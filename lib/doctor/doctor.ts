@@ -6,6 +6,11 @@
  *
  * @module
  */
+import {
+  describeOneDnnCandidates,
+  oneDnnCandidates,
+  openedOneDnn,
+} from "../kernels/onednn/library.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type BackendCandidate,
@@ -231,6 +236,10 @@ export async function examine(options: DoctorOptions = {}): Promise<DoctorReport
     problems.push((e as Error).message);
   }
   add("native CPU kernels", info?.kernels ?? "none");
+  add(
+    "oneDNN libraries",
+    describeOneDnnCandidates(oneDnnCandidates(), openedOneDnn()?.path ?? null),
+  );
   return { findings, problems, warnings, backend: info };
 }
 

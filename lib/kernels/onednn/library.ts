@@ -242,6 +242,32 @@ export function probeCpuIsa(path: string): CpuIsa | null {
   }
 }
 
+/**
+ * One line on each candidate library for `deno task doctor`: its version,
+ * whether it is the one in use (`inUse`, a path or soname), and why each
+ * other one was passed over.
+ */
+export function describeOneDnnCandidates(
+  candidates: readonly OneDnnCandidate[],
+  inUse: string | null,
+): string {
+  const chosen = candidates.find((c) => c.path === inUse);
+  return candidates.map((c) => {
+    if (c.version === null) return `${c.path}: ${c.refusal ?? "not found"}`;
+    const v = `${c.version.major}.${c.version.minor}.${c.version.patch}`;
+    if (c.path === inUse) return `${c.path}: ${v}, in use`;
+    if (c.refusal !== null) return `${c.path}: ${v}, refused (${c.refusal})`;
+    return `${c.path}: ${v}, passed over (${
+      chosen ? `${chosen.path} comes first in the order tried` : "native kernels not in use"
+    })`;
+  }).join("; ");
+}
+
+/** The library the kernels use in this process, or null where none was opened. */
+export function openedOneDnn(): OneDnn | null {
+  return opened;
+}
+
 let opened: OneDnn | null = null;
 
 /**

@@ -78,6 +78,6 @@ Deno.test("training flags: read and checked once for train and retrain; unset on
       ["alpha", "-1", /--alpha must be a number >= 0/],
     ] as const
   ) {
-    assert.throws(() => read([`--${flag}`, value]), message);
+    assert.throws(() => read([`--${flag}=${value}`]), message);
   }
 });

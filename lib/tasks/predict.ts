@@ -38,7 +38,7 @@ export const PREDICT_TASK = {
     format: choice(
       PREDICT_FORMATS,
       "id,label,probability,p_<class>... or, for votes models, the Kaggle submission: " +
-        "GalaxyID,Class1.1,...,Class11.6",
+        "GalaxyID,Class1.1,...,Class11.6 in the order of training_solutions_rev1.csv",
       { default: "classes" },
     ),
     tta: bool(

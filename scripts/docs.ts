@@ -8,22 +8,11 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runMain } from "../lib/cli.ts";
 import { bool, parseTask } from "../lib/flags.ts";
 import { writeFileAtomic } from "../lib/io/atomic.ts";
-import { renderFlagBlocks } from "../lib/tasks/docs.ts";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-/** The markdown files that may hold generated blocks. */
-export function docFiles(root = ROOT): string[] {
-  const docs = [...Deno.readDirSync(join(root, "docs"))]
-    .filter((e) => e.isFile && e.name.endsWith(".md")).map((e) => join(root, "docs", e.name))
-    .sort();
-  return [join(root, "README.md"), ...docs];
-}
+import { docFiles, renderFlagBlocks } from "../lib/tasks/docs.ts";
 
 if (import.meta.main) {
   await runMain(async () => {
@@ -33,7 +22,7 @@ if (import.meta.main) {
       flags: { check: bool("only report the files whose generated tables are stale") },
     }, Deno.args);
     let stale = 0;
-    for (const file of docFiles()) {
+    for (const file of docFiles(fileURLToPath(new URL("..", import.meta.url)))) {
       const before = await Deno.readTextFile(file);
       const after = renderFlagBlocks(before, file);
       if (after === before) continue;

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlags } from "../lib/train/flags.ts";
 import { parseTask } from "../lib/flags.ts";
-import {
-  choiceFlag,
-  formatBytes,
-  formatDuration,
-  numberFlag,
-  parseFlags,
-  UsageError,
-} from "../lib/cli.ts";
+import { choiceFlag, formatBytes, formatDuration, numberFlag, UsageError } from "../lib/cli.ts";
 
 Deno.test("numberFlag: the value, the fallback when absent, or an error naming the flag", () => {
   assert.equal(numberFlag("size", "48", 64), 48);

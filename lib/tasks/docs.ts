@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { markdownTable, type TaskFlags } from "../flags.ts";
 import { TASKS } from "./mod.ts";
 
@@ -48,4 +49,12 @@ export function renderFlagBlocks(markdown: string, file: string, tasks = TASKS):
     }
     return flagsBlock(cli);
   });
+}
+
+/** The markdown files under `root` that may hold generated blocks: README.md and docs/*.md. */
+export function docFiles(root: string): string[] {
+  const docs = [...Deno.readDirSync(join(root, "docs"))]
+    .filter((e) => e.isFile && e.name.endsWith(".md")).map((e) => join(root, "docs", e.name))
+    .sort();
+  return [join(root, "README.md"), ...docs];
 }

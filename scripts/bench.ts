@@ -84,7 +84,7 @@ await runMain(async () => {
         plan,
         ctx,
         (argv, timeoutSeconds) =>
-          runMeasured({ argv, timeoutSeconds, forwardStderr: flags.verbose }),
+          runMeasured({ argv, timeoutSeconds, forwardStderr: flags.verbose === true }),
       );
       benchRows = plan.rows(results);
     } catch (e) {

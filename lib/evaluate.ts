@@ -25,25 +25,31 @@
  *   from the fractions (true class: argmax of the volunteers' Class1.1-1.3;
  *   probabilities: the predicted Class1.1-1.3, which sum to 1).
  *
+ * The stages, each a module of lib/evaluate/: the label source
+ * (`labels.ts`), the predictions (`predictions.ts`), the scores
+ * (`score.ts`, shared with training's validation), the pictures
+ * (`pictures.ts`), then the report (here).
+ *
  * @module
  */
 import { join } from "node:path";
 import { type Dataset, openDataset, type Split } from "./data/dataset.ts";
-import { getLabelScheme, Q1_CLASSES } from "./data/label_schemes.ts";
-import { NUM_VOTES, QUESTIONS, questionSlice, voteIndex } from "./data/schema.ts";
-import { predictBatch } from "./inference.ts";
 import { writeFileAtomic, writeJsonAtomic } from "./io/atomic.ts";
-import {
-  argmaxAt,
-  type ClassificationMetrics,
-  classificationMetrics,
-  columnRmse,
-  rmse,
-} from "./metrics.ts";
+import type { ClassificationMetrics } from "./metrics.ts";
 import { openRun, type Run } from "./predict/run.ts";
-import { confusionSpec, renderChart, trainingCurves, writePicture } from "./report/charts.ts";
-import { clip, galaxyGrid, gridCaptionChars } from "./report/galaxy_grid.ts";
 import { evaluationMarkdown } from "./report/markdown.ts";
+import { labelSource } from "./evaluate/labels.ts";
+import { drawPictures } from "./evaluate/pictures.ts";
+import { type Predictions, predictSplit } from "./evaluate/predictions.ts";
+import {
+  type Q1FractionScore,
+  q1FractionScore,
+  q1Groups,
+  scoreOutputs,
+  type VoteScores,
+} from "./evaluate/score.ts";
+
+export { q1FractionPairs, q1Groups } from "./evaluate/score.ts";
 
 /** Settings of {@linkcode evaluate}. */
 export interface EvaluateOptions {
@@ -113,95 +119,15 @@ export interface EvaluationReport {
   /** Classification metrics on the scored images. */
   classification: ClassificationMetrics;
   /** votes runs: the competition's RMSE over the 37 fractions, and per question. */
-  votes: {
-    rmse: number;
-    perQuestion: { question: number; text: string; rmse: number }[];
-  } | null;
+  votes: VoteScores | null;
   /** Class runs on data with fractions: class probabilities vs Q1 vote fractions. */
-  q1FractionRmse: {
-    rmse: number;
-    n: number;
-    /** Q1 answer -> the run's classes summed into it. */
-    groups: Record<string, string[]>;
-  } | null;
+  q1FractionRmse: Q1FractionScore | null;
   /** Wrong predictions of highest predicted probability, highest first (at most `worst`). */
   mostConfidentlyWrong: WrongGalaxy[];
   /** Files in the report folder (null: not made, see notes). */
   pictures: { confusion: string | null; curves: string | null; wrong: string | null };
   /** Remarks on how the run was scored and what was left out. */
   notes: string[];
-}
-
-/** Which Q1 answer (0 smooth, 1 features or disk, 2 star or artifact) each known class belongs to. */
-const Q1_GROUP_OF: Readonly<Record<string, number>> = {
-  smooth: 0,
-  round: 0,
-  in_between: 0,
-  cigar: 0,
-  features_or_disk: 1,
-  edge_on: 1,
-  spiral: 1,
-  star_or_artifact: 2,
-};
-
-/** Q1 answer of every class, or null when some class has none. */
-export function q1Groups(classes: readonly string[]): number[] | null {
-  const g = classes.map((c) => Q1_GROUP_OF[c]);
-  return g.every((x) => x !== undefined) ? g : null;
-}
-
-/**
- * Predicted Q1 fractions (class probabilities summed per answer) and the
- * true ones renormalised over the covered answers, for rows whose covered
- * fractions are not all 0; returns the two n x covered matrices.
- */
-export function q1FractionPairs(
-  probs: ArrayLike<number>,
-  votes: ArrayLike<number>,
-  groups: readonly number[],
-): { pred: Float32Array; truth: Float32Array; n: number; covered: number[] } {
-  const c = groups.length;
-  const rows = probs.length / c;
-  const covered = [...new Set(groups)].sort((a, b) => a - b);
-  const q1 = voteIndex("Class1.1");
-  const pred: number[] = [];
-  const truth: number[] = [];
-  let n = 0;
-  for (let i = 0; i < rows; i++) {
-    const t = covered.map((a) => votes[i * NUM_VOTES + q1 + a]);
-    const s = t.reduce((x, y) => x + y, 0);
-    if (!(s > 0)) continue;
-    n++;
-    for (let k = 0; k < covered.length; k++) {
-      let p = 0;
-      for (let j = 0; j < c; j++) if (groups[j] === covered[k]) p += probs[i * c + j];
-      pred.push(p);
-      truth.push(t[k] / s);
-    }
-  }
-  return { pred: Float32Array.from(pred), truth: Float32Array.from(truth), n, covered };
-}
-
-interface Candidate extends WrongGalaxy {
-  pixels: Uint8Array;
-}
-
-/** Keeps the `k` wrong predictions with the highest predicted probability. */
-class WorstK {
-  items: Candidate[] = [];
-  constructor(readonly k: number) {}
-  offer(probability: number, make: () => Candidate): void {
-    if (this.k <= 0) return;
-    if (
-      this.items.length >= this.k && probability <= this.items[this.items.length - 1].probability
-    ) {
-      return;
-    }
-    this.items.push(make());
-    // Ties keep the earlier (stored-order) image first: a stable sort.
-    this.items.sort((a, b) => b.probability - a.probability);
-    if (this.items.length > this.k) this.items.pop();
-  }
 }
 
 function defaultSplit(ds: Dataset): Split {
@@ -220,14 +146,13 @@ export async function evaluate(o: EvaluateOptions): Promise<EvaluationReport> {
   }
 }
 
-async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<EvaluationReport> {
+/** The split to score, checked: it has labels and images, and the run's image size and crop. */
+function checkSplit(o: EvaluateOptions, run: Run, ds: Dataset): Split {
   const r = run.dataset;
   const m = ds.manifest;
   const split = o.split ?? defaultSplit(ds);
-  const notes: string[] = [];
   if (split === "unlabeled") throw new Error(`split 'unlabeled' of ${o.data} has no labels`);
-  const total = ds.size(split);
-  if (total === 0) throw new Error(`split '${split}' of ${o.data} has no images`);
+  if (ds.size(split) === 0) throw new Error(`split '${split}' of ${o.data} has no images`);
   if (
     m.image.height !== r.size || m.image.width !== r.size || Math.abs(m.image.crop - r.crop) > 1e-9
   ) {
@@ -237,184 +162,70 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
         "the run's dataset was",
     );
   }
+  return split;
+}
 
-  // Where the true classes come from.
-  let labelSource: EvaluationReport["labels"]["source"];
-  let deriveClass: ((votes: Float32Array) => number | null) | null = null;
-  if (r.kind === "votes") {
-    if (!m.hasVotes) throw new Error(`${o.data} has no vote fractions to score a votes run on`);
-    labelSource = "question 1 of the vote fractions";
-    const q1 = getLabelScheme("q1");
-    deriveClass = (v) => q1.target({ id: "", votes: v });
-  } else {
-    const same = m.scheme.name === r.scheme && m.hasLabels &&
-      JSON.stringify(m.scheme.classNames) === JSON.stringify(r.classes);
-    if (same) {
-      labelSource = "dataset";
-    } else if (m.hasVotes && (r.scheme === "gz5" || r.scheme === "q1")) {
-      labelSource = "vote fractions";
-      const scheme = getLabelScheme(r.scheme);
-      deriveClass = (v) => scheme.target({ id: "", votes: v });
-      notes.push(
-        `The dataset's scheme is '${m.scheme.name}'; true classes were derived from its vote ` +
-          `fractions with the run's scheme '${r.scheme}'.`,
-      );
-    } else {
-      throw new Error(
-        `${o.data} is labelled with scheme '${m.scheme.name}' (${m.scheme.classNames.length} ` +
-          `classes) and the run with '${r.scheme}' (${r.classes.join(", ")}): ` +
-          "its labels cannot score this run",
-      );
-    }
-  }
-  const classes = r.kind === "votes" ? [...Q1_CLASSES] : [...r.classes];
-  const c = classes.length;
-  const width = r.classes.length;
+/** The scores of the predictions: classification, vote fractions, Q1 fractions; notes on gaps. */
+function scorePredictions(run: Run, classes: string[], p: Predictions) {
+  const r = run.dataset;
+  const notes: string[] = [];
+  const { classification, votes } = scoreOutputs({
+    classes: { probs: p.probs, labels: p.labels, classes },
+    votes: p.outputs && p.truthVotes ? { pred: p.outputs, truth: p.truthVotes } : undefined,
+  });
   const groups = r.kind === "classes" ? q1Groups(r.classes) : null;
-
-  const probs = new Float32Array(total * c);
-  const labels = new Int32Array(total);
-  const outputs = r.kind === "votes" ? new Float32Array(total * NUM_VOTES) : null;
-  const truthVotes = m.hasVotes ? new Float32Array(total * NUM_VOTES) : null;
-  const side = r.size;
-  const recordBytes = side * side * 3;
-  const worst = new WorstK(o.worst ?? 16);
-  const q1 = voteIndex("Class1.1");
-  let n = 0, seen = 0, leftOut = 0;
-  o.onProgress?.(0, total);
-  for await (const b of ds.batches(split, { batchSize: o.batchSize ?? 64 })) {
-    const out = predictBatch(run.model, b, { tta: o.tta, flipPairs: r.flipPairs });
-    for (let i = 0; i < b.n; i++) {
-      const v = b.votes ? b.votes.subarray(i * NUM_VOTES, (i + 1) * NUM_VOTES) : null;
-      const label = deriveClass ? deriveClass(v!) : b.labels![i];
-      if (label === null) {
-        leftOut++;
-        continue;
-      }
-      const row = out.subarray(i * width, (i + 1) * width);
-      const p = probs.subarray(n * c, (n + 1) * c);
-      if (r.kind === "votes") {
-        // Q1's three fractions sum to 1 by the head's construction; renormalise against rounding.
-        const s = row[q1] + row[q1 + 1] + row[q1 + 2];
-        for (let k = 0; k < 3; k++) p[k] = s > 0 ? row[q1 + k] / s : 1 / 3;
-        outputs!.set(row, n * NUM_VOTES);
-      } else {
-        p.set(row);
-      }
-      labels[n] = label;
-      if (v && truthVotes) truthVotes.set(v, n * NUM_VOTES);
-      const pred = argmaxAt(p, 0, c);
-      if (pred !== label) {
-        worst.offer(p[pred], () => ({
-          id: b.ids[i],
-          true: classes[label],
-          predicted: classes[pred],
-          probability: p[pred],
-          trueProbability: p[label],
-          pixels: b.pixels.slice(i * recordBytes, (i + 1) * recordBytes),
-        }));
-      }
-      n++;
-    }
-    seen += b.n;
-    o.onProgress?.(seen, total);
+  let q1FractionRmse: Q1FractionScore | null = null;
+  if (groups && p.truthVotes) {
+    q1FractionRmse = q1FractionScore(p.probs, p.truthVotes, r.classes, groups);
+  } else if (r.kind === "classes" && p.truthVotes && !groups) {
+    notes.push("The run's classes do not map onto Galaxy Zoo question 1: no fraction RMSE.");
   }
+  return { classification: classification!, votes, q1FractionRmse, notes };
+}
+
+async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<EvaluationReport> {
+  const r = run.dataset;
+  const split = checkSplit(o, run, ds);
+  const total = ds.size(split);
+  const labels = labelSource(r, ds.manifest, o.data);
+  const worstWanted = o.worst ?? 16;
+  const predictions = await predictSplit(run, ds, {
+    split,
+    labels,
+    batchSize: o.batchSize ?? 64,
+    tta: o.tta,
+    worst: worstWanted,
+    onProgress: o.onProgress,
+  });
+  const { n, leftOut } = predictions;
   if (n === 0) {
     throw new Error(
       `none of the ${total} images of split '${split}' has a class under scheme '${r.scheme}'`,
     );
   }
+  const notes = [...labels.notes];
   if (leftOut > 0) {
     notes.push(
       `${leftOut} of ${total} images have no class under '${r.scheme}' and were not scored.`,
     );
   }
-  const classification = classificationMetrics(
-    probs.subarray(0, n * c),
-    labels.subarray(0, n),
-    classes,
-  );
+  const scores = scorePredictions(run, labels.classes, predictions);
+  notes.push(...scores.notes);
 
-  let votes: EvaluationReport["votes"] = null;
-  if (outputs && truthVotes) {
-    const pred = outputs.subarray(0, n * NUM_VOTES);
-    const truth = truthVotes.subarray(0, n * NUM_VOTES);
-    votes = {
-      rmse: rmse(pred, truth),
-      perQuestion: QUESTIONS.map((q) => {
-        const [a, z] = questionSlice(q);
-        const cols = Array.from({ length: z - a }, (_, k) => a + k);
-        return { question: q.id, text: q.text, rmse: columnRmse(pred, truth, NUM_VOTES, cols) };
-      }),
-    };
-  }
-  let q1FractionRmse: EvaluationReport["q1FractionRmse"] = null;
-  if (groups && truthVotes) {
-    const pairs = q1FractionPairs(
-      probs.subarray(0, n * c),
-      truthVotes.subarray(0, n * NUM_VOTES),
-      groups,
-    );
-    if (pairs.n > 0) {
-      const named: Record<string, string[]> = {};
-      for (const a of pairs.covered) {
-        named[Q1_CLASSES[a]] = r.classes.filter((_, j) => groups[j] === a);
-      }
-      q1FractionRmse = { rmse: rmse(pairs.pred, pairs.truth), n: pairs.n, groups: named };
-    }
-  } else if (r.kind === "classes" && truthVotes && !groups) {
-    notes.push("The run's classes do not map onto Galaxy Zoo question 1: no fraction RMSE.");
-  }
-
-  // Pictures.
   await Deno.mkdir(o.out, { recursive: true });
-  const pictures: EvaluationReport["pictures"] = { confusion: null, curves: null, wrong: null };
-  const what = r.kind === "votes" ? "question 1 (from the vote fractions)" : `scheme ${r.scheme}`;
-  await writePicture(
-    join(o.out, "confusion"),
-    await renderChart(
-      confusionSpec(
-        classification.confusion,
-        classes,
-        `Confusion matrix: ${what}, ${split} split (n = ${n})`,
-      ),
-    ),
-  );
-  pictures.confusion = "confusion.png";
-  try {
-    await writePicture(join(o.out, "curves"), await trainingCurves(run.dir));
-    pictures.curves = "curves.png";
-  } catch (e) {
-    notes.push(`No training curves: ${(e as Error).message}.`);
-  }
-  if (worst.items.length > 0) {
-    // Cut long class names, never the probability after them.
-    const room = gridCaptionChars() - "pred: ".length - " (0.00)".length;
-    const caption = (what: string, name: string, p: number) =>
-      `${what}: ${clip(name, room)} (${p.toFixed(2)})`;
-    const png = await galaxyGrid(
-      worst.items.map((w) => ({
-        id: w.id,
-        pixels: w.pixels,
-        side,
-        lines: [
-          w.id,
-          caption("true", w.true, w.trueProbability),
-          caption("pred", w.predicted, w.probability),
-        ],
-        colors: ["#111", "#1a7f37", "#c62828"],
-      })),
-      {
-        title: `Most confidently wrong: ${split} split, ${what}`,
-        subtitle: `the ${worst.items.length} wrong predictions of highest probability; in ` +
-          `brackets the model's probability; ${side} px inputs, upscaled`,
-      },
-    );
-    await writeFileAtomic(join(o.out, "wrong.png"), png);
-    pictures.wrong = "wrong.png";
-  } else if ((o.worst ?? 16) > 0) {
-    notes.push("No wrong predictions: no grid of wrong galaxies.");
-  }
+  const drawn = await drawPictures({
+    out: o.out,
+    runDir: run.dir,
+    split,
+    what: r.kind === "votes" ? "question 1 (from the vote fractions)" : `scheme ${r.scheme}`,
+    classes: labels.classes,
+    confusion: scores.classification.confusion,
+    n,
+    worst: predictions.worst,
+    side: r.size,
+    worstWanted,
+  });
+  notes.push(...drawn.notes);
 
   const report: EvaluationReport = {
     createdAt: new Date().toISOString(),
@@ -426,20 +237,21 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
     scheme: r.scheme,
     kind: r.kind,
     n,
-    labels: {
-      source: labelSource,
-      scheme: r.kind === "votes" ? "q1" : r.scheme,
-      leftOut,
-    },
-    classes,
-    classification,
-    votes,
-    q1FractionRmse,
-    mostConfidentlyWrong: worst.items.map(({ pixels: _, ...w }) => w),
-    pictures,
+    labels: { source: labels.source, scheme: labels.scheme, leftOut },
+    classes: labels.classes,
+    classification: scores.classification,
+    votes: scores.votes,
+    q1FractionRmse: scores.q1FractionRmse,
+    mostConfidentlyWrong: predictions.worst.map(({ pixels: _, ...w }) => w),
+    pictures: drawn.pictures,
     notes,
   };
-  await writeJsonAtomic(join(o.out, "report.json"), report);
-  await writeFileAtomic(join(o.out, "report.md"), evaluationMarkdown(report));
+  await writeReport(o.out, report);
   return report;
+}
+
+/** Writes `report.json` and `report.md` into the report folder. */
+async function writeReport(out: string, report: EvaluationReport): Promise<void> {
+  await writeJsonAtomic(join(out, "report.json"), report);
+  await writeFileAtomic(join(out, "report.md"), evaluationMarkdown(report));
 }

@@ -249,6 +249,17 @@ async function tryJson<T>(path: string): Promise<T | null> {
   return await readJson<T>(path);
 }
 
+/** The options' values when unset (`deno task preprocess` shows them in its help). */
+export const PREPROCESS_DEFAULTS = {
+  size: 64,
+  crop: 0.5,
+  val: 0.1,
+  test: 0.1,
+  splitSeed: 0,
+  shardMb: 256,
+  maxBad: 0.01,
+} as const;
+
 function checkOptions(o: PreprocessOptions): Required<
   Pick<
     PreprocessOptions,
@@ -264,15 +275,16 @@ function checkOptions(o: PreprocessOptions): Required<
   >
 > {
   const { processes, lanes } = decodeSettings({ processes: o.processes, lanes: o.concurrency });
+  const d = PREPROCESS_DEFAULTS;
   const r = {
-    size: o.size ?? 64,
-    crop: o.crop ?? 0.5,
-    val: o.val ?? 0.1,
-    test: o.test ?? 0.1,
-    splitSeed: o.splitSeed ?? 0,
-    shardMb: o.shardMb ?? 256,
+    size: o.size ?? d.size,
+    crop: o.crop ?? d.crop,
+    val: o.val ?? d.val,
+    test: o.test ?? d.test,
+    splitSeed: o.splitSeed ?? d.splitSeed,
+    shardMb: o.shardMb ?? d.shardMb,
     concurrency: lanes,
-    maxBad: o.maxBad ?? 0.01,
+    maxBad: o.maxBad ?? d.maxBad,
     processes,
   };
   validateImageOptions(r);

@@ -20,30 +20,14 @@ import { type RowRecord, rowRecord, writeResults } from "../lib/bench/report.ts"
 import { type BenchRow, runPlan, type SuiteContext } from "../lib/bench/suite.ts";
 import { renderTable } from "../lib/bench/table.ts";
 import { runMeasured } from "../lib/bench/process.ts";
-import { parseFlags, runMain, UsageError } from "../lib/cli.ts";
-
-const USAGE =
-  `usage: deno task bench [--quick] [--only ID[,ID...]] [--list] [--out FILE] [--verbose]
-
-  --quick      a smaller version of every benchmark, one repetition (a few minutes)
-  --only IDS   run only these benchmarks (comma-separated; see --list); their rows in
-               the results file are replaced, the others kept
-  --list       print the benchmark ids and what each measures
-  --out FILE   results file (default bench/results.json)
-  --verbose    show the measured programs' stderr
-
-Benchmarks run one command at a time; run on an otherwise idle machine.`;
+import { runMain, UsageError } from "../lib/cli.ts";
+import { parseTask } from "../lib/flags.ts";
+import { BENCH_TASK } from "../lib/tasks/bench.ts";
 
 const DEFAULT_OUT = fileURLToPath(new URL("../bench/results.json", import.meta.url));
 
 await runMain(async () => {
-  const flags = parseFlags(Deno.args, {
-    quick: { type: "boolean" },
-    only: { type: "string" },
-    list: { type: "boolean" },
-    out: { type: "string" },
-    verbose: { type: "boolean" },
-  }, USAGE);
+  const flags = parseTask(BENCH_TASK, Deno.args);
   if (flags.list) {
     const width = Math.max(...BENCHMARKS.map((b) => b.id.length));
     for (const b of BENCHMARKS) console.log(`${b.id.padEnd(width)}  ${b.description}`);
@@ -56,7 +40,7 @@ await runMain(async () => {
     throw new UsageError(`unknown benchmark ${unknown.join(", ")}: use one of ${ids.join(", ")}`);
   }
   const selected = BENCHMARKS.filter((b) => wanted.includes(b.id));
-  const quick = flags.quick === true;
+  const quick = flags.quick;
   const out = flags.out ?? DEFAULT_OUT;
   const log = (line: string) => console.error(line);
 

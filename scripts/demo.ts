@@ -8,7 +8,9 @@
  */
 import { join, resolve } from "node:path";
 import { describeBackend, setupBackend } from "../lib/backend.ts";
-import { numberFlag, parseFlags, runMain } from "../lib/cli.ts";
+import { runMain } from "../lib/cli.ts";
+import { parseTask } from "../lib/flags.ts";
+import { DEMO_TASK } from "../lib/tasks/demo.ts";
 import { TEST_IMAGES_DIR, writeSyntheticKaggle } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/evaluate.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
@@ -18,29 +20,9 @@ import { preprocess } from "../lib/preprocess.ts";
 import { train, TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
 import { printer } from "./train.ts";
 
-const USAGE = `usage: deno task demo [--out DIR] [--count N] [--size PX] [--epochs N] [--seed S]
-
-Runs generate -> preprocess -> train -> predict -> evaluate on generated data.
-  --out DIR     where everything goes (demo)
-  --count N     generated training galaxies (600)
-  --size PX     image side after crop and resize (32: trains in minutes on a CPU)
-  --epochs N    training epochs (6)
-  --seed S      seed of the data, the split and the training (1)
-Re-running reuses the generated data and dataset and starts a fresh training run.`;
-
 await runMain(async () => {
-  const f = parseFlags(Deno.args, {
-    out: { type: "string" },
-    count: { type: "string" },
-    size: { type: "string" },
-    epochs: { type: "string" },
-    seed: { type: "string" },
-  }, USAGE);
-  const out = resolve(f.out ?? "demo");
-  const count = numberFlag("count", f.count, 600, { min: 50, integer: true });
-  const size = numberFlag("size", f.size, 32, { min: 32, max: 424, integer: true });
-  const epochs = numberFlag("epochs", f.epochs, 6, { min: 1, integer: true });
-  const seed = numberFlag("seed", f.seed, 1, { min: 0, integer: true });
+  const { count, size, epochs, seed, ...f } = parseTask(DEMO_TASK, Deno.args);
+  const out = resolve(f.out);
   const started = performance.now();
   const step = (n: number, what: string) => console.log(`\n[${n}/5] ${what}`);
 

@@ -9,29 +9,15 @@
  *
  * @module
  */
-import { BACKEND_NAMES } from "../lib/backend.ts";
-import { choiceFlag, parseFlags, runMain } from "../lib/cli.ts";
+import { runMain } from "../lib/cli.ts";
+import { parseTask } from "../lib/flags.ts";
+import { DOCTOR_TASK } from "../lib/tasks/doctor.ts";
 import { examine, reasons, renderFindings, verdict } from "../lib/doctor/doctor.ts";
 import { formatCheck, type SmokeCheck, smokeTest } from "../lib/doctor/smoke.ts";
 
-const USAGE = `usage: deno task doctor [--smoke] [--backend NAME] [--data DIR]
-
-  --smoke          also train a narrow ResNet-34 for one step and compare outputs, loss and
-                   every gradient with the pure-JS cpu backend; save, reload and predict;
-                   one mirrored step of 2 replicas where /dev/shm works
-  --backend NAME   ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
-  --data DIR       the data folder whose free disk counts (default: the current folder)
-
-exit status: 0 this machine can train; 1 it cannot (the last line says why); 2 usage error`;
-
 async function main(): Promise<number> {
-  const f = parseFlags(Deno.args, {
-    smoke: { type: "boolean" },
-    backend: { type: "string" },
-    data: { type: "string" },
-  }, USAGE);
-  const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
-  const report = await examine({ backend, data: f.data });
+  const f = parseTask(DOCTOR_TASK, Deno.args);
+  const report = await examine({ backend: f.backend, data: f.data });
   console.log(renderFindings(report));
   const checks: SmokeCheck[] = [];
   if (f.smoke) {

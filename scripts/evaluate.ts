@@ -7,60 +7,28 @@
  *
  * @module
  */
-import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
-import {
-  bar,
-  choiceFlag,
-  numberFlag,
-  parseFlags,
-  ProgressLine,
-  required,
-  runMain,
-} from "../lib/cli.ts";
-import { SPLITS } from "../lib/data/manifest.ts";
+import { describeBackend, setupBackend } from "../lib/backend.ts";
+import { bar, ProgressLine, required, runMain } from "../lib/cli.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { EVALUATE_TASK } from "../lib/tasks/evaluate.ts";
 import { evaluate } from "../lib/evaluate.ts";
 import { resolveRunDir } from "../lib/io/run_dir.ts";
 
-const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --out REPORT_DIR [flags]
-
-  --model RUN_DIR    training run folder (config.json + model/, metrics.jsonl for the curves);
-                     also RUN/model, RUN/model/model.json or a file:// URL of one of these
-  --data DIR         preprocessed dataset folder (same image size and crop as the run's)
-  --split NAME       train|val|test (default test, or val when there is no test split)
-  --out DIR          report folder: report.json, report.md, confusion.png, curves.png, wrong.png
-  --tta              average over the 8 rotations and flips of the square
-  --batch N          images per batch (64)
-  --worst N          galaxies in the most-confidently-wrong grid (16; 0: none)
-  --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
-  --no-native-kernels  wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
-
-exit status: 0 done; 1 failure; 2 usage error`;
+const USAGE = usage(EVALUATE_TASK);
 
 async function main(): Promise<number> {
-  const f = parseFlags(Deno.args, {
-    model: { type: "string" },
-    data: { type: "string" },
-    split: { type: "string" },
-    out: { type: "string" },
-    tta: { type: "boolean" },
-    batch: { type: "string" },
-    worst: { type: "string" },
-    backend: { type: "string" },
-    "no-native-kernels": { type: "boolean" },
-  }, USAGE);
-  const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
-  const split = choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), undefined);
+  const f = parseTask(EVALUATE_TASK, Deno.args);
   const options = {
     run: await resolveRunDir(required("model", f.model, USAGE)),
     data: required("data", f.data, USAGE),
     out: required("out", f.out, USAGE),
-    split,
+    split: f.split,
     tta: f.tta,
-    batchSize: numberFlag("batch", f.batch, 64, { min: 1, integer: true }),
-    worst: numberFlag("worst", f.worst, 16, { min: 0, max: 200, integer: true }),
+    batchSize: f.batch,
+    worst: f.worst,
   };
   const info = await setupBackend({
-    requested: backend,
+    requested: f.backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
   });
   const backendLine = describeBackend(info);

@@ -8,24 +8,16 @@
  *
  * @module
  */
-import { formatBytes, parseFlags, required, runMain } from "../lib/cli.ts";
+import { formatBytes, required, runMain } from "../lib/cli.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { EXPORT_WEB_TASK } from "../lib/tasks/serve.ts";
 import { openModelFlag } from "../lib/serve/model_flag.ts";
 import { exportSite } from "../lib/web/site.ts";
 
-const USAGE = `usage: deno task export-web --model RUN_DIR --out SITE_DIR
-
-  --model RUN_DIR   training run folder (config.json + model/)
-  --out SITE_DIR    folder to write the site into (index.html, app/, model/, tfjs-wasm/)
-
-Serve SITE_DIR with any static web server, e.g. python3 -m http.server -d SITE_DIR.
-(Opening index.html from disk does not work: browsers do not let a page fetch
-files next to it from file:// URLs.)`;
+const USAGE = usage(EXPORT_WEB_TASK);
 
 async function main(): Promise<number> {
-  const f = parseFlags(Deno.args, {
-    model: { type: "string" },
-    out: { type: "string" },
-  }, USAGE);
+  const f = parseTask(EXPORT_WEB_TASK, Deno.args);
   const run = await openModelFlag(required("model", f.model, USAGE));
   const out = required("out", f.out, USAGE);
   try {

@@ -6,40 +6,15 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { formatBytes, numberFlag, ProgressLine, UsageError } from "../lib/cli.ts";
+import { formatBytes, ProgressLine, UsageError } from "../lib/cli.ts";
+import { parseTask } from "../lib/flags.ts";
+import { FETCH_TASK } from "../lib/tasks/fetch.ts";
 import { DEFAULT_API_BASE, KaggleClient } from "../lib/kaggle/client.ts";
 import { findCredentials } from "../lib/kaggle/credentials.ts";
 import { isDiskFull, isExpectedError } from "../lib/kaggle/errors.ts";
 import { fetchCompetition, type FetchEvent } from "../lib/kaggle/fetch.ts";
 import { type FetchSummary, importFrom } from "../lib/kaggle/import.ts";
-import { COMPETITION } from "../lib/kaggle/layout.ts";
 import { describeProgress } from "../lib/kaggle/progress.ts";
-
-const USAGE = `usage: deno task fetch [--out DIR] [options]
-
-Gets the Kaggle "Galaxy Zoo - The Galaxy Challenge" data into
-  DIR/training_solutions_rev1.csv, DIR/images_training_rev1/<id>.jpg, DIR/images_test_rev1/<id>.jpg
-
-  --out DIR          output folder (default data/kaggle)
-  --from PATH        import archives already downloaded: the all-files zip, the single zips
-                     (images_training_rev1.zip, images_test_rev1.zip, training_solutions_rev1.zip),
-                     or a folder holding them; no network, no credentials
-  --synthetic N      write N generated training galaxies instead (with --seed S, --test-count M)
-  --keep-archives    keep downloaded zips in DIR/.downloads after extracting them
-  --api-base URL     Kaggle API root (default $KAGGLE_API_BASE or ${DEFAULT_API_BASE})
-  --competition SLUG competition to fetch (default ${COMPETITION})
-  --retries N        network failures retried per file before giving up (default 3)
-  -h, --help         show this help
-
-Credentials: KAGGLE_USERNAME and KAGGLE_KEY, else kaggle.json in $KAGGLE_CONFIG_DIR or ~/.kaggle
-(create it at https://www.kaggle.com/settings > API > Create New Token; chmod 600 it).
-Re-running skips what is complete; an interrupted download resumes.`;
-
-/** A count flag (0 or more), or undefined when absent: the library has the default. */
-function wholeNumber(flag: string, v: string | undefined): number | undefined {
-  return numberFlag(flag, v, undefined, { min: 0, integer: true });
-}
 
 function onEvent(p: ProgressLine): (e: FetchEvent) => void {
   return (e) => {
@@ -125,30 +100,10 @@ function describeSummary(s: FetchSummary): string {
 const printer = new ProgressLine(5);
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      out: { type: "string", default: "data/kaggle" },
-      from: { type: "string" },
-      synthetic: { type: "string" },
-      seed: { type: "string" },
-      "test-count": { type: "string" },
-      "keep-archives": { type: "boolean", default: false },
-      "api-base": { type: "string" },
-      competition: { type: "string", default: COMPETITION },
-      retries: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
+  const values = parseTask(FETCH_TASK, args);
   const p = printer;
   const outDir = values.out;
-  const synthetic = wholeNumber("synthetic", values.synthetic);
+  const synthetic = values.synthetic;
   if (values.from !== undefined && synthetic !== undefined) {
     throw new UsageError("--from and --synthetic cannot be used together");
   }
@@ -156,8 +111,8 @@ async function main(args: string[]): Promise<void> {
     await runSynthetic(
       outDir,
       synthetic,
-      wholeNumber("test-count", values["test-count"]),
-      wholeNumber("seed", values.seed),
+      values["test-count"],
+      values.seed,
       p,
     );
     return;
@@ -181,7 +136,7 @@ async function main(args: string[]): Promise<void> {
     client: connect,
     competition: values.competition,
     keepArchives: values["keep-archives"],
-    retries: wholeNumber("retries", values.retries),
+    retries: values.retries,
     onEvent: onEvent(p),
   });
   p.log(describeSummary(summary));

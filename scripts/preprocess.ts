@@ -9,63 +9,16 @@
  *
  * @module
  */
-import {
-  formatDuration,
-  numberFlag,
-  parseFlags,
-  ProgressLine,
-  required,
-  runMain,
-  UsageError,
-} from "../lib/cli.ts";
+import { formatDuration, ProgressLine, required, runMain, UsageError } from "../lib/cli.ts";
 import { openDataset } from "../lib/data/dataset.ts";
-import { SCHEME_NAMES } from "../lib/data/label_schemes.ts";
-import { splitSeedFlag } from "../lib/data/split.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { PREPROCESS_TASK } from "../lib/tasks/preprocess.ts";
 import { preprocess, type PreprocessResult, StrictError } from "../lib/preprocess.ts";
 
-const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
-       deno task preprocess --verify --out DIR
-
-  --in DIR           Kaggle folder (training_solutions_rev1.csv + images_training_rev1/),
-                     labels.csv + images/, or one sub-folder of images per class
-  --out DIR          dataset folder to write (resumes an unfinished run)
-  --scheme NAME      ${SCHEME_NAMES.join(" | ")} (default gz5 for Kaggle, csv otherwise)
-  --size N           output side in pixels (64)
-  --crop F           centre crop, fraction of the shorter side (0.5)
-  --val F --test F   split fractions (0.1, 0.1)
-  --split-seed S     seed of the split hash (0)
-  --shard-mb N       largest shard file in MiB (256)
-  --processes N      decoder processes (one per core; 0 decodes in this process)
-  --concurrency N    images each decoder works on at once (3; 6 in this process)
-  --strict           any bad item is fatal
-  --max-bad F        fail when more than this share is bad (0.01)
-  --unlabeled / --no-unlabeled
-                     pack images_test_rev1 as split 'unlabeled' (default on when present)
-  --limit N          only N ids (a fixed hash sample), for quick runs
-  --overwrite        replace a dataset built from other input or options
-  --verify           re-hash every shard of --out against its manifest`;
+const USAGE = usage(PREPROCESS_TASK);
 
 async function main(): Promise<number> {
-  const a = parseFlags(Deno.args, {
-    in: { type: "string" },
-    out: { type: "string" },
-    scheme: { type: "string" },
-    size: { type: "string" },
-    crop: { type: "string" },
-    val: { type: "string" },
-    test: { type: "string" },
-    "split-seed": { type: "string" },
-    "shard-mb": { type: "string" },
-    concurrency: { type: "string" },
-    processes: { type: "string" },
-    strict: { type: "boolean" },
-    "max-bad": { type: "string" },
-    unlabeled: { type: "boolean" },
-    "no-unlabeled": { type: "boolean" },
-    limit: { type: "string" },
-    overwrite: { type: "boolean" },
-    verify: { type: "boolean" },
-  }, USAGE);
+  const a = parseTask(PREPROCESS_TASK, Deno.args);
   const out = required("out", a.out, USAGE);
   if (a.verify) {
     const ds = await openDataset(out);
@@ -78,9 +31,6 @@ async function main(): Promise<number> {
   if (a.unlabeled && a["no-unlabeled"]) {
     throw new UsageError(`--unlabeled and --no-unlabeled contradict\n\n${USAGE}`);
   }
-  // Library defaults apply to absent flags; the library checks the ranges.
-  const num = (name: string, value: string | undefined) => numberFlag(name, value, undefined);
-  const seed = a["split-seed"];
   // Plain lines (logs, CI) at most once a second, as on a terminal before.
   const progress = new ProgressLine(1);
   let result: PreprocessResult;
@@ -89,18 +39,19 @@ async function main(): Promise<number> {
       inDir,
       outDir: out,
       scheme: a.scheme,
-      size: num("size", a.size),
-      crop: num("crop", a.crop),
-      val: num("val", a.val),
-      test: num("test", a.test),
-      splitSeed: seed === undefined ? undefined : splitSeedFlag(seed),
-      shardMb: num("shard-mb", a["shard-mb"]),
-      concurrency: num("concurrency", a.concurrency),
-      processes: num("processes", a.processes),
+      // Unset numbers are undefined: the library has their defaults and checks their ranges.
+      size: a.size,
+      crop: a.crop,
+      val: a.val,
+      test: a.test,
+      splitSeed: a["split-seed"],
+      shardMb: a["shard-mb"],
+      concurrency: a.concurrency,
+      processes: a.processes,
       strict: a.strict,
-      maxBad: num("max-bad", a["max-bad"]),
-      unlabeled: a["no-unlabeled"] ? false : a.unlabeled ?? undefined,
-      limit: num("limit", a.limit),
+      maxBad: a["max-bad"],
+      unlabeled: a["no-unlabeled"] ? false : a.unlabeled || undefined,
+      limit: a.limit,
       overwrite: a.overwrite,
       log: (line) => progress.log(line),
       onProgress: (p) =>

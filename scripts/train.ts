@@ -1,10 +1,11 @@
 /**
  * `deno task train --data DATASET --out RUN [flags]`: trains ResNet-34 on a
- * preprocessed dataset. See README.md for every flag.
+ * preprocessed dataset. Its flags are declared in lib/tasks/train.ts (see
+ * docs/cli.md).
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
+import { type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
 import {
   defaultReplicas,
   joinReplicas,
@@ -12,97 +13,38 @@ import {
   REPLICA_PERMISSIONS,
   type ReplicaFlags,
 } from "../lib/train/mirrored.ts";
-import {
-  bar,
-  formatDuration,
-  numberFlag,
-  parseFlags,
-  ProgressLine,
-  required,
-  runMain,
-  UsageError,
-} from "../lib/cli.ts";
+import { bar, formatDuration, ProgressLine, required, runMain } from "../lib/cli.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { TRAIN_TASK } from "../lib/tasks/train.ts";
 import { train, TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../lib/train/trainer.ts";
-import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlagOptions } from "../lib/train/flags.ts";
-import {
-  describeDatasetSettings,
-  resolveDatasetSettings,
-  SCHEME_DEFAULTS,
-} from "../lib/train/dataset_settings.ts";
+import { readTrainFlags, TRAIN_FLAG_NAMES } from "../lib/train/flags.ts";
+import { describeDatasetSettings, resolveDatasetSettings } from "../lib/train/dataset_settings.ts";
 import { readManifest } from "../lib/data/manifest.ts";
 
-const d = TRAIN_DEFAULTS;
-const { classes, votes } = SCHEME_DEFAULTS;
-const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
-
-  --epochs N            epochs (${d.epochs})
-  --batch N             global batch size (${d.batch})
-  --lr X                peak learning rate (${d.lr}); linear warm-up, then cosine decay
-  --warmup EPOCHS       warm-up length in epochs (${d.warmupEpochs})
-  --optimizer adam|sgd  Adam, or SGD with Nesterov momentum 0.9 (${d.optimizer})
-  --head softmax|sigmoid|tree  output layer; for votes, 37 sigmoids or the
-                        tree-consistent head (${votes.head} for votes, ${classes.head} for classes)
-  --loss focal|ce|bfocal|mse   (${classes.loss} for classes, ${votes.loss} for votes; focal on
-                        fractions is binary focal)
-  --gamma X             focal exponent (${d.gamma})
-  --alpha X|balanced    focal weight, or inverse class frequency
-                        (${classes.alpha} for classes, ${votes.alpha} for votes)
-  --label-smoothing X   (${d.labelSmoothing})
-  --seed N              same seed: same data order, augmentation and initial weights (${d.seed})
-  --patience N          stop after N epochs without improvement; 0 never (${d.patience})
-  --monitor M           the validation score that picks the best epoch: accuracy,
-                        balanced_accuracy, macro_f1 or loss for classes (${classes.monitor});
-                        rmse or loss for votes (${votes.monitor})
-  --stem imagenet|small 7x7/2 conv + max-pool, or one 3x3/1 conv for small inputs (${d.stem})
-  --width X             filter multiplier: 1 is ResNet-34 proper, less is narrower (${d.width})
-  --dropout X           (${d.dropout})    --weight-decay X   L2 on kernels (${d.weightDecay})
-  --no-augment          no rotations/flips/shifts/jitter
-  --checkpoint-steps N  also checkpoint every N steps (${d.checkpointSteps}: epochs only)
-  --checkpoint-seconds N  also checkpoint after N seconds (${d.checkpointSeconds})
-  --eval-batch N        batch size of validation (${d.evalBatch})
-  --resume              continue the run in --out from its last checkpoint
-  --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
-  --no-native-kernels   wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
-  --replicas N          mirrored data-parallel replicas, one process per GPU
-                        (default: the GPUs nvidia-smi lists, or 1)`;
+const USAGE = usage(TRAIN_TASK);
 
 interface ScriptOptions extends TrainOptions {
-  backend?: string;
+  backend?: BackendName;
   nativeKernels?: boolean;
   replicas?: number;
   replica?: ReplicaFlags;
 }
 
 function options(args: string[]): ScriptOptions {
-  const f = parseFlags(args, {
-    data: { type: "string" },
-    out: { type: "string" },
-    ...trainFlagOptions(TRAIN_FLAG_NAMES),
-    "no-augment": { type: "boolean" },
-    resume: { type: "boolean" },
-    backend: { type: "string" },
-    "no-native-kernels": { type: "boolean" },
-    replicas: { type: "string" },
-    // Set by the mirrored launcher for each replica process.
-    "replica-rank": { type: "string" },
-    "replica-count": { type: "string" },
-    "replica-dir": { type: "string" },
-  }, USAGE);
+  const f = parseTask(TRAIN_TASK, args);
   return {
-    ...d,
+    ...TRAIN_DEFAULTS,
     ...readTrainFlags(f, TRAIN_FLAG_NAMES),
     data: required("data", f.data, USAGE),
     out: required("out", f.out, USAGE),
     augment: !f["no-augment"],
-    resume: f.resume ?? false,
+    resume: f.resume,
     backend: f.backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
-    replicas: f.replicas === undefined
-      ? undefined
-      : numberFlag("replicas", f.replicas, 1, { min: 1, max: 64, integer: true }),
+    replicas: f.replicas,
     replica: f["replica-dir"] === undefined ? undefined : {
-      rank: numberFlag("replica-rank", f["replica-rank"], 0, { min: 0, integer: true }),
-      count: numberFlag("replica-count", f["replica-count"], 1, { min: 1, integer: true }),
+      rank: f["replica-rank"] ?? 0,
+      count: f["replica-count"] ?? 1,
       dir: f["replica-dir"],
     },
   };
@@ -184,11 +126,6 @@ function withoutFlag(args: string[], flag: string): string[] {
 if (import.meta.main) {
   await runMain(async () => {
     const o = options(Deno.args);
-    if (o.backend !== undefined && !BACKEND_NAMES.includes(o.backend as never)) {
-      throw new UsageError(
-        `--backend must be one of ${BACKEND_NAMES.join(", ")}, got '${o.backend}'`,
-      );
-    }
     if (!o.replica) {
       // Settings the dataset cannot honour are usage errors, found before any replica starts.
       const manifest = await readManifest(o.data);
@@ -208,7 +145,7 @@ if (import.meta.main) {
       return;
     }
     const backend = await setupBackend({
-      requested: o.backend as BackendName | undefined,
+      requested: o.backend,
       nativeKernels: o.nativeKernels,
     });
     const lead = !o.replica || o.replica.rank === 0;

@@ -10,94 +10,21 @@
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
-import {
-  choiceFlag,
-  formatDuration,
-  numberFlag,
-  parseFlags,
-  ProgressLine,
-  required,
-  UsageError,
-} from "../lib/cli.ts";
+import { formatDuration, ProgressLine, required, UsageError } from "../lib/cli.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { RETRAIN_TASK, RETRAIN_TRAIN_FLAGS } from "../lib/tasks/retrain.ts";
 import { runReplica } from "../lib/retrain/candidate.ts";
 import { EXIT_CODES } from "../lib/retrain/log.ts";
-import { PROMOTION_METRICS } from "../lib/retrain/promote.ts";
-import { DATA_DEFAULTS, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";
+import { retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";
 import { defaultReplicas } from "../lib/train/mirrored.ts";
-import { TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
-import { readTrainFlags, type TrainFlag, trainFlagOptions } from "../lib/train/flags.ts";
-import { splitSeedFlag } from "../lib/data/split.ts";
+import { readTrainFlags } from "../lib/train/flags.ts";
 import { printer } from "../scripts/train.ts";
 
-const t = TRAIN_DEFAULTS;
-/** The training flags retrain takes (see RetrainTrainSettings). */
-const RETRAIN_TRAIN_FLAGS = [
-  "epochs",
-  "batch",
-  "lr",
-  "warmup",
-  "seed",
-  "patience",
-  "stem",
-  "width",
-  "eval-batch",
-] as const satisfies readonly TrainFlag[];
-const p = DATA_DEFAULTS;
-const USAGE = `usage: deno task retrain --data INPUT_DIR --runs RUNS_DIR [flags]
-
-Retrains when images or labels changed since the last successful run, and
-promotes the new run to RUNS/current if it scores at least as well as the
-current model on the test split of the new dataset.
-Exit status: 0 promoted or nothing new, 1 failed, 2 not promoted, 3 already running.
-
-  --metric M          accuracy|balanced_accuracy|macro_f1|rmse decides promotion
-                      (accuracy; rmse, lower is better, for a votes scheme)
-  --force             promote the new run whatever its score
-  --always            train even if nothing changed
-  --from-scratch      fresh weights instead of the current model's (fine-tuning)
-  --keep N            the job's run folders to keep (5); never deletes current's target
- training (unset: the defaults of deno task train; stem and width of the current
- run when fine-tuning):
-  --epochs N (${t.epochs})  --batch N (${t.batch})  --lr X (${t.lr})  --warmup EPOCHS (${t.warmupEpochs})
-  --seed N (${t.seed})  --patience N (${t.patience})  --stem imagenet|small  --width X (${t.width})
-  --eval-batch N (${t.evalBatch})
-  --replicas N        one process per GPU (default: the GPUs nvidia-smi lists, or 1)
-  --backend NAME      ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
-  --no-native-kernels plain WebAssembly on the CPU, without oneDNN (as GALAXY_NATIVE_KERNELS=0)
- preprocessing (unset: the current run's, else these defaults):
-  --scheme NAME  --size PX (${p.size})  --crop F (${p.crop})  --val F (${p.val})  --test F (${p.test})
-  --split-seed S (${p.splitSeed})  --max-bad F (0.01)`;
+const USAGE = usage(RETRAIN_TASK);
 
 function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
-  const f = parseFlags(args, {
-    data: { type: "string" },
-    runs: { type: "string" },
-    metric: { type: "string" },
-    force: { type: "boolean" },
-    always: { type: "boolean" },
-    "from-scratch": { type: "boolean" },
-    keep: { type: "string" },
-    ...trainFlagOptions(RETRAIN_TRAIN_FLAGS),
-    replicas: { type: "string" },
-    backend: { type: "string" },
-    "no-native-kernels": { type: "boolean" },
-    scheme: { type: "string" },
-    size: { type: "string" },
-    crop: { type: "string" },
-    val: { type: "string" },
-    test: { type: "string" },
-    "split-seed": { type: "string" },
-    "max-bad": { type: "string" },
-    // Set for the replica processes of a mirrored candidate.
-    "train-replica": { type: "string" },
-    "replica-rank": { type: "string" },
-    "replica-count": { type: "string" },
-    "replica-dir": { type: "string" },
-  }, USAGE);
-  const backend = f.backend === undefined
-    ? undefined
-    : choiceFlag("backend", f.backend, BACKEND_NAMES, "cpu" as BackendName);
+  const f = parseTask(RETRAIN_TASK, args);
+  const { backend } = f;
   const nativeKernels = f["no-native-kernels"] ? false : undefined;
   if (f["train-replica"] !== undefined) {
     return {
@@ -107,38 +34,33 @@ function options(args: string[]): RetrainOptions & { replica?: ReplicaArgs } {
       nativeKernels,
       replica: {
         json: f["train-replica"],
-        rank: numberFlag("replica-rank", f["replica-rank"], 0, { min: 0, integer: true }),
-        count: numberFlag("replica-count", f["replica-count"], 1, { min: 1, integer: true }),
+        rank: f["replica-rank"] ?? 0,
+        count: f["replica-count"] ?? 1,
         dir: required("replica-dir", f["replica-dir"], USAGE),
       },
     };
   }
-  const num = (name: string, v: string | undefined, r: Parameters<typeof numberFlag>[3]) =>
-    v === undefined ? undefined : numberFlag(name, v, 0, r);
-  const splitSeed = f["split-seed"];
   return {
     data: required("data", f.data, USAGE),
     runs: required("runs", f.runs, USAGE),
-    metric: f.metric === undefined
-      ? undefined
-      : choiceFlag("metric", f.metric, PROMOTION_METRICS, "accuracy"),
-    force: f.force ?? false,
-    always: f.always ?? false,
-    fromScratch: f["from-scratch"] ?? false,
-    keep: numberFlag("keep", f.keep, 5, { min: 1, integer: true }),
+    metric: f.metric,
+    force: f.force,
+    always: f.always,
+    fromScratch: f["from-scratch"],
+    keep: f.keep,
     train: readTrainFlags(f, RETRAIN_TRAIN_FLAGS),
-    replicas: num("replicas", f.replicas, { min: 1, max: 64, integer: true }),
+    replicas: f.replicas,
     backend,
     nativeKernels,
     dataSettings: {
       scheme: f.scheme,
-      size: num("size", f.size, { min: 8, max: 424, integer: true }),
-      crop: num("crop", f.crop, { min: 0.01, max: 1 }),
-      val: num("val", f.val, { min: 0, max: 1 }),
-      test: num("test", f.test, { min: 0, max: 1 }),
-      splitSeed: splitSeed === undefined ? undefined : splitSeedFlag(splitSeed),
+      size: f.size,
+      crop: f.crop,
+      val: f.val,
+      test: f.test,
+      splitSeed: f["split-seed"],
     },
-    maxBad: num("max-bad", f["max-bad"], { min: 0, max: 1 }),
+    maxBad: f["max-bad"],
   };
 }
 

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
-import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlagOptions } from "../lib/train/flags.ts";
-import {
-  choiceFlag,
-  formatBytes,
-  formatDuration,
-  numberFlag,
-  parseFlags,
-  UsageError,
-} from "../lib/cli.ts";
+import { readTrainFlags, TRAIN_FLAG_NAMES, trainFlags } from "../lib/train/flags.ts";
+import { parseTask } from "../lib/flags.ts";
+import { choiceFlag, formatBytes, formatDuration, numberFlag, UsageError } from "../lib/cli.ts";
 
 Deno.test("numberFlag: the value, the fallback when absent, or an error naming the flag", () => {
   assert.equal(numberFlag("size", "48", 64), 48);
@@ -48,30 +42,27 @@ Deno.test("formatBytes and formatDuration", () => {
 });
 
 Deno.test("training flags: read and checked once for train and retrain; unset ones left out", () => {
-  const all = parseFlags(
-    ["--epochs", "3", "--alpha", "balanced", "--loss", "ce", "--warmup", "0.5", "--eval-batch=8"],
-    trainFlagOptions(TRAIN_FLAG_NAMES),
-    "usage",
-  );
-  assert.deepEqual(readTrainFlags(all, TRAIN_FLAG_NAMES), {
-    epochs: 3,
-    alpha: "balanced",
-    loss: "ce",
-    warmupEpochs: 0.5,
-    evalBatch: 8,
-  });
+  const all = { task: "t", synopsis: ["t"], flags: trainFlags(TRAIN_FLAG_NAMES) };
+  const read = (args: string[]) => readTrainFlags(parseTask(all, args), TRAIN_FLAG_NAMES);
   assert.deepEqual(
-    readTrainFlags(parseFlags(["--alpha", "0.5"], trainFlagOptions(["alpha"]), ""), ["alpha"]),
-    {
-      alpha: 0.5,
-    },
+    read([
+      "--epochs",
+      "3",
+      "--alpha",
+      "balanced",
+      "--loss",
+      "ce",
+      "--warmup",
+      "0.5",
+      "--eval-batch=8",
+    ]),
+    { epochs: 3, alpha: "balanced", loss: "ce", warmupEpochs: 0.5, evalBatch: 8 },
   );
+  assert.deepEqual(read(["--alpha", "0.5"]), { alpha: 0.5 });
   // A subset (retrain's): its flags only; a flag outside it is a usage error.
-  assert.throws(
-    () => parseFlags(["--loss", "ce"], trainFlagOptions(["epochs"]), "usage"),
-    UsageError,
-  );
-  assert.deepEqual(readTrainFlags({}, TRAIN_FLAG_NAMES), {});
+  const some = { task: "t", synopsis: ["t"], flags: trainFlags(["epochs"]) };
+  assert.throws(() => parseTask(some, ["--loss", "ce"]), UsageError);
+  assert.deepEqual(read([]), {});
   for (
     const [flag, value, message] of [
       ["epochs", "0", /--epochs must be an integer >= 1, got '0'/],
@@ -80,6 +71,6 @@ Deno.test("training flags: read and checked once for train and retrain; unset on
       ["alpha", "-1", /--alpha must be a number >= 0/],
     ] as const
   ) {
-    assert.throws(() => readTrainFlags({ [flag]: value }, [flag]), message);
+    assert.throws(() => read([`--${flag}=${value}`]), message);
   }
 });

@@ -23,7 +23,7 @@ import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
 import { mixSeed } from "../random.ts";
 import { checkTree, describeViolations, KAGGLE_HEADER } from "./schema.ts";
 import { sampleScene } from "./synthetic/morphology.ts";
-import { permuteIndex, Rng } from "./synthetic/prng.ts";
+import { DEFAULT_SEED, permuteIndex, Rng } from "./synthetic/prng.ts";
 import { IMAGE_SIZE, renderScene } from "./synthetic/render.ts";
 import { GALAXY_KINDS, type GalaxyKind, type Scene } from "./synthetic/scene.ts";
 import { votesFor } from "./synthetic/votes.ts";
@@ -47,8 +47,7 @@ export const SYNTHETIC_VERSION = 2;
 /** JPEG quality of the written images. */
 export const JPEG_QUALITY = 90;
 
-/** Seed used when none is given. */
-export const DEFAULT_SEED = 42;
+export { DEFAULT_SEED } from "./synthetic/prng.ts";
 /** GalaxyIDs are six-digit integers, like the competition's (100008 ... 999967). */
 const ID_BASE = 100000;
 const ID_SPACE = 900000;

@@ -22,6 +22,9 @@ import { base64ToHex, hashFile } from "./hash.ts";
 import { ProgressMeter, type ProgressSnapshot } from "./progress.ts";
 
 /** Options of {@linkcode downloadResumable}. */
+/** Network failures retried per file within one run, when the caller does not say. */
+export const DEFAULT_RETRIES = 3;
+
 export interface DownloadOptions {
   /** Opens the data, from `range.offset` on when given (see `KaggleClient.openDataFile`). */
   open: (range?: RangeRequest) => Promise<Response>;
@@ -32,7 +35,7 @@ export interface DownloadOptions {
   /** Size the API lists for the file, when it does. */
   expectedSize?: number;
   onProgress?: (p: ProgressSnapshot) => void;
-  /** Network failures retried within this run before giving up (default 3). */
+  /** Network failures retried within this run before giving up (default {@linkcode DEFAULT_RETRIES}). */
   retries?: number;
   /** Wait before retry `n` is `n * retryDelayMs` (default 2000). */
   retryDelayMs?: number;
@@ -136,7 +139,7 @@ class Restart extends Error {}
  */
 export async function downloadResumable(options: DownloadOptions): Promise<DownloadResult> {
   const { target, label, expectedSize, open } = options;
-  const retries = options.retries ?? 3;
+  const retries = options.retries ?? DEFAULT_RETRIES;
   const retryDelayMs = options.retryDelayMs ?? 2000;
   const interval = options.progressIntervalMs ?? 500;
   const now = options.now ?? (() => performance.now());

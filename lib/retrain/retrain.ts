@@ -37,7 +37,12 @@ import { type BackendName, describeBackend, setupBackend } from "../backend.ts";
 import type { Manifest } from "../data/manifest.ts";
 import { evaluate } from "../evaluate.ts";
 import { writeJsonAtomic } from "../io/atomic.ts";
-import { preprocess, type PreprocessProgress, type PreprocessResult } from "../preprocess.ts";
+import {
+  preprocess,
+  PREPROCESS_DEFAULTS,
+  type PreprocessProgress,
+  type PreprocessResult,
+} from "../preprocess.ts";
 import { TRAIN_DEFAULTS, type TrainEvent, type TrainOptions } from "../train/trainer.ts";
 import { ALLOWED } from "../train/dataset_settings.ts";
 import type { HeadKind } from "../model/resnet.ts";
@@ -46,16 +51,11 @@ import { type ClassChange, classChange, describeClassChange } from "./classes.ts
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
 import { acquireLock, describeLock, type RetrainLock } from "./lock.ts";
-import {
-  appendLog,
-  appendLogSync,
-  EXIT_CODES,
-  type RetrainLogEntry,
-  type RetrainOutcome,
-} from "./log.ts";
+import { appendLog, EXIT_CODES, type RetrainOutcome } from "./log.ts";
+import { entry, RetrainRecord, type RetrainResult } from "./record.ts";
+import { Interruption } from "./signals.ts";
 import {
   atLeastAsGood,
-  CURRENT_LINK,
   type CurrentRun,
   defaultMetric,
   lowerIsBetter,
@@ -66,16 +66,18 @@ import {
 } from "./promote.ts";
 import { datasetKey, type DataSettings, type LastSuccess, readState, writeState } from "./state.ts";
 
+export type { RetrainResult } from "./record.ts";
+
 /** Name of the lock inside the runs folder. */
 export const LOCK_FILE = "retrain.lock";
 
 /** Defaults of the preprocessing settings (those of `deno task preprocess`). */
 export const DATA_DEFAULTS: Omit<DataSettings, "scheme"> = {
-  size: 64,
-  crop: 0.5,
-  val: 0.1,
-  test: 0.1,
-  splitSeed: 0,
+  size: PREPROCESS_DEFAULTS.size,
+  crop: PREPROCESS_DEFAULTS.crop,
+  val: PREPROCESS_DEFAULTS.val,
+  test: PREPROCESS_DEFAULTS.test,
+  splitSeed: PREPROCESS_DEFAULTS.splitSeed,
 };
 
 /** Training settings the job passes through to the trainer. */
@@ -129,20 +131,6 @@ export interface RetrainOptions {
   log?: (line: string) => void;
   onTrainEvent?: (e: TrainEvent) => void;
   onPreprocessProgress?: (p: PreprocessProgress) => void;
-}
-
-/** What a run did; `exitCode` is what the CLI exits with. */
-export interface RetrainResult {
-  outcome: RetrainOutcome;
-  exitCode: number;
-  /** One line for people. */
-  message: string;
-  /** Run folder name of the candidate, if one was started. */
-  run: string | null;
-  metric: PromotionMetric | null;
-  metrics: { new: number | null; current: number | null };
-  seconds: number;
-  error: string | null;
 }
 
 /** What the current run was trained with, as far as its files tell. */
@@ -365,46 +353,114 @@ async function scoreRun(
   return { split: report.split, n: report.n, score: metricOf(report, metric) };
 }
 
-function round(x: number | null, digits = 6): number | null {
-  return x === null || !Number.isFinite(x) ? x : Number(x.toFixed(digits));
+/** What one run of the job works with, whatever step it is at. */
+interface Job {
+  o: RetrainOptions;
+  /** The runs folder, absolute. */
+  runs: string;
+  log: (line: string) => void;
+  /** What the run has done so far, and its one way to end. */
+  record: RetrainRecord;
+  interruption: Interruption;
+  /** Sets up the TF.js backend on first call (and says which); later calls do nothing. */
+  backend: () => Promise<void>;
+}
+
+/** Step 2's findings: the current run, the settings, the inputs and the dataset key they make. */
+interface Plan {
+  current: CurrentRun | null;
+  inherited: Inherited;
+  explicit: Partial<DataSettings>;
+  settings: DataSettings;
+  inputs: Awaited<ReturnType<typeof fingerprintInputs>>;
+  key: string;
+  last: LastSuccess | null;
+}
+
+/** Step 3's dataset and what it means for judging the candidate. */
+interface Prepared {
+  dataset: string;
+  /** Whether the current model can be scored on the new test split (same settings). */
+  comparable: boolean;
+  /** The class set's change since the current run, when it changed. */
+  changed: ClassChange | null;
+  metric: PromotionMetric;
 }
 
 /** Runs the whole job once; never throws for a failed run (it is logged and returned). */
 export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
-  const t0 = performance.now();
   const log = o.log ?? ((l: string) => console.log(l));
   const runs = resolve(o.runs);
-  const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
-  let run: string | null = null;
-  /** Set once the candidate is judged: from then on it is never deleted as failed. */
-  let judged = false;
-  let metric: PromotionMetric | null = null;
-  const metrics: RetrainResult["metrics"] = { new: null, current: null };
-
-  const result = (outcome: RetrainOutcome, message: string, error: string | null = null) => {
-    const r: RetrainResult = {
-      outcome,
-      exitCode: EXIT_CODES[outcome],
-      message,
-      run,
-      metric,
-      metrics: { new: round(metrics.new), current: round(metrics.current) },
-      seconds: seconds(),
-      error,
-    };
-    return r;
-  };
-  const entry = (r: RetrainResult): RetrainLogEntry => ({
-    time: new Date().toISOString(),
-    outcome: r.outcome,
-    run: r.run,
-    metric: r.metric,
-    metrics: r.metrics,
-    seconds: r.seconds,
-    error: r.error,
-    pid: Deno.pid,
+  const record = new RetrainRecord(runs);
+  const locked = await takeLock(runs, record, log);
+  if ("ended" in locked) return locked.ended;
+  const lock = locked.lock;
+  const interruption: Interruption = new Interruption({
+    listen: o.handleSignals === true,
+    log,
+    what: `the lock is released and ${runs}/current is left as it was`,
+    stop: () => {
+      if (record.ended) return;
+      try {
+        record.failSync(`interrupted by ${interruption.signal}`);
+      } finally {
+        lock.release();
+        Deno.exit(EXIT_CODES.failed);
+      }
+    },
   });
+  const job: Job = { o, runs, log, record, interruption, backend: backendOnce(o, log) };
+  try {
+    return await runSteps(job);
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e);
+    const signal = interruption.signal;
+    return await record.fail(
+      signal && !text.startsWith("interrupted by") ? `interrupted by ${signal}: ${text}` : text,
+    );
+  } finally {
+    interruption.dispose();
+    lock.release();
+  }
+}
 
+/** Steps 2 to 7, once the lock is held. */
+async function runSteps(job: Job): Promise<RetrainResult> {
+  const plan = await planRun(job);
+  const early = await endIfNothingNew(job, plan);
+  if (early) return early;
+  job.log(`inputs: ${describeChange(plan.last?.inputs ?? null, plan.inputs)}`);
+  const prepared = await prepareDataset(job, plan);
+  const { runDir, initFrom } = await trainNewRun(job, plan, prepared);
+  const verdict = await judgeCandidate(job, plan, prepared, runDir, initFrom);
+  await pruneOld(job.runs, runDir, prepared.dataset, job.o.keep ?? 5, job.log);
+  return await endSaying(job, job.record.result(verdict.outcome, verdict.message));
+}
+
+/** Step 7 for a run that ends normally: says its message, then logs it. */
+async function endSaying(job: Job, r: RetrainResult): Promise<RetrainResult> {
+  job.log(r.message);
+  return await job.record.end(r);
+}
+
+/** {@linkcode setupBackend} once, saying which backend it chose. */
+function backendOnce(o: RetrainOptions, log: (line: string) => void): () => Promise<void> {
+  let ready: Promise<void> | null = null;
+  return () =>
+    ready ??= setupBackend({ requested: o.backend, nativeKernels: o.nativeKernels }).then((b) =>
+      log(describeBackend(b))
+    );
+}
+
+/**
+ * Step 1: takes `RUNS/retrain.lock`; a run that cannot (busy, or the runs
+ * folder unusable) ends here, logged.
+ */
+async function takeLock(
+  runs: string,
+  record: RetrainRecord,
+  log: (line: string) => void,
+): Promise<{ lock: RetrainLock } | { ended: RetrainResult }> {
   const lockPath = join(runs, LOCK_FILE);
   let got: Awaited<ReturnType<typeof acquireLock>>;
   try {
@@ -412,13 +468,13 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     got = await acquireLock(lockPath);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
-    const r = result("failed", `failed: ${message}`, message);
+    const r = record.result("failed", `failed: ${message}`, message);
     await appendLog(runs, entry(r)).catch(() => {});
-    return r;
+    return { ended: r };
   }
   if ("busy" in got) {
     const who = describeLock(got.busy);
-    const r = result(
+    const r = record.result(
       "busy",
       `another retrain is running: ${who} (${got.why}); lock ${lockPath}; exiting`,
       `busy: ${who}`,
@@ -426,9 +482,9 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
     await appendLog(runs, entry(r)).catch((e) =>
       log(`warning: cannot append to the log in ${runs}: ${(e as Error).message}`)
     );
-    return r;
+    return { ended: r };
   }
-  const lock: RetrainLock = got.held;
+  const lock = got.held;
   if (lock.tookOver) {
     log(
       `took over a stale lock ${lockPath} left by ` +
@@ -438,270 +494,223 @@ export async function retrain(o: RetrainOptions): Promise<RetrainResult> {
         `: ${lock.tookOver.why}`,
     );
   }
+  return { lock };
+}
 
-  // Signals: log, release the lock, exit 1. With replicas the launcher first stops them.
-  let finished = false;
-  let replicasRunning = false;
-  let interrupted: string | null = null;
-  let fallback: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * Deletes a candidate that will never be judged (failed or interrupted): it is never resumed,
-   * so failing nights would otherwise pile up run folders (the log keeps the error).
-   */
-  const discardCandidate = () => {
-    if (!run || judged) return;
-    try {
-      const target = Deno.readLinkSync(join(runs, CURRENT_LINK));
-      if (resolve(runs, target) === resolve(runs, run)) return;
-    } catch {
-      // no current link
-    }
-    try {
-      Deno.removeSync(join(runs, run), { recursive: true });
-    } catch {
-      // never created, or already gone
-    }
-  };
-  const finishInterrupted = () => {
-    if (finished) return;
-    finished = true;
-    discardCandidate();
-    try {
-      appendLogSync(
-        runs,
-        entry(result("failed", "interrupted", `interrupted by ${interrupted}`)),
-      );
-    } finally {
-      lock.release();
-      Deno.exit(EXIT_CODES.failed);
-    }
-  };
-  const signalHandlers = (["SIGINT", "SIGTERM"] as const).map((sig) => {
-    const handler = () => {
-      if (interrupted) return;
-      interrupted = sig;
-      log(`${sig}: stopping; the lock is released and ${runs}/current is left as it was`);
-      // The launcher stops the replicas (3 s grace, then SIGKILL) and training rejects; wait for that.
-      if (replicasRunning) fallback = setTimeout(finishInterrupted, 8000);
-      else finishInterrupted();
-    };
-    return [sig, handler] as const;
-  });
-  if (o.handleSignals) {
-    for (const [sig, h] of signalHandlers) Deno.addSignalListener(sig, h);
+/** Step 2: the current run, the settings (given, inherited, default) and the inputs' fingerprint. */
+async function planRun({ o, runs, log }: Job): Promise<Plan> {
+  const state = await readState(runs);
+  const current = await readCurrent(runs);
+  if (current && !current.exists) {
+    log(`warning: ${runs}/current points to ${current.target}, which does not exist`);
   }
+  const inherited = await inherit(current);
+  for (const n of inherited.notes) log(`note: ${n}`);
+  const explicit = o.dataSettings ?? {};
+  const settings = mergeSettings(explicit, inherited.settings);
+  const inputs = await fingerprintInputs(o.data);
+  // The scheme preprocess picks when none is given (lib/preprocess.ts schemeFor), named, so
+  // "unset" and its value make the same dataset key.
+  settings.scheme ??= inputs.layout === "kaggle" ? "gz5" : "csv";
+  const key = datasetKey(inputs, settings);
+  return { current, inherited, explicit, settings, inputs, key, last: state?.lastSuccess ?? null };
+}
 
-  let backendReady = false;
-  const ensureBackend = async () => {
-    if (backendReady) return;
-    log(describeBackend(
-      await setupBackend({ requested: o.backend, nativeKernels: o.nativeKernels }),
-    ));
-    backendReady = true;
-  };
+/**
+ * Step 2's ending: nothing new since the last successful run (unless
+ * `--always`), or, with `--force`, the candidate it left waiting promoted
+ * without training again. Null when there is work to do.
+ */
+async function endIfNothingNew(job: Job, plan: Plan): Promise<RetrainResult | null> {
+  const { o, runs, record } = job;
+  const { last, current, inputs, key } = plan;
+  if (!last || last.datasetKey !== key || o.always) return null;
+  const waiting = await waitingRun(runs, last, current);
+  const why = last.why ? ` (${last.why})` : "";
+  if (waiting && o.force) {
+    // The candidate trained last time is what --force asks for: no need to train it again.
+    record.run = last.run;
+    await promote(runs, last.run);
+    const r = record.result(
+      "promoted",
+      `promoted ${last.run} (--force), trained by the run of ${last.time} and not promoted ` +
+        `then${why}; nothing new since, so no training`,
+    );
+    await writeState(runs, { ...last, outcome: "promoted", why: "--force" });
+    return await endSaying(job, r);
+  }
+  return await endSaying(
+    job,
+    record.result(
+      "nothing_new",
+      `nothing new since ${last.time} (${inputs.images} images, labels and settings ` +
+        `unchanged; last run ${last.run}, ${last.outcome}): no training` +
+        (waiting ? `; ${last.run} is waiting to be promoted${why}: add --force to promote it` : ""),
+    ),
+  );
+}
 
-  try {
-    // 2. Anything new?
-    const state = await readState(runs);
-    const current = await readCurrent(runs);
-    if (current && !current.exists) {
-      log(`warning: ${runs}/current points to ${current.target}, which does not exist`);
-    }
-    const inherited = await inherit(current);
-    for (const n of inherited.notes) log(`note: ${n}`);
-    const explicit = o.dataSettings ?? {};
-    const settings = mergeSettings(explicit, inherited.settings);
-    const inputs = await fingerprintInputs(o.data);
-    // The scheme preprocess picks when none is given (lib/preprocess.ts schemeFor), named, so
-    // "unset" and its value make the same dataset key.
-    settings.scheme ??= inputs.layout === "kaggle" ? "gz5" : "csv";
-    const key = datasetKey(inputs, settings);
-    const last = state?.lastSuccess ?? null;
-    if (last && last.datasetKey === key && !o.always) {
-      const waiting = await waitingRun(runs, last, current);
-      if (waiting && o.force) {
-        // The candidate trained last time is what --force asks for: no need to train it again.
-        run = last.run;
-        await promote(runs, last.run);
-        const r = result(
-          "promoted",
-          `promoted ${last.run} (--force), trained by the run of ${last.time} and not promoted ` +
-            `then${last.why ? ` (${last.why})` : ""}; nothing new since, so no training`,
-        );
-        await writeState(runs, { ...last, outcome: "promoted", why: "--force" });
-        log(r.message);
-        finished = true;
-        await appendLog(runs, entry(r));
-        return r;
-      }
-      const r = result(
-        "nothing_new",
-        `nothing new since ${last.time} (${inputs.images} images, labels and settings ` +
-          `unchanged; last run ${last.run}, ${last.outcome}): no training` +
-          (waiting
-            ? `; ${last.run} is waiting to be promoted${last.why ? ` (${last.why})` : ""}: ` +
-              "add --force to promote it"
-            : ""),
-      );
-      log(r.message);
-      finished = true;
-      await appendLog(runs, entry(r));
-      return r;
-    }
-    log(`inputs: ${describeChange(last?.inputs ?? null, inputs)}`);
-    const clash = current?.exists ? conflicts(explicit, inherited.settings) : [];
-    const comparable = clash.length === 0;
-    if (!comparable && !o.force) {
-      throw new Error(
-        `${clash.join(", ")}: the new test split would not score the current model fairly ` +
-          "(or at all); keep the current run's settings, or add --force to promote without comparing",
-      );
-    }
-
-    // 3. Preprocess.
-    const { dataset, pre } = await preprocessInputs(o, runs, key, settings, log);
-    const kind = pre.manifest.scheme.kind;
-    // A class set that changed: the old output layer does not fit, its scores mean nothing here.
-    const changed = current?.exists ? classesChanged(inherited, pre.manifest) : null;
-    if (changed) {
-      log(
-        `the class set of scheme '${pre.manifest.scheme.name}' changed since ${current!.target}: ` +
-          `${describeClassChange(changed)}; training from scratch, and not comparing with the ` +
-          "current model (its labels differ)",
-      );
-    }
-    metric = o.metric ?? defaultMetric(kind);
-    if (!ALLOWED[kind].monitors.includes(metric)) {
-      throw new Error(
-        `--metric ${metric} does not fit the '${pre.manifest.scheme.name}' dataset: use one of ` +
-          ALLOWED[kind].monitors.filter((m) => m !== "loss").join(", "),
-      );
-    }
-
-    // 4. Train the candidate.
-    run = newRunName(new Date(), await takenNames(runs));
-    const runDir = join(runs, run);
-    const initFrom = !o.fromScratch && !changed && current?.exists
-      ? join(current.dir, "model")
-      : undefined;
-    const trainOptions: TrainOptions = {
-      ...TRAIN_DEFAULTS,
-      monitor: metric,
-      ...(initFrom && inherited.stem ? { stem: inherited.stem } : {}),
-      ...(initFrom && inherited.width !== undefined ? { width: inherited.width } : {}),
-      // Fine-tuning needs the same output layer: a sigmoid head's weights are not a tree head's.
-      ...(initFrom && inherited.head ? { head: inherited.head } : {}),
-      ...o.train,
-      data: dataset,
-      out: runDir,
-      resume: false,
-      initFrom,
-    };
+/**
+ * Step 3: refuses settings that would make the scores incomparable (unless
+ * `--force`), preprocesses, and finds the metric and whether the class set
+ * changed.
+ */
+async function prepareDataset(job: Job, plan: Plan): Promise<Prepared> {
+  const { o, runs, log } = job;
+  const { current, inherited } = plan;
+  const clash = current?.exists ? conflicts(plan.explicit, inherited.settings) : [];
+  const comparable = clash.length === 0;
+  if (!comparable && !o.force) {
+    throw new Error(
+      `${clash.join(", ")}: the new test split would not score the current model fairly ` +
+        "(or at all); keep the current run's settings, or add --force to promote without comparing",
+    );
+  }
+  const { dataset, pre } = await preprocessInputs(o, runs, plan.key, plan.settings, log);
+  const { kind, name } = pre.manifest.scheme;
+  // A class set that changed: the old output layer does not fit, its scores mean nothing here.
+  const changed = current?.exists ? classesChanged(inherited, pre.manifest) : null;
+  if (changed) {
     log(
-      `training ${runDir} ` +
-        (initFrom ? `from the weights of ${current!.target} (fine-tuning)` : "from scratch") +
-        `: ${trainOptions.epochs} epochs, batch ${trainOptions.batch}, lr ${trainOptions.lr}, ` +
-        `monitor ${trainOptions.monitor}`,
+      `the class set of scheme '${name}' changed since ${current!.target}: ` +
+        `${describeClassChange(changed)}; training from scratch, and not comparing with the ` +
+        "current model (its labels differ)",
     );
-    const replicas = o.replicas ?? 1;
-    if (replicas <= 1) await ensureBackend();
-    replicasRunning = replicas > 1;
-    try {
-      await trainCandidate(trainOptions, {
-        replicas,
-        backend: o.backend,
-        nativeKernels: o.nativeKernels,
-        script: o.script,
-        onEvent: o.onTrainEvent,
-      });
-    } finally {
-      replicasRunning = false;
-    }
-    if (interrupted) throw new Error(`interrupted by ${interrupted}`);
-
-    // 5. Judge on the same test split; promote.
-    await ensureBackend();
-    const evalNew = await scoreRun(runDir, dataset, join(runDir, "retrain", "new"), metric);
-    metrics.new = evalNew.score;
-    if (current?.exists && comparable && !changed) {
-      const out = join(runDir, "retrain", "current");
-      metrics.current = (await scoreRun(current.dir, dataset, out, metric)).score;
-    }
-    const better = lowerIsBetter(metric) ? "lower" : "higher";
-    const scores = `${metric} on the ${evalNew.split} split (n = ${evalNew.n}, ${better} is ` +
-      `better): new ${metrics.new.toFixed(4)}` +
-      (metrics.current !== null ? `, current ${metrics.current.toFixed(4)}` : "");
-    const { promoted, why } = decide({
-      hasCurrent: current?.exists === true,
-      force: o.force === true,
-      changed,
-      metric,
-      scoreNew: metrics.new,
-      scoreCurrent: metrics.current,
-    });
-    const outcome: RetrainOutcome = promoted ? "promoted" : "not_promoted";
-    await writeJsonAtomic(join(runDir, "retrain", "decision.json"), {
-      time: new Date().toISOString(),
-      outcome,
-      why,
-      metric,
-      split: evalNew.split,
-      n: evalNew.n,
-      new: metrics.new,
-      current: metrics.current,
-      currentRun: current?.target ?? null,
-      initFrom: initFrom ?? null,
-      classChange: changed,
-      dataset,
-      settings,
-      inputs,
-    });
-    if (promoted) await promote(runs, run);
-    if (interrupted) throw new Error(`interrupted by ${interrupted}`);
-    judged = true;
-    await writeState(runs, {
-      time: new Date().toISOString(),
-      outcome,
-      run,
-      why,
-      dataset: join(DATASETS_DIR, key.slice(0, 16)),
-      datasetKey: key,
-      settings,
-      inputs,
-    });
-
-    // 6. Keep the newest runs.
-    await pruneOld(runs, runDir, dataset, o.keep ?? 5, log);
-    const r = result(
-      outcome,
-      promoted
-        ? `promoted ${run} (${why}); ${scores}`
-        : changed
-        ? `not promoted: ${run} is ${why}; ${scores}; current stays ${current!.target}. ` +
-          `Check ${run}, then promote it with --force (without retraining if nothing else changed)`
-        : `not promoted: ${run} is ${why}; ${scores}; current stays ${current!.target}`,
-    );
-    log(r.message);
-    finished = true;
-    await appendLog(runs, entry(r));
-    return r;
-  } catch (e) {
-    const text = e instanceof Error ? e.message : String(e);
-    const message = interrupted && !text.startsWith("interrupted by")
-      ? `interrupted by ${interrupted}: ${text}`
-      : text;
-    const r = result("failed", `failed: ${message}`, message);
-    if (!finished) discardCandidate();
-    if (!finished) {
-      finished = true;
-      await appendLog(runs, entry(r)).catch(() => {});
-    }
-    return r;
-  } finally {
-    clearTimeout(fallback);
-    if (o.handleSignals) {
-      for (const [sig, h] of signalHandlers) Deno.removeSignalListener(sig, h);
-    }
-    lock.release();
   }
+  const metric = o.metric ?? defaultMetric(kind);
+  job.record.metric = metric;
+  if (!ALLOWED[kind].monitors.includes(metric)) {
+    throw new Error(
+      `--metric ${metric} does not fit the '${name}' dataset: use one of ` +
+        ALLOWED[kind].monitors.filter((m) => m !== "loss").join(", "),
+    );
+  }
+  return { dataset, comparable, changed, metric };
+}
+
+/**
+ * Step 4: trains the candidate `RUNS/run-<UTC time>`, from the current
+ * model's weights unless `--from-scratch` or the class set changed.
+ */
+async function trainNewRun(
+  job: Job,
+  plan: Plan,
+  prepared: Prepared,
+): Promise<{ runDir: string; initFrom: string | undefined }> {
+  const { o, runs, log, record } = job;
+  const { current, inherited } = plan;
+  record.run = newRunName(new Date(), await takenNames(runs));
+  const runDir = join(runs, record.run);
+  const initFrom = !o.fromScratch && !prepared.changed && current?.exists
+    ? join(current.dir, "model")
+    : undefined;
+  const trainOptions: TrainOptions = {
+    ...TRAIN_DEFAULTS,
+    monitor: prepared.metric,
+    ...(initFrom && inherited.stem ? { stem: inherited.stem } : {}),
+    ...(initFrom && inherited.width !== undefined ? { width: inherited.width } : {}),
+    // Fine-tuning needs the same output layer: a sigmoid head's weights are not a tree head's.
+    ...(initFrom && inherited.head ? { head: inherited.head } : {}),
+    ...o.train,
+    data: prepared.dataset,
+    out: runDir,
+    resume: false,
+    initFrom,
+  };
+  log(
+    `training ${runDir} ` +
+      (initFrom ? `from the weights of ${current!.target} (fine-tuning)` : "from scratch") +
+      `: ${trainOptions.epochs} epochs, batch ${trainOptions.batch}, lr ${trainOptions.lr}, ` +
+      `monitor ${trainOptions.monitor}`,
+  );
+  const replicas = o.replicas ?? 1;
+  if (replicas <= 1) await job.backend();
+  await job.interruption.whileTraining(replicas > 1, () =>
+    trainCandidate(trainOptions, {
+      replicas,
+      backend: o.backend,
+      nativeKernels: o.nativeKernels,
+      script: o.script,
+      onEvent: o.onTrainEvent,
+    }));
+  job.interruption.check();
+  return { runDir, initFrom };
+}
+
+/**
+ * Step 5: scores the candidate and the current model on the same test
+ * split, records the decision in `RUN/retrain/decision.json`, promotes the
+ * candidate when it wins, and remembers the run as the last successful one.
+ */
+async function judgeCandidate(
+  job: Job,
+  plan: Plan,
+  prepared: Prepared,
+  runDir: string,
+  initFrom: string | undefined,
+): Promise<{ outcome: RetrainOutcome; message: string }> {
+  const { o, runs, record } = job;
+  const { current, settings, inputs, key } = plan;
+  const { dataset, metric, changed } = prepared;
+  const run = record.run!;
+  await job.backend();
+  const evalNew = await scoreRun(runDir, dataset, join(runDir, "retrain", "new"), metric);
+  const scoreNew = record.metrics.new = evalNew.score;
+  if (current?.exists && prepared.comparable && !changed) {
+    const out = join(runDir, "retrain", "current");
+    record.metrics.current = (await scoreRun(current.dir, dataset, out, metric)).score;
+  }
+  const scoreCurrent = record.metrics.current;
+  const better = lowerIsBetter(metric) ? "lower" : "higher";
+  const scores = `${metric} on the ${evalNew.split} split (n = ${evalNew.n}, ${better} is ` +
+    `better): new ${scoreNew.toFixed(4)}` +
+    (scoreCurrent !== null ? `, current ${scoreCurrent.toFixed(4)}` : "");
+  const { promoted, why } = decide({
+    hasCurrent: current?.exists === true,
+    force: o.force === true,
+    changed,
+    metric,
+    scoreNew,
+    scoreCurrent,
+  });
+  const outcome: RetrainOutcome = promoted ? "promoted" : "not_promoted";
+  const time = () => new Date().toISOString();
+  await writeJsonAtomic(join(runDir, "retrain", "decision.json"), {
+    time: time(),
+    outcome,
+    why,
+    metric,
+    split: evalNew.split,
+    n: evalNew.n,
+    new: scoreNew,
+    current: scoreCurrent,
+    currentRun: current?.target ?? null,
+    initFrom: initFrom ?? null,
+    classChange: changed,
+    dataset,
+    settings,
+    inputs,
+  });
+  if (promoted) await promote(runs, run);
+  job.interruption.check();
+  record.judged = true;
+  const datasetDir = join(DATASETS_DIR, key.slice(0, 16));
+  await writeState(runs, {
+    time: time(),
+    outcome,
+    run,
+    why,
+    dataset: datasetDir,
+    datasetKey: key,
+    settings,
+    inputs,
+  });
+  const stays = `current stays ${current?.target}`;
+  const message = promoted
+    ? `promoted ${run} (${why}); ${scores}`
+    : changed
+    ? `not promoted: ${run} is ${why}; ${scores}; ${stays}. ` +
+      `Check ${run}, then promote it with --force (without retraining if nothing else changed)`
+    : `not promoted: ${run} is ${why}; ${scores}; ${stays}`;
+  return { outcome, message };
 }

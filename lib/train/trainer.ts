@@ -28,7 +28,8 @@ import { sha256File } from "../io/digest.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
 import { captureModel, loadModel, saveArtifacts } from "../io/model_io.ts";
 import { WriteQueue } from "../io/write_queue.ts";
-import { type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
+import type { ClassificationMetrics } from "../metrics.ts";
+import { scoreOutputs } from "../evaluate/score.ts";
 import { type HeadKind, resnet34 } from "../model/resnet.ts";
 import type { SchemeKind } from "../data/label_schemes.ts";
 import { UsageError } from "../cli.ts";
@@ -642,12 +643,13 @@ export async function validate(
       : tf.oneHot(tf.tensor1d(labels, "int32"), numClasses);
     return loss(y, tf.tensor2d(outputs, [n, outputs.length / n])).dataSync()[0];
   });
-  if (kind === "votes") return { loss: lossValue, metrics: null, rmse: rmse(outputs, votes) };
-  return {
-    loss: lossValue,
-    metrics: classificationMetrics(outputs, labels, ds.manifest.scheme.classNames),
-    rmse: null,
-  };
+  // Scored as evaluate scores (lib/evaluate/score.ts): fractions for votes, classes otherwise.
+  const scores = scoreOutputs(
+    kind === "votes"
+      ? { votes: { pred: outputs, truth: votes } }
+      : { classes: { probs: outputs, labels, classes: ds.manifest.scheme.classNames } },
+  );
+  return { loss: lossValue, metrics: scores.classification, rmse: scores.votes?.rmse ?? null };
 }
 
 async function finalReport(

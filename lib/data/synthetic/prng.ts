@@ -97,3 +97,6 @@ export function permuteIndex(index: number, size: number, key: number): number {
   } while (x >= size);
   return x;
 }
+
+/** Seed used when none is given. */
+export const DEFAULT_SEED = 42;

@@ -313,6 +313,36 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "each filter's blocked copy lives as long as its filter, also across layers of one geometry",
+  ignore,
+  fn: () => {
+    // Two layers of the same geometry share one forward primitive; each
+    // keeps its own copy (inference reorders each filter once), and
+    // freeing a filter frees its copy.
+    const x = tf.tensor4d(seededValues(2 * 4 * 4 * 64, 1), [2, 4, 4, 64]);
+    const filters = [2, 3].map((seed) =>
+      tf.tensor4d(seededValues(3 * 3 * 64 * 64, seed), [3, 3, 64, 64])
+    );
+    const before = oneDnnKernelState().filterCopyBytes;
+    const conv = (f: tf.Tensor4D) => tf.tidy(() => tf.conv2d(x, f, 1, "same").dataSync());
+    const first = conv(filters[0]);
+    const one = oneDnnKernelState().filterCopyBytes - before;
+    conv(filters[1]);
+    const again = conv(filters[0]);
+    assert.deepEqual(again, first, "the first filter's copy was not overwritten by the second's");
+    const two = oneDnnKernelState().filterCopyBytes - before;
+    console.log(`  ${openOneDnn().isa.family}: one filter's copy ${one} bytes, two ${two}`);
+    assert.equal(two, 2 * one, "each filter keeps its own copy");
+    filters[0].dispose();
+    assert.equal(oneDnnKernelState().filterCopyBytes - before, one, "freed with its filter");
+    filters[1].dispose();
+    assert.equal(oneDnnKernelState().filterCopyBytes, before);
+    x.dispose();
+  },
+});
+
 Deno.test("filter copies stay within their capacity and recycle their buffers", () => {
   const copies = new FilterCopies(1000);
   const md = new Uint8Array(8);
@@ -496,7 +526,7 @@ Deno.test({
   ignore,
   fn: () => {
     unregisterOneDnnKernels();
-    assert.deepEqual(oneDnnKernelState(), { registered: false, primitives: 0 });
+    assert.deepEqual(oneDnnKernelState(), { registered: false, primitives: 0, filterCopyBytes: 0 });
     const y = tf.tidy(() =>
       tf.conv2d(
         tf.ones([1, 4, 4, 2]) as tf.Tensor4D,

@@ -275,10 +275,13 @@ export class ConvForward implements ConvPrimitive {
 
   /**
    * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
-   * `copies`: where the blocked filter is kept for backward-data (and reused
-   * while the filter data is the same), in the layout of
-   * {@linkcode sharedFilterLayout} where the forward runs on it; unused
-   * where backward-data reads plain `hwio`.
+   * `copies`: where the blocked filter is kept, by filter data, for
+   * backward-data and for later forwards of the same filter data, in the
+   * layout of {@linkcode sharedFilterLayout} where backward-data can read
+   * it. Layers of the same geometry share one primitive, so without it a
+   * model's five 512-channel 3x3 layers took turns in one scratch buffer
+   * and inference reordered each of their filters on every batch (where
+   * backward-data reads `hwio`, as on AVX2 at 2x2 pixels).
    */
   constructor(
     dnnl: OneDnn,
@@ -290,7 +293,7 @@ export class ConvForward implements ConvPrimitive {
   ) {
     const d = plainDescs(dnnl, g);
     const shared = copies === null ? null : sharedFilterLayout(dnnl, g);
-    this.copies = shared === null ? null : copies;
+    this.copies = copies;
     const made = withFilterLayout(
       dnnl,
       g,

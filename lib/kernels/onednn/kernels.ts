@@ -58,6 +58,33 @@ interface Registration {
   previous: Map<string, tf.KernelConfig | undefined>;
   /** TF.js' own `Relu` gradient, put back on unregistering. */
   reluGradient: tf.GradConfig | undefined;
+  /** Puts the wasm backend's own `disposeData` back. */
+  restoreDispose: () => void;
+}
+
+/** The part of the wasm backend that frees tensor data. */
+interface Disposer {
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+/**
+ * Has the wasm backend drop the blocked copy of a filter when it frees the
+ * filter's data, so that a copy lives exactly as long as its filter
+ * (inference keeps every layer's copy; training's old weights take theirs
+ * with them). Returns the undo.
+ */
+function dropCopiesOnDispose(conv: ConvPrimitives): () => void {
+  const backend = tf.findBackend("wasm") as unknown as Disposer | null;
+  if (backend === null) return () => {};
+  const own = backend.disposeData;
+  backend.disposeData = function (dataId: object, force?: boolean): boolean {
+    const freed = own.call(this, dataId, force);
+    if (freed) conv.copies.drop(dataId);
+    return freed;
+  };
+  return () => {
+    backend.disposeData = own;
+  };
 }
 
 let active: Registration | null = null;
@@ -310,14 +337,16 @@ export function registerOneDnnKernels(dnnl: OneDnn): void {
   if (active) return;
   const prev = new Map<string, tf.KernelConfig | undefined>();
   for (const name of ONEDNN_KERNEL_NAMES) prev.set(name, tf.getKernel(name, "wasm"));
+  const conv = new ConvPrimitives(dnnl);
   active = {
     dnnl,
-    conv: new ConvPrimitives(dnnl),
+    conv,
     pool: new PoolPrimitives(dnnl),
     batchNorm: new BatchNormCache(dnnl),
     eltwise: new EltwisePrimitives(dnnl),
     previous: prev,
     reluGradient: tf.getGradient("Relu"),
+    restoreDispose: dropCopiesOnDispose(conv),
   };
   tf.registerGradient(RELU_GRADIENT);
   for (const [name, kernelFunc] of Object.entries(KERNELS)) {
@@ -339,6 +368,7 @@ export function registerOneDnnKernels(dnnl: OneDnn): void {
 export function unregisterOneDnnKernels(): void {
   if (!active) return;
   for (const name of ONEDNN_KERNEL_NAMES) swap(name, active.previous.get(name));
+  active.restoreDispose();
   active.conv.clear();
   active.pool.clear();
   active.batchNorm.clear();
@@ -347,12 +377,20 @@ export function unregisterOneDnnKernels(): void {
   active = null;
 }
 
-/** Whether the oneDNN kernels are registered, and how many primitives they cache. */
-export function oneDnnKernelState(): { registered: boolean; primitives: number } {
+/**
+ * Whether the oneDNN kernels are registered, how many primitives they
+ * cache, and the bytes of blocked filter copies they hold.
+ */
+export function oneDnnKernelState(): {
+  registered: boolean;
+  primitives: number;
+  filterCopyBytes: number;
+} {
   return {
     registered: active !== null,
     primitives: active
       ? active.conv.size + active.pool.size + active.batchNorm.size + active.eltwise.size
       : 0,
+    filterCopyBytes: active?.conv.copies.bytes.held ?? 0,
   };
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import { setupBackend } from "../lib/backend.ts";
 import { formatBytes, parseFlags, required, runMain } from "../lib/cli.ts";
 import { EXPORT_FORMATS, exportModel } from "../lib/export/export.ts";
 
@@ -33,7 +33,7 @@ async function main(): Promise<number> {
     overwrite: { type: "boolean" },
   }, USAGE);
   // Exporting reads weights and computes nothing: the plain JavaScript backend does.
-  await tf.setBackend("cpu");
+  await setupBackend({ requested: "cpu" });
   const s = await exportModel({
     model: required("model", f.model, USAGE),
     format: required("format", f.format, USAGE),
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     overwrite: f.overwrite,
   });
   const what = s.layout
-    ? `ResNet-34, ${s.layout.stem} stem, ${s.layout.head} head, width ${s.layout.filters[0]}`
+    ? `ResNet-34, ${s.layout.stem} stem, ${s.layout.head} head, width ${s.layout.filters[0] / 64}`
     : "model";
   console.log(`${what} from ${s.runDir}`);
   console.log(`wrote ${s.format} to ${s.out} (${formatBytes(s.bytes)})`);

@@ -21,9 +21,8 @@ import { UsageError } from "../lib/cli.ts";
 import { setupBackend } from "../lib/backend.ts";
 import { tinyResNetRun } from "./fixtures_export.ts";
 import { toyRun } from "./fixtures_run.ts";
+import { runTask } from "./task_cli.ts";
 import { tempDir } from "./temp.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
 
 await setupBackend();
 
@@ -177,13 +176,7 @@ Deno.test("torch export refuses a model that is not the toolkit's ResNet-34, wri
 });
 
 async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "export", ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
+  const r = await runTask("export", args, { seconds: 120 });
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: r.code, out: text(r.stdout), err: text(r.stderr) };
 }

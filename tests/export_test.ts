@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { exportModel } from "../lib/export/export.ts";
-import { hwioToOihw, transpose2d } from "../lib/export/onnx.ts";
+import { hwioToOihw, transpose2d } from "../lib/export/layouts.ts";
 import { onnxPads, samePadding } from "../lib/export/padding.ts";
 import {
   decodeSafetensors,

@@ -31,7 +31,7 @@ export interface ExportOptions {
 }
 
 /** What {@linkcode exportModel} wrote. */
-export interface ExportSummary {
+export interface ModelExportSummary {
   /** The run folder read. */
   runDir: string;
   format: ExportFormat;
@@ -69,7 +69,7 @@ async function checkOut(out: string, overwrite: boolean): Promise<void> {
  * model is read; the file is written atomically (a temporary file renamed
  * over `out`), so an existing file is replaced whole or not at all.
  */
-export async function exportModel(o: ExportOptions): Promise<ExportSummary> {
+export async function exportModel(o: ExportOptions): Promise<ModelExportSummary> {
   const format = checkFormat(o.format);
   await checkOut(o.out, o.overwrite ?? false);
   const run = await openFinishedRun(o.model);

@@ -17,6 +17,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import { QUESTIONS, questionSlice, voteIndex } from "../data/schema.ts";
 import { GraphBuilder, type ValueSpec } from "./onnx_graph.ts";
+import { hwioToOihw } from "./layouts.ts";
 import { onnxPads } from "./padding.ts";
 
 /** Names of the exported graph's input and output tensors. */
@@ -47,30 +48,6 @@ function weightsOf(layer: tf.layers.Layer): Map<string, { data: Float32Array; sh
 function need<T>(v: T | undefined, layer: tf.layers.Layer, what: string): T {
   if (v === undefined) throw new Error(`layer ${layer.name}: no ${what}`);
   return v;
-}
-
-/** HWIO (TF) to OIHW (ONNX, PyTorch). */
-export function hwioToOihw(data: Float32Array, [h, w, i, o]: readonly number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      for (let c = 0; c < i; c++) {
-        for (let k = 0; k < o; k++) {
-          out[((k * i + c) * h + y) * w + x] = data[((y * w + x) * i + c) * o + k];
-        }
-      }
-    }
-  }
-  return out;
-}
-
-/** [in, out] (Keras Dense kernel) to [out, in] (PyTorch Linear weight). */
-export function transpose2d(data: Float32Array, [rows, cols]: readonly number[]): Float32Array {
-  const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
-  }
-  return out;
 }
 
 /** Spatial [height, width] of a layer's 4-D NHWC input. */

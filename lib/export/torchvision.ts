@@ -16,7 +16,7 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import type { HeadKind } from "../model/resnet.ts";
-import { hwioToOihw, transpose2d } from "./onnx.ts";
+import { hwioToOihw, transpose2d } from "./layouts.ts";
 import type { SafeTensor } from "./safetensors.ts";
 
 /** What a toolkit ResNet-34 is made of, read from its layers. */

@@ -81,6 +81,7 @@ for (const stem of STEMS) {
         const got = await runOnnx(file, pixels, 32);
         assert.equal(got.output, head === "softmax" ? ONNX_PROBS_OUTPUT : ONNX_VOTES_OUTPUT);
         const diff = maxAbsDiff(want.rows, got.data);
+        console.log(`largest difference from predict: ${diff.toExponential(2)}`);
         assert.ok(diff <= TOLERANCE, `largest difference ${diff} (${images.note})`);
         // The outputs differ from image to image, so the comparison covers the whole network.
         assert.notDeepEqual(want.rows[0], want.rows[1]);

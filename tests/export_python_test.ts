@@ -135,6 +135,7 @@ Deno.test({
     for (const [i, c] of cases.entries()) {
       await t.step(`${c.stem} stem, ${c.head} head`, () => {
         const diff = maxAbsDiff(c.want.rows, got[i].outputs.flat());
+        console.log(`largest difference from predict: ${diff.toExponential(2)}`);
         assert.ok(diff <= TOLERANCE, `largest difference ${diff} (${images.note})`);
         assert.equal(got[i].metadata.head, c.head);
         assert.equal(got[i].metadata.stem, c.stem);

@@ -91,7 +91,16 @@ function treeVotes(g: GraphBuilder, logits: Value, name: string): Value {
     return g.node("Slice", [x, ...bounds, axis], {}, `${name}/${label}`);
   };
   const blocks: string[] = [];
-  const column = new Map<number, string>();
+  // Each answer column as its own [N, 1] tensor, sliced only where a later question needs it.
+  const block = new Map<number, { tensor: string; offset: number }>();
+  const sliced = new Map<string, string>();
+  const column = (c: string) => {
+    if (!sliced.has(c)) {
+      const { tensor, offset } = block.get(voteIndex(c))!;
+      sliced.set(c, slice(tensor, offset, offset + 1, c));
+    }
+    return sliced.get(c)!;
+  };
   let expected = 0;
   for (const q of QUESTIONS) {
     const [a, b] = questionSlice(q);
@@ -106,15 +115,13 @@ function treeVotes(g: GraphBuilder, logits: Value, name: string): Value {
     );
     if (q.parents.length > 0) {
       // Parents are earlier questions, so their columns are already final.
-      const parents = q.parents.map((c) => column.get(voteIndex(c))!);
+      const parents = q.parents.map(column);
       const reach = parents.length === 1
         ? parents[0]
         : g.node("Sum", parents, {}, `${name}/${label}_reach`);
       p = g.node("Mul", [p, reach], {}, `${name}/${label}`);
     }
-    for (let i = a; i < b; i++) {
-      column.set(i, slice(p, i - a, i - a + 1, `Class${q.id}.${i - a + 1}`));
-    }
+    for (let i = a; i < b; i++) block.set(i, { tensor: p, offset: i - a });
     blocks.push(p);
   }
   return { name: g.node("Concat", blocks, { axis: { int: 1 } }, name), rank: 2 };

@@ -2,7 +2,7 @@
  * galaxy: train and serve a Galaxy Zoo morphology classifier (ResNet-34
  * with focal loss) with TensorFlow.js under Deno.
  *
- * The scripts (`deno task fetch|preprocess|train|predict|evaluate|retrain|serve|export-web`)
+ * The scripts (`deno task fetch|preprocess|train|predict|evaluate|retrain|serve|export|export-web`)
  * are thin layers over these exports; see README.md.
  *
  * @example
@@ -167,6 +167,14 @@ export { type ImageItem, type PredictError, type PredictInput } from "./lib/pred
 export { type Run, type RunDataset } from "./lib/predict/run.ts";
 export { resolveRunDir, RUN_FORMS, RunDirError } from "./lib/io/run_dir.ts";
 export { type Shard } from "./lib/predict/shard.ts";
+export {
+  EXPORT_FORMATS,
+  type ExportFormat,
+  exportModel,
+  type ExportOptions,
+  type ModelExportSummary,
+} from "./lib/export/export.ts";
+export { modelToOnnx, type OnnxExportOptions } from "./lib/export/onnx.ts";
 export {
   evaluate,
   type EvaluateOptions,

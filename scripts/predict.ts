@@ -11,6 +11,7 @@
  * @module
  */
 import { BACKEND_NAMES, describeBackend, setupBackend } from "../lib/backend.ts";
+import { jitStartNote } from "../lib/cuda_jit.ts";
 import {
   bar,
   choiceFlag,
@@ -95,6 +96,8 @@ async function main(): Promise<number> {
     nativeKernels: f["no-native-kernels"] ? false : undefined,
   });
   console.log(describeBackend(info));
+  const jit = await jitStartNote(info);
+  if (jit) console.log(jit);
   const format = choiceFlag("format", f.format, PREDICT_FORMATS, "classes");
   const batchSize = numberFlag("batch", f.batch, PREDICT_DEFAULTS.batchSize, {
     min: 1,

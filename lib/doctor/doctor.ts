@@ -30,6 +30,7 @@ import {
   TF_GPU_LIBRARIES,
 } from "./native.ts";
 import { diskSpace, memory, sharedMemoryRoom } from "./resources.ts";
+import { adapterLabel } from "../webgpu.ts";
 import { computeCapabilities, formatCapability, jitCache, jitReport } from "../cuda_jit.ts";
 import type { SmokeCheck } from "./smoke.ts";
 
@@ -105,6 +106,7 @@ export async function examine(options: DoctorOptions = {}): Promise<DoctorReport
   }
   if (info) {
     add("backend", `${info.name} via ${info.label}`);
+    if (info.adapter) add("WebGPU adapter", adapterLabel(info.adapter));
     for (const s of info.skipped) add("  skipped", `${s.label}: ${s.reason}`);
   }
 

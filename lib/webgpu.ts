@@ -78,6 +78,13 @@ async function withoutWaylandNoise<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The high-performance adapter of `gpu` (default navigator.gpu), or null; without Wayland noise. */
+export function requestAdapter(gpu?: GPU): Promise<GPUAdapter | null> {
+  const g = gpu ?? (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!g) return Promise.resolve(null);
+  return withoutWaylandNoise(() => g.requestAdapter({ powerPreference: "high-performance" }));
+}
+
 /**
  * The flattened feature list: 4.22 nests `'bgra8unorm-storage'` in an
  * array of its own, which Deno refuses.
@@ -100,19 +107,24 @@ function flattening(adapter: GPUAdapter): GPUAdapter {
   });
 }
 
+let packageFactory: (() => tf.KernelBackend | Promise<tf.KernelBackend>) | null = null;
+
 /**
  * Brings up the `webgpu` backend on the high-performance adapter and
  * returns that adapter. A software adapter is refused unless
  * `allowSoftware` (the backend was asked for by name). Throws, with the
- * reason, when Deno has no WebGPU, no adapter is found, or the device cannot
- * be created.
+ * reason, when Deno has no WebGPU or no adapter is found; a device that
+ * cannot be created fails `tf.setBackend("webgpu")`. `gpu` (tests) stands
+ * in for `navigator.gpu`.
  */
-export async function loadWebGpu(options: { allowSoftware: boolean }): Promise<WebGpuAdapter> {
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) throw new Error("this Deno has no navigator.gpu (WebGPU)");
-  const adapter = await withoutWaylandNoise(() =>
-    gpu.requestAdapter({ powerPreference: "high-performance" })
-  );
+export async function loadWebGpu(
+  options: { allowSoftware: boolean; gpu?: GPU },
+): Promise<WebGpuAdapter> {
+  // The package reads navigator.gpu itself; the adapter may come from a stand-in.
+  const global = (globalThis.navigator as Navigator | undefined)?.gpu;
+  const gpu = options.gpu ?? global;
+  if (!gpu || !global) throw new Error("this Deno has no navigator.gpu (WebGPU)");
+  const adapter = await requestAdapter(gpu);
   if (adapter === null) {
     throw new Error("no WebGPU adapter (no Vulkan, Metal or Direct3D 12 driver found)");
   }
@@ -123,22 +135,24 @@ export async function loadWebGpu(options: { allowSoftware: boolean }): Promise<W
     );
   }
   await import("@tensorflow/tfjs-backend-webgpu");
-  const packaged = tf.findBackendFactory("webgpu");
+  // The package's own factory, kept from its first registration: later calls replace ours.
+  packageFactory ??= tf.findBackendFactory("webgpu");
+  const packaged = packageFactory;
   if (!packaged) throw new Error("@tensorflow/tfjs-backend-webgpu registered no backend");
   // The package's factory asks navigator.gpu for its adapter: for the length of
   // that call it gets the one examined above, wrapped.
   tf.removeBackend("webgpu");
   tf.registerBackend("webgpu", async () => {
-    const own = Object.getOwnPropertyDescriptor(gpu, "requestAdapter");
-    Object.defineProperty(gpu, "requestAdapter", {
+    const own = Object.getOwnPropertyDescriptor(global, "requestAdapter");
+    Object.defineProperty(global, "requestAdapter", {
       configurable: true,
       value: () => Promise.resolve(flattening(adapter)),
     });
     try {
       return await packaged();
     } finally {
-      if (own) Object.defineProperty(gpu, "requestAdapter", own);
-      else delete (gpu as unknown as Record<string, unknown>).requestAdapter;
+      if (own) Object.defineProperty(global, "requestAdapter", own);
+      else delete (global as unknown as Record<string, unknown>).requestAdapter;
     }
   });
   return described;

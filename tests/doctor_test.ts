@@ -11,6 +11,7 @@ import {
 import { compareArrays, formatCheck, smokeTest } from "../lib/doctor/smoke.ts";
 import { mapShared, sharedMemoryAvailable, unlinkShared } from "../lib/train/shared_memory.ts";
 import { tempDir } from "./temp.ts";
+import { requestAdapter } from "../lib/webgpu.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -32,9 +33,14 @@ async function doctor(...args: string[]): Promise<{ code: number; out: string; l
 
 const SMOKE_CHECKS = ["forward", "loss", "gradients", "update", "save/reload", "mirrored"];
 
-for (const backend of ["wasm", "cpu"]) {
+// WebGPU where Deno finds an adapter (lavapipe, a software renderer, on CI with mesa-vulkan-drivers).
+const webgpu = await requestAdapter().catch(() => null) !== null;
+if (!webgpu) console.warn("doctor --smoke --backend webgpu not tested: no WebGPU adapter here");
+
+for (const backend of webgpu ? ["webgpu", "wasm", "cpu"] : ["wasm", "cpu"]) {
   Deno.test(`doctor --smoke --backend ${backend}: every check passes and it exits 0`, async () => {
     const r = await doctor("--smoke", "--backend", backend);
+    if (backend === "webgpu") assert.match(r.out, /^WebGPU adapter +\S/m);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, new RegExp(`^backend +${backend} via `, "m"));
     for (

@@ -86,7 +86,7 @@ Deno.test("doctor exits 1 naming a data folder that does not exist, 2 on a bad f
   assert.match(r.last, new RegExp(`^cannot train: data folder ${missing} cannot be read`));
   const bad = await doctor("--backend", "gpu");
   assert.equal(bad.code, 2);
-  assert.match(bad.out, /--backend must be one of tensorflow, wasm, cpu/);
+  assert.match(bad.out, /--backend must be one of tensorflow, webgpu, wasm, cpu/);
 });
 
 Deno.test("smoke: a wrong gradient kernel fails the gradient checks by name, forward still passes", async () => {

@@ -2,9 +2,11 @@
  * The one place that decides which TensorFlow.js backend runs the math.
  *
  * Order of preference: native TensorFlow (`@tensorflow/tfjs-node-gpu`, then
- * `@tensorflow/tfjs-node`) where its binding loads, else WebAssembly (its
- * `.wasm` files read from the local package, never the network), else the
- * pure-JS CPU backend. On wasm, native CPU kernels (oneDNN, lib/kernels/)
+ * `@tensorflow/tfjs-node`) where its binding loads, else WebGPU on Deno's
+ * built-in `navigator.gpu` where the adapter is a real GPU (a software
+ * renderer such as lavapipe only when asked for by name, lib/webgpu.ts),
+ * else WebAssembly (its `.wasm` files read from the local package, never the
+ * network), else the pure-JS CPU backend. On wasm, native CPU kernels (oneDNN, lib/kernels/)
  * replace the heavy ones where the library loads, unless turned off, and
  * the optimizers update weights with WebAssembly SIMD loops.
  * Everything else in the toolkit is written against the backend-neutral
@@ -20,12 +22,13 @@ import { dirname, join } from "node:path";
 import { registerWasmTrainingKernels } from "./kernels/wasm.ts";
 import { enableNativeKernels } from "./kernels/native.ts";
 import { compileOptimizerKernels } from "./kernels/optimizer_simd.ts";
+import { adapterLabel, loadWebGpu, type WebGpuAdapter } from "./webgpu.ts";
 
 /** A backend the toolkit can run on, by its TensorFlow.js registry name. */
-export type BackendName = "tensorflow" | "wasm" | "cpu";
+export type BackendName = "tensorflow" | "webgpu" | "wasm" | "cpu";
 
 /** The backend names `--backend` accepts. */
-export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "wasm", "cpu"];
+export const BACKEND_NAMES: readonly BackendName[] = ["tensorflow", "webgpu", "wasm", "cpu"];
 
 /** One way to bring up a backend: loading it registers it with TensorFlow.js. */
 export interface BackendCandidate {
@@ -33,8 +36,12 @@ export interface BackendCandidate {
   name: BackendName;
   /** What a person calls it, e.g. the npm package. */
   label: string;
-  /** Imports and registers the backend; throws when it cannot load here. */
-  load(): Promise<void>;
+  /**
+   * Imports and registers the backend; throws when it cannot load here.
+   * `requested`: the backend was asked for by name (`--backend`), which lets
+   * WebGPU take a software adapter. WebGPU returns the adapter it runs on.
+   */
+  load(context: { requested: boolean }): Promise<void | { adapter?: WebGpuAdapter }>;
 }
 
 /** What {@linkcode setupBackend} chose, and why the ones before it were passed over. */
@@ -45,6 +52,8 @@ export interface BackendInfo {
   label: string;
   /** GPUs the process can see (native backend only; empty elsewhere). */
   gpus: string[];
+  /** The WebGPU adapter (webgpu backend only). */
+  adapter?: WebGpuAdapter;
   /** Candidates tried before the chosen one, with the reason each failed. */
   skipped: { label: string; reason: string }[];
   /**
@@ -96,6 +105,11 @@ export function defaultCandidates(): BackendCandidate[] {
       load: () => loadNative("@tensorflow/tfjs-node"),
     },
     {
+      name: "webgpu",
+      label: "@tensorflow/tfjs-backend-webgpu",
+      load: async ({ requested }) => ({ adapter: await loadWebGpu({ allowSoftware: requested }) }),
+    },
+    {
       name: "wasm",
       label: "@tensorflow/tfjs-backend-wasm",
       load: async () => {
@@ -138,11 +152,12 @@ export async function setupBackend(
   tf.enableProdMode();
   for (const c of candidates) {
     try {
-      await c.load();
+      const loaded = await c.load({ requested: requested !== undefined });
       if (!(await tf.setBackend(c.name))) throw new Error(`tf.setBackend('${c.name}') failed`);
       await tf.ready();
       const gpus = c.name === "tensorflow" ? visibleGpus() : [];
       const info: BackendInfo = { name: c.name, label: c.label, gpus, skipped };
+      if (loaded?.adapter) info.adapter = loaded.adapter;
       if (c.name === "wasm") {
         info.kernels = enableNativeKernels({ enabled: options.nativeKernels }).description;
         try {
@@ -167,6 +182,8 @@ export async function setupBackend(
 export function describeBackend(info: BackendInfo): string {
   const gpus = info.name === "tensorflow"
     ? `, GPUs: ${info.gpus.length ? info.gpus.join("; ") : "none (CPU)"}`
+    : info.adapter
+    ? `, adapter: ${adapterLabel(info.adapter)}`
     : "";
   const skipped = info.skipped.length
     ? ` (skipped ${info.skipped.map((s) => `${s.label}: ${s.reason}`).join("; ")})`
@@ -208,7 +225,7 @@ export function assertKernels(kernelNames: readonly string[]): void {
   const backend = tf.getBackend();
   const missing = kernelNames.filter((k) => !tf.getKernel(k, backend));
   if (missing.length === 0) return;
-  const others = ["tensorflow", "wasm", "cpu", "webgl"].filter((b) => b !== backend);
+  const others = ["tensorflow", "webgpu", "wasm", "cpu", "webgl"].filter((b) => b !== backend);
   const lines = missing.map((k) => {
     const has = others.filter((b) => tf.getKernel(k, b));
     return `kernel '${k}' is not registered for backend '${backend}'` +
@@ -231,4 +248,16 @@ export function explainKernelError(e: unknown): unknown {
     return better;
   }
   return e;
+}
+
+/**
+ * Makes `tensors` readable with `dataSync()`. The webgpu backend keeps
+ * tensors on the GPU and, under Deno, cannot download them synchronously
+ * (its fallback draws through an OffscreenCanvas Deno lacks), so there
+ * they are downloaded first, asynchronously, and stay cached; on the other
+ * backends this does nothing.
+ */
+export async function readable(tensors: readonly unknown[]): Promise<void> {
+  if (tf.getBackend() !== "webgpu") return;
+  await Promise.all(tensors.filter((t) => t instanceof tf.Tensor).map((t) => t.data()));
 }

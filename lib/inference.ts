@@ -38,22 +38,25 @@ function swapColumns(
   return tf.gather(t, order, 1);
 }
 
-/** Model outputs (n x outputs) for one batch of raw uint8 pixels. */
-export function predictBatch(
+/**
+ * Model outputs (n x outputs) for one batch of raw uint8 pixels, read back
+ * asynchronously (a GPU backend, webgpu, has no synchronous download).
+ */
+export async function predictBatch(
   model: tf.LayersModel,
   batch: ImageBatch,
   options: PredictOptions = {},
-): Float32Array {
+): Promise<Float32Array> {
   const [h, w, c] = model.inputs[0].shape.slice(1) as number[];
   if (batch.pixels.length !== batch.n * h * w * c) {
     throw new Error(
       `images are not ${h}x${w}x${c} as the model expects (${batch.pixels.length} bytes for ${batch.n})`,
     );
   }
-  return tf.tidy(() => {
+  const out = tf.tidy(() => {
     if (!options.tta) {
       const x = tf.tensor4d(batch.pixels, [batch.n, h, w, c], "int32");
-      return (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+      return model.predict(x) as tf.Tensor;
     }
     if (h !== w) throw new Error("test-time augmentation needs square images");
     let sum: tf.Tensor2D | null = null;
@@ -64,8 +67,13 @@ export function predictBatch(
       if (isMirror(t)) y = swapColumns(y, options.flipPairs ?? []);
       sum = sum ? tf.add(sum, y) : y;
     }
-    return tf.div(sum!, 8).dataSync() as Float32Array;
+    return tf.div(sum!, 8);
   });
+  try {
+    return await out.data() as Float32Array;
+  } finally {
+    out.dispose();
+  }
 }
 
 /** Outputs for every batch of a stream, concatenated, with the ids in order. */
@@ -77,7 +85,7 @@ export async function predictAll(
   const ids: string[] = [];
   const parts: Float32Array[] = [];
   for await (const b of batches) {
-    parts.push(predictBatch(model, b, options));
+    parts.push(await predictBatch(model, b, options));
     ids.push(...b.ids);
     options.onBatch?.(ids.length);
   }

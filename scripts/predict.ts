@@ -14,6 +14,7 @@ import { describeBackend, setupBackend } from "../lib/backend.ts";
 import { bar, formatDuration, ProgressLine, required, runMain, UsageError } from "../lib/cli.ts";
 import { parseTask, usage } from "../lib/flags.ts";
 import { PREDICT_TASK } from "../lib/tasks/predict.ts";
+import { jitStartNote } from "../lib/cuda_jit.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { expandPatterns, mergePredictions } from "../lib/predict/merge.ts";
 import { predict } from "../lib/predict/predict.ts";
@@ -46,6 +47,8 @@ async function main(): Promise<number> {
     nativeKernels: f["no-native-kernels"] ? false : undefined,
   });
   console.log(describeBackend(info));
+  const jit = await jitStartNote(info);
+  if (jit) console.log(jit);
   let shard = null;
   if (f.shard !== undefined) {
     try {

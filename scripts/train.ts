@@ -6,6 +6,7 @@
  * @module
  */
 import { type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
+import { jitStartNote } from "../lib/cuda_jit.ts";
 import {
   defaultReplicas,
   joinReplicas,
@@ -151,6 +152,8 @@ if (import.meta.main) {
     const lead = !o.replica || o.replica.rank === 0;
     if (lead) console.log(describeBackend(backend));
     else console.error(`replica ${o.replica!.rank}: ${describeBackend(backend)}`);
+    const jit = lead ? await jitStartNote(backend) : null;
+    if (jit) console.log(jit);
     const collective = o.replica ? await joinReplicas(o.replica) : undefined;
     if (collective && lead) {
       console.log(

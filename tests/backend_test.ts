@@ -44,12 +44,16 @@ Deno.test("an explicit --backend that cannot load is an error, not a silent fall
   await assert.rejects(() => setupBackend({ requested: "gpu" as never }), /unknown backend 'gpu'/);
 });
 
-Deno.test("the default candidates reach WASM here (native TensorFlow is not installed)", async () => {
+Deno.test("the default candidates reach WASM here (no native TensorFlow, no GPU adapter)", async () => {
   const info = await setupBackend();
-  // On a machine with tfjs-node's binding this would be "tensorflow"; this one has none.
-  if (info.name === "tensorflow") return;
+  // On a machine with tfjs-node's binding this would be "tensorflow", with a GPU "webgpu".
+  if (info.name === "tensorflow" || info.name === "webgpu") return;
   assert.equal(info.name, "wasm");
-  assert.equal(info.skipped.length, 2);
+  assert.deepEqual(info.skipped.map((s) => s.label), [
+    "@tensorflow/tfjs-node-gpu",
+    "@tensorflow/tfjs-node",
+    "@tensorflow/tfjs-backend-webgpu",
+  ]);
   assert.match(
     describeBackend(info),
     /^backend: wasm( \+ oneDNN [\d.]+ \(avx\w*, \d+ threads?\))? via @tensorflow\/tfjs-backend-wasm/,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pairedEfficiency } from "../lib/bench/benchmarks.ts";
+import { adapterText, pairedEfficiency } from "../lib/bench/benchmarks.ts";
 import { isExecutable, type MonitorReport, parseGnuTimeOutput } from "../lib/bench/monitor.ts";
 import { encodeNpy, npyHeader } from "../lib/bench/npy.ts";
 import { errorLine, parseResultLine, runMeasured, type RunResult } from "../lib/bench/process.ts";
@@ -340,4 +340,18 @@ Deno.test("results.json keeps the rows of benchmarks not run again, in table ord
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a webgpu row names its adapter and marks a software renderer's figure", () => {
+  const runs = (result: Record<string, unknown>) =>
+    ({ runs: [{ ok: true, result }] }) as unknown as Parameters<typeof adapterText>[0];
+  assert.equal(
+    adapterText(runs({ adapter: "llvmpipe (LLVM 15.0.6, 256 bits)", adapter_software: true })),
+    "webgpu on llvmpipe (LLVM 15.0.6, 256 bits), i.e. on the CPU: not a GPU figure",
+  );
+  assert.equal(
+    adapterText(runs({ adapter: "NVIDIA GeForce RTX 3080, GPU", adapter_software: false })),
+    "webgpu on NVIDIA GeForce RTX 3080, GPU",
+  );
+  assert.equal(adapterText(undefined), "webgpu, adapter unknown");
 });

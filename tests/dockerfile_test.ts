@@ -9,21 +9,72 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { TF_GPU_LIBRARIES } from "../lib/doctor/native.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const read = (name: string) => Deno.readTextFileSync(new URL(name, ROOT));
 
 /**
  * What each line of @tensorflow/tfjs-node-gpu needs from the CUDA image.
- * Sources: tfjs-node/README.md of tensorflow/tfjs ("Linux GPU (Ubuntu 14.04 or
- * higher and Cuda 11.2 w/ CUDNN v8)"; its table: CUDA Toolkit 11.2, cuDNN SDK
- * 8.1.0, driver > 450.x) and tfjs-node/scripts/deps-constants.js
- * (`LIBTENSORFLOW_VERSION = '2.9.1'` in 4.22.0). A version no row covers fails
- * the test: add a row, with its source, before moving deno.json to it.
+ * Sources: tfjs-node/README.md of tensorflow/tfjs ("Linux GPU ... Cuda 11.2
+ * w/ CUDNN v8") and tfjs-node/scripts/deps-constants.js
+ * (`LIBTENSORFLOW_VERSION = '2.9.1'` in 4.22.0). libtensorflow opens sonames
+ * (lib/doctor/native.ts, TF_GPU_LIBRARIES), so any CUDA release of the same
+ * major at or after the one it was built with serves (CUDA 11 minor-version
+ * compatibility). A version no row covers fails the test: add a row, with
+ * its source, before moving deno.json to it.
  */
 const GPU_RUNTIMES = [
-  { line: "4.x", major: 4, cuda: "11.2", cudnnMajor: 8, libtensorflow: "2.9.1" },
+  { line: "4.x", major: 4, builtWithCuda: "11.2", cudnnMajor: 8, libtensorflow: "2.9.1" },
 ];
+
+/**
+ * The sonames each CUDA major release's runtime libraries carry (CUDA 11.0
+ * to 11.8: cudart 11.0, cuBLAS 11, cuFFT 10, cuRAND 10, cuSOLVER 11,
+ * cuSPARSE 11; CUDA 12: cudart 12, cuBLAS 12, cuFFT 11, cuRAND 10, cuSOLVER
+ * 11, cuSPARSE 12; from the libraries' file names in NVIDIA's runtime images
+ * and redistributables). `libcuda.so.1` is the driver's, mounted by the
+ * NVIDIA container runtime; cuDNN N carries `libcudnn.so.N`.
+ */
+const CUDA_SONAMES: Record<number, readonly string[]> = {
+  11: [
+    "libcudart.so.11.0",
+    "libcublas.so.11",
+    "libcublasLt.so.11",
+    "libcufft.so.10",
+    "libcurand.so.10",
+    "libcusolver.so.11",
+    "libcusparse.so.11",
+  ],
+  12: [
+    "libcudart.so.12",
+    "libcublas.so.12",
+    "libcublasLt.so.12",
+    "libcufft.so.11",
+    "libcurand.so.10",
+    "libcusolver.so.11",
+    "libcusparse.so.12",
+  ],
+};
+
+/** Oldest Ubuntu the base may be on: 20.04 left standard support in 2025. */
+const MIN_UBUNTU = 22.04;
+
+/** The CUDA JIT cache: the image's CUDA_CACHE_PATH, and the named volume mounted there. */
+const CUDA_CACHE_PATH = "/cuda-cache";
+const CUDA_CACHE_VOLUME = "galaxy-cuda-cache";
+
+/** Files whose `docker run` lines a user copies: each must mount the CUDA cache. */
+const DOCUMENTED_RUNS = [
+  "README.md",
+  "docs/gpu.md",
+  "docs/retrain.md",
+  "tasks/crontab",
+  "tasks/galaxy-retrain.service",
+];
+
+/** Least CUDA_CACHE_MAXSIZE the image may set: above the driver's 256 MiB default. */
+const MIN_CUDA_CACHE_BYTES = 2 ** 30;
 
 /** The one package allowed to run its npm install script in the image. */
 const NATIVE_PACKAGE = "@tensorflow/tfjs-node-gpu";
@@ -165,11 +216,11 @@ function checkDockerfile(text: string, inputs: Inputs): string[] {
   const final = stages.at(-1)!;
   const of = (kw: string) => final.instructions.filter((i) => i.keyword === kw);
 
-  // CUDA and cuDNN of the base image against what the pinned tfjs-node-gpu needs.
+  // CUDA and cuDNN of the base image against the sonames the pinned libtensorflow opens.
   const major = Number(inputs.tfjsNodeGpu.split(".")[0]);
   const need = GPU_RUNTIMES.find((r) => r.major === major);
   const base =
-    /^nvidia\/cuda:(\d+\.\d+)(?:\.\d+)?-cudnn(\d+)-(?:runtime|devel)-ubuntu\d+\.\d+(?:@sha256:[0-9a-f]{64})?$/
+    /^nvidia\/cuda:(\d+)\.(\d+)(?:\.\d+)?-cudnn(\d+)-(?:runtime|devel)-ubuntu(\d+\.\d+)(?:@sha256:[0-9a-f]{64})?$/
       .exec(final.image);
   if (!need) {
     problems.push(
@@ -178,15 +229,24 @@ function checkDockerfile(text: string, inputs: Inputs): string[] {
   } else if (!base) {
     problems.push(`final base image ${final.image} is not an nvidia/cuda cuDNN Ubuntu image`);
   } else {
-    if (base[1] !== need.cuda) {
+    const [cudaMajor, cudaMinor, cudnn, ubuntu] = base.slice(1).map(Number);
+    const provided = [...(CUDA_SONAMES[cudaMajor] ?? []), `libcudnn.so.${cudnn}`];
+    const lacking = TF_GPU_LIBRARIES.filter((s) => s !== "libcuda.so.1" && !provided.includes(s));
+    if (lacking.length > 0) {
       problems.push(
-        `base image has CUDA ${base[1]}; tfjs-node-gpu ${need.line} needs ${need.cuda}`,
+        `base image has CUDA ${cudaMajor}.${cudaMinor} with cuDNN ${cudnn}, which lacks ` +
+          `${lacking.join(", ")} that libtensorflow ${need.libtensorflow} opens`,
       );
     }
-    if (Number(base[2]) !== need.cudnnMajor) {
+    const [builtMajor, builtMinor] = need.builtWithCuda.split(".").map(Number);
+    if (cudaMajor === builtMajor && cudaMinor < builtMinor) {
       problems.push(
-        `base image has cuDNN ${base[2]}; tfjs-node-gpu ${need.line} needs ${need.cudnnMajor}`,
+        `base image has CUDA ${cudaMajor}.${cudaMinor}, older than the ${need.builtWithCuda} ` +
+          `libtensorflow ${need.libtensorflow} was built with`,
       );
+    }
+    if (ubuntu < MIN_UBUNTU) {
+      problems.push(`base image is on Ubuntu ${base[4]}, past standard support`);
     }
   }
 
@@ -265,6 +325,16 @@ function checkDockerfile(text: string, inputs: Inputs): string[] {
     problems.push("ENV TF_FORCE_GPU_ALLOW_GROWTH=true is not set");
   }
   if (!env.get("DENO_DIR")?.startsWith("/")) problems.push("ENV DENO_DIR is not an absolute path");
+  if (env.get("CUDA_CACHE_PATH") !== CUDA_CACHE_PATH) {
+    problems.push(`ENV CUDA_CACHE_PATH is not ${CUDA_CACHE_PATH} (the documented volume path)`);
+  }
+  const cacheBytes = Number(env.get("CUDA_CACHE_MAXSIZE"));
+  if (!(Number.isInteger(cacheBytes) && cacheBytes >= MIN_CUDA_CACHE_BYTES)) {
+    problems.push(
+      `ENV CUDA_CACHE_MAXSIZE=${env.get("CUDA_CACHE_MAXSIZE")} is below ${MIN_CUDA_CACHE_BYTES}`,
+    );
+  }
+  if (cacheBytes > 2 ** 32) problems.push("CUDA_CACHE_MAXSIZE is above the CUDA maximum, 4 GiB");
 
   // No credentials, in any stage.
   for (const ins of parseDockerfile(text)) {
@@ -425,7 +495,37 @@ Deno.test("Dockerfile.gpu checks catch what they are for", () => {
       "CUDA 12",
       swap(/^FROM nvidia\/cuda:\S+/m, "FROM nvidia/cuda:12.2.2-cudnn8-runtime-ubuntu22.04"),
       ins,
-      /CUDA 12\.2; .* needs 11\.2/,
+      /CUDA 12\.2 with cuDNN 8, which lacks libcudart\.so\.11\.0, libcublas\.so\.11/,
+    ],
+    [
+      "cuDNN 9",
+      swap(/^FROM nvidia\/cuda:\S+/m, "FROM nvidia/cuda:11.8.0-cudnn9-runtime-ubuntu22.04"),
+      ins,
+      /lacks libcudnn\.so\.8 /,
+    ],
+    [
+      "CUDA 11.1",
+      swap(/^FROM nvidia\/cuda:\S+/m, "FROM nvidia/cuda:11.1.1-cudnn8-runtime-ubuntu22.04"),
+      ins,
+      /CUDA 11\.1, older than the 11\.2/,
+    ],
+    [
+      "Ubuntu 20.04",
+      swap(/^FROM nvidia\/cuda:\S+/m, "FROM nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu20.04"),
+      ins,
+      /Ubuntu 20\.04, past standard support/,
+    ],
+    [
+      "no cache path",
+      swap(/CUDA_CACHE_PATH=\S+/, "CUDA_CACHE_PATH=/home/galaxy/.nv"),
+      ins,
+      /CUDA_CACHE_PATH is not \/cuda-cache/,
+    ],
+    [
+      "small cache",
+      swap(/CUDA_CACHE_MAXSIZE=\d+/, "CUDA_CACHE_MAXSIZE=268435456"),
+      ins,
+      /CUDA_CACHE_MAXSIZE=268435456 is below/,
     ],
     [
       "unknown tfjs",
@@ -486,6 +586,51 @@ Deno.test("Dockerfile.gpu checks catch what they are for", () => {
     const problems = checkDockerfile(dockerfile, inputs);
     assert.ok(problems.some((p) => expected.test(p)), `${name}: ${JSON.stringify(problems)}`);
   }
+});
+
+/** A `docker run` of the galaxy image, in one line of a documented file. */
+interface DockerRun {
+  file: string;
+  /** 1-based. */
+  line: number;
+  text: string;
+}
+
+/** Every line that runs the galaxy image (`docker run ... galaxy deno task ...`). */
+function documentedRuns(file: string, text: string): DockerRun[] {
+  return text.split("\n").flatMap((t, i) =>
+    /\bdocker run\b.*\sgalaxy deno task\b/.test(t) ? [{ file, line: i + 1, text: t }] : []
+  );
+}
+
+/** The runs among `runs` that do not mount the CUDA cache volume at CUDA_CACHE_PATH. */
+function withoutCache(runs: readonly DockerRun[]): string[] {
+  const mount = new RegExp(
+    `(^|\\s)-v ${CUDA_CACHE_VOLUME}:${CUDA_CACHE_PATH.replace("/", "\\/")}(\\s|$)`,
+  );
+  return runs.filter((r) => !mount.test(r.text.slice(0, r.text.indexOf(" galaxy deno task"))))
+    .map((r) => `${r.file}:${r.line}: ${r.text.trim()}`);
+}
+
+Deno.test("every documented docker run mounts the CUDA cache volume", () => {
+  const runs = DOCUMENTED_RUNS.flatMap((f) => documentedRuns(f, read(f)));
+  // The files above run the image in at least these places: a file that lost its
+  // commands (or a changed image name) would otherwise pass with nothing checked.
+  for (const f of DOCUMENTED_RUNS) {
+    assert.ok(runs.some((r) => r.file === f), `${f} has no docker run of the galaxy image`);
+  }
+  assert.deepEqual(withoutCache(runs), []);
+  const bad = documentedRuns("x", "docker run --gpus all -v /data:/data galaxy deno task train");
+  assert.equal(withoutCache(bad).length, 1);
+  const after = documentedRuns(
+    "x",
+    "docker run galaxy deno task train -v galaxy-cuda-cache:/cuda-cache",
+  );
+  assert.equal(
+    withoutCache(after).length,
+    1,
+    "a -v after the image is the command's, not docker's",
+  );
 });
 
 Deno.test(".dockerignore keeps data, runs, caches, node_modules and .git out", () => {

@@ -11,6 +11,7 @@ import {
 import { compareArrays, formatCheck, smokeTest } from "../lib/doctor/smoke.ts";
 import { mapShared, sharedMemoryAvailable, unlinkShared } from "../lib/train/shared_memory.ts";
 import { tempDir } from "./temp.ts";
+import { requestAdapter } from "../lib/webgpu.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
@@ -32,9 +33,14 @@ async function doctor(...args: string[]): Promise<{ code: number; out: string; l
 
 const SMOKE_CHECKS = ["forward", "loss", "gradients", "update", "save/reload", "mirrored"];
 
-for (const backend of ["wasm", "cpu"]) {
+// WebGPU where Deno finds an adapter (lavapipe, a software renderer, on CI with mesa-vulkan-drivers).
+const webgpu = await requestAdapter().catch(() => null) !== null;
+if (!webgpu) console.warn("doctor --smoke --backend webgpu not tested: no WebGPU adapter here");
+
+for (const backend of webgpu ? ["webgpu", "wasm", "cpu"] : ["wasm", "cpu"]) {
   Deno.test(`doctor --smoke --backend ${backend}: every check passes and it exits 0`, async () => {
     const r = await doctor("--smoke", "--backend", backend);
+    if (backend === "webgpu") assert.match(r.out, /^WebGPU adapter +\S/m);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, new RegExp(`^backend +${backend} via `, "m"));
     for (
@@ -80,7 +86,7 @@ Deno.test("doctor exits 1 naming a data folder that does not exist, 2 on a bad f
   assert.match(r.last, new RegExp(`^cannot train: data folder ${missing} cannot be read`));
   const bad = await doctor("--backend", "gpu");
   assert.equal(bad.code, 2);
-  assert.match(bad.out, /--backend must be one of tensorflow, wasm, cpu/);
+  assert.match(bad.out, /--backend must be one of tensorflow, webgpu, wasm, cpu/);
 });
 
 Deno.test("smoke: a wrong gradient kernel fails the gradient checks by name, forward still passes", async () => {

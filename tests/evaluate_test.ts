@@ -34,7 +34,7 @@ async function reference(runDir: string, data: string, split: "test" | "val") {
   const ds = await openDataset(data);
   const outputs: number[] = [], labels: number[] = [], votes: number[] = [];
   for await (const b of ds.batches(split, { batchSize: 7 })) {
-    outputs.push(...predictBatch(run.model, b));
+    outputs.push(...await predictBatch(run.model, b));
     labels.push(...b.labels!);
     votes.push(...b.votes!);
   }

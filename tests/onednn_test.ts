@@ -570,7 +570,7 @@ Deno.test({
     const { sgdNesterov } = await import("../lib/train/optimizers.ts");
     // Batch 8: with fewer images the deep batch norms (1x1 pixels) amplify rounding.
     const [batch, size] = [8, 32];
-    const step = () => {
+    const step = async () => {
       // Both stems: the ImageNet one has the 7x7/2 conv and the max-pool.
       const model = resnet34({ inputSize: size, outputs: 5, width: 0.25, seed: 3, dropout: 0 });
       const vars = trainableVariables(model);
@@ -584,7 +584,7 @@ Deno.test({
         ],
       );
       const y = tf.oneHot(tf.tensor1d([1, 3, 0, 2, 4, 1, 1, 0], "int32"), 5);
-      const g = computeGradients(model, vars, categoricalFocalLoss(), x, y, 0);
+      const g = await computeGradients(model, vars, categoricalFocalLoss(), x, y, 0);
       const grads = g.grads.map((t) => Float32Array.from(t.dataSync()));
       const opt = sgdNesterov(vars);
       opt.apply(g.grads, 0.1);
@@ -596,9 +596,9 @@ Deno.test({
       model.dispose();
       return { loss: g.loss, grads, weights };
     };
-    const native = step();
+    const native = await step();
     unregisterOneDnnKernels();
-    const plain = step();
+    const plain = await step();
     registerOneDnnKernels(openOneDnn());
     assert.ok(
       Math.abs(native.loss - plain.loss) <= 1e-4 * Math.abs(plain.loss),

@@ -42,15 +42,15 @@ function randomPixels(n: number, side: number, seed: number): Uint8Array {
   });
 }
 
-Deno.test("TTA of a rotation- and mirror-invariant model equals its plain prediction", () => {
+Deno.test("TTA of a rotation- and mirror-invariant model equals its plain prediction", async () => {
   const model = toyModel(12, 4, false);
   const batch = { n: 3, ids: ["a", "b", "c"], pixels: randomPixels(3, 12, 5) };
-  const plain = predictBatch(model, batch);
-  const tta = predictBatch(model, batch, { tta: true });
+  const plain = await predictBatch(model, batch);
+  const tta = await predictBatch(model, batch, { tta: true });
   assert.equal(tta.length, plain.length);
   for (let i = 0; i < plain.length; i++) assert.ok(Math.abs(tta[i] - plain[i]) < 1e-5);
   // With a handed pair, mirrored views swap it back: the pair's two columns become their mean.
-  const paired = predictBatch(model, batch, { tta: true, flipPairs: [[0, 2]] });
+  const paired = await predictBatch(model, batch, { tta: true, flipPairs: [[0, 2]] });
   for (let r = 0; r < 3; r++) {
     const p = plain.subarray(r * 4, r * 4 + 4);
     const q = paired.subarray(r * 4, r * 4 + 4);
@@ -86,7 +86,7 @@ Deno.test("a folder of images: one row per image in id order, the run's crop and
   for (const row of table.rows) {
     const name = [...Deno.readDirSync(dir)].find((e) => e.name.startsWith(row.fields[0] + "."))!;
     const img = await loadImage(join(dir, name.name), { size: 16, crop: 0.6 });
-    const want = predictBatch(run.model, { n: 1, ids: ["x"], pixels: img.pixels });
+    const want = await predictBatch(run.model, { n: 1, ids: ["x"], pixels: img.pixels });
     const probs = row.fields.slice(3).map(Number);
     probs.forEach((p, k) => assert.ok(Math.abs(p - want[k]) <= 6e-7, `${row.fields[0]} p${k}`));
     const best = probs.indexOf(Math.max(...probs));

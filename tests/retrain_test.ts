@@ -293,7 +293,7 @@ Deno.test("tasks/crontab and the systemd units run the same job at the same time
   const [docker, redirect] = line.split(" >> ");
   assert.match(
     docker,
-    /^docker run --rm --init --gpus all -v \/data:\/data galaxy deno task retrain /,
+    /^docker run --rm --init --gpus all -v \/data:\/data -v galaxy-cuda-cache:\/cuda-cache galaxy deno task retrain /,
   );
   assert.match(docker, /--data \S+ --runs \S+/);
   assert.match(redirect, /2>&1$/);

@@ -12,6 +12,7 @@ import { encodeImage } from "./fixtures_images.ts";
 import { toyRun } from "./fixtures_run.ts";
 import { buildWeb } from "./fixtures_web.ts";
 import { tempDir } from "./temp.ts";
+import { requestAdapter } from "../lib/webgpu.ts";
 
 /** `deno run` with the permissions of deno task `name` (read from deno.json), on `script`. */
 function taskCommand(name: string, script: string, args: string[]): Deno.Command {
@@ -29,7 +30,8 @@ function taskCommand(name: string, script: string, args: string[]): Deno.Command
   });
 }
 
-Deno.test("deno task serve runs with its own permissions, answers, and stops on SIGTERM", async () => {
+/** Serves a toy run with `args` added, asks for one prediction, stops it; returns its stdout up to "serving on". */
+async function serveOnce(args: string[]): Promise<string[]> {
   await buildWeb();
   const runDir = await toyRun({ size: 16 });
   const img = await encodeImage(40, 40, 2);
@@ -39,13 +41,16 @@ Deno.test("deno task serve runs with its own permissions, answers, and stops on 
     "--port",
     "0",
     "--quiet",
+    ...args,
   ]).spawn();
   const stderr = new Response(proc.stderr).text();
   // A server that has not started, answered and stopped within 180 s is killed.
   const killer = setTimeout(() => proc.kill("SIGKILL"), 180_000);
   try {
     let url = "";
+    const seen: string[] = [];
     for await (const line of textLines(proc.stdout)) {
+      seen.push(line);
       const m = /serving on (http:\/\/127\.0\.0\.1:\d+)\//.exec(line);
       if (m) {
         url = m[1];
@@ -66,6 +71,7 @@ Deno.test("deno task serve runs with its own permissions, answers, and stops on 
     const status = await proc.status;
     assert.equal(status.signal, null, "deno task serve did not stop on SIGTERM");
     assert.equal(status.code, 0);
+    return seen;
   } finally {
     clearTimeout(killer);
     try {
@@ -74,6 +80,19 @@ Deno.test("deno task serve runs with its own permissions, answers, and stops on 
     await proc.status;
     await stderr;
   }
+}
+
+Deno.test("deno task serve runs with its own permissions, answers, and stops on SIGTERM", async () => {
+  await serveOnce([]);
+});
+
+Deno.test({
+  name: "deno task serve --backend webgpu answers on the WebGPU adapter",
+  ignore: await requestAdapter().catch(() => null) === null,
+  async fn() {
+    const lines = await serveOnce(["--backend", "webgpu"]);
+    assert.ok(lines.some((l) => /^backend: webgpu via .*, adapter: /.test(l)), lines.join("\n"));
+  },
 });
 
 Deno.test("deno task export-web writes the site with its own permissions", async () => {

@@ -3,7 +3,7 @@
  *
  * - `--mode model`: the bare forward pass, `model.predict` on a float
  *   batch (inference mode: batch norm uses its moving statistics, no
- *   dropout), outputs read back with dataSync.
+ *   dropout), outputs read back.
  * - `--mode predict`: `predictBatch` of lib/inference.ts (what predict,
  *   evaluate and validation call) on uint8 pixels, with or without
  *   `--tta` (the average over the 8 rotations and flips).
@@ -12,12 +12,13 @@
  * Reports `{images_per_sec, images, seconds, backend, ...}`.
  *
  * Usage: deno run ... bench/workloads/infer.ts [--mode model|predict] [--tta]
- *   [--backend wasm|cpu|tensorflow] [--size 64] [--batch 32] [--warmup 1] [--batches 5]
+ *   [--backend wasm|cpu|tensorflow|webgpu] [--size 64] [--batch 32] [--warmup 1] [--batches 5]
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, setupBackend } from "../../lib/backend.ts";
+import { adapterLabel } from "../../lib/webgpu.ts";
 import { printResult, randomPixels, workloadFlags } from "../../lib/bench/workload.ts";
 import { choiceFlag, numberFlag } from "../../lib/cli.ts";
 import { predictBatch } from "../../lib/inference.ts";
@@ -48,11 +49,18 @@ const model = resnet34({ inputSize: size, outputs: 5, seed: 0 });
 const pixels = randomPixels(batch * size * size * 3, 7);
 const ids = Array.from({ length: batch }, (_, i) => String(i));
 
-let once: () => Float32Array;
+// Outputs read back asynchronously: webgpu has no synchronous download under Deno.
+let once: () => Promise<Float32Array>;
 if (mode === "model") {
   const x = tf.tensor4d(Float32Array.from(pixels), [batch, size, size, 3]);
-  once = () =>
-    tf.tidy(() => (model.predict(x, { batchSize: batch }) as tf.Tensor).dataSync() as Float32Array);
+  once = async () => {
+    const y = tf.tidy(() => model.predict(x, { batchSize: batch }) as tf.Tensor);
+    try {
+      return await y.data() as Float32Array;
+    } finally {
+      y.dispose();
+    }
+  };
 } else {
   once = () => predictBatch(model, { n: batch, ids, pixels }, { tta: a.tta === true });
 }
@@ -62,9 +70,9 @@ const check = (out: Float32Array) => {
     throw new Error(`unexpected outputs: ${out.length} values`);
   }
 };
-for (let i = 0; i < warmup; i++) check(once());
+for (let i = 0; i < warmup; i++) check(await once());
 const t0 = performance.now();
-for (let i = 0; i < batches; i++) check(once());
+for (let i = 0; i < batches; i++) check(await once());
 const seconds = (performance.now() - t0) / 1000;
 
 console.error(
@@ -78,6 +86,8 @@ printResult({
   backend: backend.name,
   backend_label: backend.label,
   kernels: backend.kernels ?? null,
+  adapter: backend.adapter ? adapterLabel(backend.adapter) : null,
+  adapter_software: backend.adapter?.software ?? null,
   wasm_multithread: backend.name === "wasm"
     ? await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")
     : null,

@@ -19,13 +19,14 @@
  * Reports `{images_per_sec, images, seconds, backend, params, ...}` where
  * images counts the global batch of every timed step.
  *
- * Usage: deno run ... bench/workloads/train_step.ts [--backend wasm|cpu|tensorflow]
+ * Usage: deno run ... bench/workloads/train_step.ts [--backend wasm|cpu|tensorflow|webgpu]
  *   [--size 64] [--batch 16] [--warmup 2] [--steps 5] [--replicas 1]
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { type BackendName, setupBackend } from "../../lib/backend.ts";
+import { adapterLabel } from "../../lib/webgpu.ts";
 import {
   launchWorkloadReplicas,
   REPLICA_FLAG_OPTIONS,
@@ -101,7 +102,7 @@ const tensorsBefore = tf.memory().numTensors;
 const t0 = performance.now();
 for (let i = 0; i < steps; i++) await takeStep();
 // The last update must have finished before the clock stops.
-vars[0].dataSync();
+await vars[0].data();
 const seconds = (performance.now() - t0) / 1000;
 const leaked = tf.memory().numTensors - tensorsBefore;
 await collective.close();
@@ -119,6 +120,8 @@ if (collective.rank === 0) {
     backend: backend.name,
     backend_label: backend.label,
     kernels: backend.kernels ?? null,
+    adapter: backend.adapter ? adapterLabel(backend.adapter) : null,
+    adapter_software: backend.adapter?.software ?? null,
     wasm_multithread: backend.name === "wasm"
       ? await tf.env().getAsync("WASM_HAS_MULTITHREAD_SUPPORT")
       : null,

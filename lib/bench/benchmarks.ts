@@ -475,6 +475,87 @@ const trainCpu: Benchmark = {
   },
 };
 
+/**
+ * The adapter a webgpu run named, e.g. "llvmpipe (...), vendor 0x10005,
+ * software renderer"; a software renderer's figures are a CPU's, said so.
+ */
+export function adapterText(vr: VariantRuns | undefined): string {
+  const adapter = firstField(vr, "adapter");
+  if (adapter === null) return "webgpu, adapter unknown";
+  return firstField(vr, "adapter_software") === "true"
+    ? `webgpu on ${adapter}, i.e. on the CPU: not a GPU figure`
+    : `webgpu on ${adapter}`;
+}
+
+/**
+ * ResNet-34 on the webgpu backend (Deno's navigator.gpu) against the CPU
+ * backend the toolkit otherwise picks (wasm), training steps and inference.
+ */
+const webgpu: Benchmark = {
+  id: "webgpu",
+  description: "ResNet-34 train-step and inference images/s on the webgpu backend (the adapter " +
+    "named; a software renderer such as lavapipe is labelled so), vs the toolkit on wasm",
+  prepare(ctx: SuiteContext): Promise<Plan> {
+    // A software adapter (lavapipe) takes minutes per 64 px step: --quick is a smoke of the row.
+    const size = ctx.quick ? 32 : 64;
+    const batch = ctx.quick ? 2 : 16;
+    const train = flagArgs({ size, batch, warmup: 1, steps: ctx.quick ? 1 : 5 });
+    const infer = flagArgs({ size, batch, warmup: 1, batches: ctx.quick ? 1 : 5 });
+    const on = (backend: string, args: string[]) => ["--backend", backend, ...args];
+    const long = { timeoutSeconds: 3600 };
+    return Promise.resolve({
+      variants: [
+        {
+          ...toolkitVariant("train-webgpu", "toolkit on webgpu", "train_step", on("webgpu", train)),
+          ...long,
+        },
+        {
+          ...toolkitVariant("train-wasm", "toolkit on wasm", "train_step", on("wasm", train)),
+          role: "peer",
+        },
+        {
+          ...toolkitVariant("infer-webgpu", "toolkit on webgpu", "infer", [
+            "--mode",
+            "model",
+            ...on("webgpu", infer),
+          ]),
+          ...long,
+        },
+        {
+          ...toolkitVariant("infer-wasm", "toolkit on wasm", "infer", [
+            "--mode",
+            "model",
+            ...on("wasm", infer),
+          ]),
+          role: "peer",
+        },
+      ],
+      warmupReps: 0,
+      reps: ctx.quick ? 1 : 3,
+      settings: { size, batch },
+      rows: (r) => [
+        imagesPerSecondRow({
+          id: "webgpu",
+          what: `train ResNet-34, ${size} px, batch ${batch}, Adam (${
+            adapterText(r.get("train-webgpu"))
+          }), vs the toolkit on ${backendText(r.get("train-wasm"))}`,
+          toolkit: r.get("train-webgpu"),
+          peer: r.get("train-wasm"),
+          note: "Both are this toolkit: the peer column is its CPU backend on the same machine.",
+        }),
+        imagesPerSecondRow({
+          id: "webgpu",
+          what: `ResNet-34 inference, ${size} px, batch ${batch} (${
+            adapterText(r.get("infer-webgpu"))
+          }), vs the toolkit on ${backendText(r.get("infer-wasm"))}`,
+          toolkit: r.get("infer-webgpu"),
+          peer: r.get("infer-wasm"),
+        }),
+      ],
+    });
+  },
+};
+
 const infer: Benchmark = {
   id: "infer",
   description: "ResNet-34 inference images/s at 64 px, batch 32 (model.predict) vs torch " +
@@ -752,6 +833,7 @@ export const BENCHMARKS: readonly Benchmark[] = [
   trainCpu,
   infer,
   predict,
+  webgpu,
   browser,
   allreduce,
   scaling,

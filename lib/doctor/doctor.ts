@@ -35,6 +35,8 @@ import {
   TF_GPU_LIBRARIES,
 } from "./native.ts";
 import { diskSpace, memory, sharedMemoryRoom } from "./resources.ts";
+import { adapterLabel } from "../webgpu.ts";
+import { computeCapabilities, formatCapability, jitCache, jitReport } from "../cuda_jit.ts";
 import type { SmokeCheck } from "./smoke.ts";
 
 /**
@@ -109,6 +111,7 @@ export async function examine(options: DoctorOptions = {}): Promise<DoctorReport
   }
   if (info) {
     add("backend", `${info.name} via ${info.label}`);
+    if (info.adapter) add("WebGPU adapter", adapterLabel(info.adapter));
     for (const s of info.skipped) add("  skipped", `${s.label}: ${s.reason}`);
   }
 
@@ -162,6 +165,20 @@ export async function examine(options: DoctorOptions = {}): Promise<DoctorReport
       ) + `, driver ${smi.gpus[0].driver}`
       : `none (${smi.reason ?? "no GPU listed"})`,
   );
+  // Compute capability, and whether a start compiles PTX into a cache that keeps it.
+  const caps = await computeCapabilities();
+  add(
+    "compute capability",
+    caps.gpus.length
+      ? caps.gpus.map((g) => `${g.index}: ${formatCapability(g.computeCapability)}`).join("; ")
+      : `unknown (${caps.reason ?? "no GPU listed"})`,
+  );
+  const jit = jitReport(caps.gpus, jitCache());
+  if (jit.lines.length > 0) {
+    add("PTX JIT", jit.lines[0]);
+    add("CUDA JIT cache", jit.lines[1]);
+    warnings.push(...jit.warnings);
+  }
   const gpuBuild = info?.label === "@tensorflow/tfjs-node-gpu";
   if (native && (options.probeDevices ?? true)) {
     const probe = await tensorFlowDevices(info!.label);

@@ -112,30 +112,33 @@ const LR = 1e-3;
  */
 const SGD_LR = 0.1;
 
+/** A copy of a tensor's values, read asynchronously (webgpu has no synchronous download). */
+async function values(t: tf.Tensor): Promise<Float32Array> {
+  return (await t.data() as Float32Array).slice();
+}
+
 /** Forward pass, gradients and one SGD update on the active backend. */
-function compute(
+async function compute(
   weights: readonly Float32Array[],
   batch: ReturnType<typeof smokeBatch>,
-): Computed {
+): Promise<Computed> {
   const model = buildWith(weights);
   const classes = SMOKE_MODEL.outputs!;
   const x = tf.tensor(batch.x, batch.shape, "float32");
   const y = tf.tensor(batch.y, [batch.shape[0], classes], "float32");
   try {
     const out = tf.tidy(() => model.predict(x) as tf.Tensor);
-    const outputs = out.dataSync() as Float32Array;
+    const outputs = await values(out);
     out.dispose();
     const vars = trainableVariables(model);
-    const g = computeGradients(model, vars, categoricalFocalLoss({ gamma: 2 }), x, y, 0);
-    const grads = g.grads.map((t) => (t.dataSync() as Float32Array).slice());
-    const before = vars.map((v) => (v.dataSync() as Float32Array).slice());
+    const g = await computeGradients(model, vars, categoricalFocalLoss({ gamma: 2 }), x, y, 0);
+    const grads = await Promise.all(g.grads.map(values));
+    const before = await Promise.all(vars.map(values));
     const optimizer = sgdNesterov(vars);
     optimizer.apply(g.grads, SGD_LR);
     tf.dispose(g.grads);
-    const deltas = vars.map((v, i) => {
-      const after = v.dataSync() as Float32Array;
-      return after.map((a, j) => a - before[i][j]);
-    });
+    const after = await Promise.all(vars.map(values));
+    const deltas = after.map((a, i) => a.map((v, j) => v - before[i][j]));
     optimizer.dispose();
     const names = model.trainableWeights.map((w) => w.originalName);
     return { outputs, loss: g.loss, grads, deltas, names };
@@ -209,10 +212,18 @@ async function saveReload(
   const model = buildWith(weights);
   const x = tf.tensor(batch.x, batch.shape, "float32");
   try {
-    const before = tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync() as Float32Array);
+    const predicted = async (m: tf.LayersModel) => {
+      const y = tf.tidy(() => m.predict(x) as tf.Tensor);
+      try {
+        return await values(y);
+      } finally {
+        y.dispose();
+      }
+    };
+    const before = await predicted(model);
     await saveModel(model, dir);
     const loaded = await loadModel(dir);
-    const after = tf.tidy(() => (loaded.predict(x) as tf.Tensor).dataSync() as Float32Array);
+    const after = await predicted(loaded);
     loaded.dispose();
     const c = compareArrays(after, before, SMOKE_TOLERANCE.reload);
     return {
@@ -288,8 +299,8 @@ async function mirroredCheck(
       });
       const results = await Promise.all(steps);
       const transport = groups[0].transport;
-      const [w0, w1] = models.map((m) =>
-        trainableVariables(m).map((v) => (v.dataSync() as Float32Array).slice())
+      const [w0, w1] = await Promise.all(
+        models.map((m) => Promise.all(trainableVariables(m).map(values))),
       );
       const differing = w0.map((w, i) => (w.every((v, j) => Object.is(v, w1[i][j])) ? -1 : i))
         .filter((i) => i >= 0);
@@ -356,13 +367,13 @@ export async function smokeTest(options: SmokeOptions = {}): Promise<SmokeCheck[
   try {
     // The weights: built once on the active backend (seeded), then copied to each side.
     const init = resnet34(SMOKE_MODEL);
-    const weights = init.getWeights().map((w) => (w.dataSync() as Float32Array).slice());
+    const weights = await Promise.all(init.getWeights().map(values));
     init.dispose();
     let got: Computed | null = null;
     let ref: Computed | null = null;
-    await attempt("forward", () => {
-      got = compute(weights, batch);
-      return Promise.resolve([]);
+    await attempt("forward", async () => {
+      got = await compute(weights, batch);
+      return [];
     });
     // On cpu the reference is the run itself: nothing to compute twice.
     const against = target === "cpu" ? "itself (cpu is the reference)" : "the cpu backend";
@@ -371,7 +382,7 @@ export async function smokeTest(options: SmokeOptions = {}): Promise<SmokeCheck[
       await attempt("reference", async () => {
         await tf.setBackend("cpu");
         try {
-          ref = compute(weights, batch);
+          ref = await compute(weights, batch);
         } finally {
           await tf.setBackend(target);
         }

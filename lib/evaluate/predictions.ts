@@ -88,7 +88,7 @@ export async function predictSplit(
   let n = 0, seen = 0, leftOut = 0;
   o.onProgress?.(0, total);
   for await (const b of ds.batches(o.split, { batchSize: o.batchSize })) {
-    const out = predictBatch(run.model, b, { tta: o.tta, flipPairs: r.flipPairs });
+    const out = await predictBatch(run.model, b, { tta: o.tta, flipPairs: r.flipPairs });
     for (let i = 0; i < b.n; i++) {
       const v = b.votes ? b.votes.subarray(i * NUM_VOTES, (i + 1) * NUM_VOTES) : null;
       const label = deriveClass ? deriveClass(v!) : b.labels![i];

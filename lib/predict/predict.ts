@@ -285,7 +285,7 @@ export async function predict(o: PredictOptions): Promise<PredictSummary> {
         sessionDone += chunk.errors.length;
       }
       if (chunk.batch) {
-        const outputs = predictBatch(run.model, chunk.batch, {
+        const outputs = await predictBatch(run.model, chunk.batch, {
           tta: o.tta,
           flipPairs: run.dataset.flipPairs,
         });

@@ -191,7 +191,7 @@ export class PredictApi {
         }
         throw e;
       }
-      const out = predictBatch(this.run.model, { n: 1, ids: ["image"], pixels: img.pixels }, {
+      const out = await predictBatch(this.run.model, { n: 1, ids: ["image"], pixels: img.pixels }, {
         tta,
         flipPairs: d.flipPairs,
       });

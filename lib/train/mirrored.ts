@@ -74,7 +74,7 @@ export async function mirroredStep(
   step: number,
 ): Promise<StepResult> {
   const { collective } = ctx;
-  const g = computeGradients(ctx.model, ctx.vars, ctx.loss, x, y, step, {
+  const g = await computeGradients(ctx.model, ctx.vars, ctx.loss, x, y, step, {
     replica: collective.rank,
     argmax: labels !== null,
   });
@@ -89,7 +89,7 @@ export async function mirroredStep(
     const flat = collective.scratch(total);
     let off = 0;
     for (const t of grads) {
-      flat.set(t.dataSync() as Float32Array, off);
+      flat.set(await t.data() as Float32Array, off);
       off += t.size;
     }
     tf.dispose(grads);

@@ -35,9 +35,10 @@ export interface Gradients {
 /**
  * Forward and backward pass on one batch in training mode (batch norm uses
  * and updates batch statistics; dropout masks are keyed by `step`).
- * The caller owns (and disposes) the returned gradients.
+ * The caller owns (and disposes) the returned gradients. The loss is read
+ * back asynchronously: a GPU backend (webgpu) has no synchronous download.
  */
-export function computeGradients(
+export async function computeGradients(
   model: tf.LayersModel,
   vars: readonly tf.Variable[],
   loss: LossFn,
@@ -45,7 +46,7 @@ export function computeGradients(
   y: tf.Tensor,
   step: number,
   options: { replica?: number; argmax?: boolean } = {},
-): Gradients {
+): Promise<Gradients> {
   setDropoutStep(model, step, options.replica ?? 0);
   let argmax: tf.Tensor | null = null;
   let outputSum: tf.Tensor | null = null;
@@ -60,14 +61,14 @@ export function computeGradients(
     for (const penalty of model.calculateLosses()) total = tf.add(total, penalty);
     return total as tf.Scalar;
   }, vars as tf.Variable[]);
-  let lossValue = value.dataSync()[0];
+  let lossValue = (await value.data())[0];
   value.dispose();
   const sum = (outputSum as tf.Tensor | null)!;
-  if (!Number.isFinite(sum.dataSync()[0])) lossValue = NaN;
+  if (!Number.isFinite((await sum.data())[0])) lossValue = NaN;
   sum.dispose();
   let predicted: Int32Array | null = null;
   if (argmax !== null) {
-    predicted = (argmax as tf.Tensor).dataSync() as Int32Array;
+    predicted = (await (argmax as tf.Tensor).data()) as Int32Array;
     (argmax as tf.Tensor).dispose();
   }
   return { loss: lossValue, grads: vars.map((v) => grads[v.name]), predicted };

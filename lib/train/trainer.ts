@@ -12,6 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { readable } from "../backend.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { openDataset, type Split } from "../data/dataset.ts";
@@ -424,8 +425,9 @@ export async function train(
 
     // The "checkpoint" event comes once the checkpoint is on disk.
     const snapshotBuffers = new SnapshotBuffers();
-    const save = () => {
+    const save = async () => {
       if (!lead) return onEvent({ type: "checkpoint", step: state.step });
+      await readable([...everything, ...optimizer.stateTensors()]);
       const snapshot = snapshotCheckpoint(state, everything, {
         state: optimizer.stateTensors(),
         step: optimizer.step,
@@ -525,7 +527,7 @@ export async function train(
           (o.checkpointSeconds > 0 && performance.now() - lastSave > o.checkpointSeconds * 1000);
         if (due && state.batchInEpoch < stepsPerEpoch) {
           state.elapsedSeconds = elapsed();
-          save();
+          await save();
           lastSave = performance.now();
         }
       }
@@ -586,7 +588,7 @@ export async function train(
       const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
       // The checkpoint of a finished epoch points at the start of the next one.
       state.epoch = stopEarly ? o.epochs : state.epoch + 1;
-      save();
+      await save();
       lastSave = performance.now();
       if (stopEarly) {
         onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
@@ -637,12 +639,14 @@ export async function validate(
   const { outputs } = await predictAll(model, tap());
   const n = outputs.length / (kind === "votes" ? NUM_VOTES : numClasses);
   if (n === 0) return { loss: NaN, metrics: null, rmse: null };
-  const lossValue = tf.tidy(() => {
+  const lossTensor = tf.tidy(() => {
     const y = kind === "votes"
       ? tf.tensor2d(votes, [n, NUM_VOTES])
       : tf.oneHot(tf.tensor1d(labels, "int32"), numClasses);
-    return loss(y, tf.tensor2d(outputs, [n, outputs.length / n])).dataSync()[0];
+    return loss(y, tf.tensor2d(outputs, [n, outputs.length / n]));
   });
+  const lossValue = (await lossTensor.data())[0];
+  lossTensor.dispose();
   // Scored as evaluate scores (lib/evaluate/score.ts): fractions for votes, classes otherwise.
   const scores = scoreOutputs(
     kind === "votes"
@@ -710,7 +714,7 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
 async function broadcastVariables(collective: Collective, vars: readonly tf.Variable[]) {
   if (collective.size === 1) return;
   for (const v of vars) {
-    const data = (v.dataSync() as Float32Array).slice();
+    const data = (await v.data() as Float32Array).slice();
     await collective.broadcast(data);
     tf.tidy(() => v.assign(tf.tensor(data, v.shape, "float32")));
   }
@@ -723,6 +727,7 @@ async function checkReplicasAgree(
 ) {
   if (collective.size === 1) return;
   // The first 8 bytes of the digest as a number: equal digests give equal numbers.
+  await readable(vars);
   const digest = parseInt(weightsDigest(vars).slice(0, 12), 16);
   const all = await collective.allGather(digest);
   const differing = all.map((d, r) => [d, r]).filter(([d]) => d !== all[0]).map(([, r]) => r);

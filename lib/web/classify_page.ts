@@ -251,7 +251,7 @@ async function main(): Promise<void> {
       );
       const useTta = tta.checked;
       const t0 = performance.now();
-      const values = predictBatch(model, { n: 1, ids: [file.name], pixels }, {
+      const values = await predictBatch(model, { n: 1, ids: [file.name], pixels }, {
         tta: useTta,
         flipPairs: d.flipPairs,
       });

@@ -9,29 +9,15 @@
  * @module
  */
 import { setupBackend } from "../lib/backend.ts";
-import { formatBytes, parseFlags, required, runMain } from "../lib/cli.ts";
-import { EXPORT_FORMATS, exportModel } from "../lib/export/export.ts";
+import { formatBytes, required, runMain } from "../lib/cli.ts";
+import { parseTask, usage } from "../lib/flags.ts";
+import { exportModel } from "../lib/export/export.ts";
+import { EXPORT_TASK } from "../lib/tasks/export.ts";
 
-const USAGE = `usage: deno task export --model RUN --format ${
-  EXPORT_FORMATS.join("|")
-} --out FILE [--overwrite]
-
-  --model RUN     a finished training run folder (config.json, model/, report.json); also
-                  RUN/model, RUN/model/model.json or a file:// URL of one of these
-  --format F      onnx: the whole model (standardisation, ResNet-34, head) as one ONNX graph
-                  (opset 13), input float32 NHWC RGB 0-255 pixels, output what predict writes;
-                  torch: torchvision resnet34 weights as safetensors (logits; see
-                  python/galaxy_torch.py for the other stems and heads)
-  --out FILE      file to write (atomically)
-  --overwrite     replace FILE if it exists`;
+const USAGE = usage(EXPORT_TASK);
 
 async function main(): Promise<number> {
-  const f = parseFlags(Deno.args, {
-    model: { type: "string" },
-    format: { type: "string" },
-    out: { type: "string" },
-    overwrite: { type: "boolean" },
-  }, USAGE);
+  const f = parseTask(EXPORT_TASK, Deno.args);
   // Exporting reads weights and computes nothing: the plain JavaScript backend does.
   await setupBackend({ requested: "cpu" });
   const s = await exportModel({

@@ -193,5 +193,5 @@ Deno.test("deno task export: writes the file (exit 0); bad input is a usage erro
   assert.match(again.err, /exists: pass --overwrite/);
   const bad = await cli("--model", run, "--format", "tflite", "--out", out);
   assert.equal(bad.code, 2);
-  assert.match(bad.err, /unknown --format 'tflite'/);
+  assert.match(bad.err, /--format must be one of onnx, torch, got 'tflite'/);
 });

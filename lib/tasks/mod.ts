@@ -8,6 +8,7 @@ import { BENCH_TASK } from "./bench.ts";
 import { DEMO_TASK } from "./demo.ts";
 import { DOCTOR_TASK } from "./doctor.ts";
 import { EVALUATE_TASK } from "./evaluate.ts";
+import { EXPORT_TASK } from "./export.ts";
 import { FETCH_TASK } from "./fetch.ts";
 import { PREDICT_TASK } from "./predict.ts";
 import { PREPROCESS_TASK } from "./preprocess.ts";
@@ -24,6 +25,7 @@ export const TASKS: readonly TaskFlags[] = [
   EVALUATE_TASK,
   SERVE_TASK,
   EXPORT_WEB_TASK,
+  EXPORT_TASK,
   RETRAIN_TASK,
   BENCH_TASK,
   DOCTOR_TASK,

@@ -40,7 +40,7 @@ import {
   columnRmse,
   rmse,
 } from "./metrics.ts";
-import { openRun, type Run } from "./predict/run.ts";
+import { openRun, type Run } from "./run/open.ts";
 import { confusionSpec, renderChart, trainingCurves, writePicture } from "./report/charts.ts";
 import { clip, galaxyGrid, gridCaptionChars } from "./report/galaxy_grid.ts";
 import { evaluationMarkdown } from "./report/markdown.ts";

@@ -19,7 +19,7 @@ import {
 } from "../lib/cli.ts";
 import { SPLITS } from "../lib/data/manifest.ts";
 import { evaluate } from "../lib/evaluate.ts";
-import { resolveRunDir } from "../lib/io/run_dir.ts";
+import { resolveRunDir } from "../lib/run/run_dir.ts";
 
 const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --out REPORT_DIR [flags]
 

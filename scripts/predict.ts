@@ -26,8 +26,8 @@ import { PREDICT_FORMATS } from "../lib/predict/format.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { expandPatterns, mergePredictions } from "../lib/predict/merge.ts";
 import { predict, PREDICT_DEFAULTS } from "../lib/predict/predict.ts";
-import { openRun } from "../lib/predict/run.ts";
-import { resolveRunDir } from "../lib/io/run_dir.ts";
+import { openRun } from "../lib/run/open.ts";
+import { resolveRunDir } from "../lib/run/run_dir.ts";
 import { parseShard } from "../lib/predict/shard.ts";
 
 /** Exit status when some images could not be read (the rest were predicted). */

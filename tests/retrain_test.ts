@@ -18,7 +18,7 @@ import {
   judgeLock,
   type LockInfo,
   parseLockInfo,
-} from "../lib/retrain/lock.ts";
+} from "../lib/io/lock.ts";
 import { readLog } from "../lib/retrain/log.ts";
 import { atLeastAsGood, promote, readCurrent } from "../lib/retrain/promote.ts";
 import { LOCK_FILE, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";

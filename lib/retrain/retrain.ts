@@ -45,7 +45,7 @@ import { trainCandidate } from "./candidate.ts";
 import { type ClassChange, classChange, describeClassChange } from "./classes.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
-import { acquireLock, describeLock, type RetrainLock } from "./lock.ts";
+import { acquireLock, describeLock, type RetrainLock } from "../io/lock.ts";
 import {
   appendLog,
   appendLogSync,

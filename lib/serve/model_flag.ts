@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { resolveRunDir } from "../io/run_dir.ts";
-import { openRun, type Run } from "../predict/run.ts";
+import { resolveRunDir } from "../run/run_dir.ts";
+import { openRun, type Run } from "../run/open.ts";
 
 /**
  * Opens the run that `--model` names.

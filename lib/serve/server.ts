@@ -17,7 +17,7 @@
  */
 import { extname, join } from "node:path";
 import { resolveInput } from "../predict/inputs.ts";
-import type { Run } from "../predict/run.ts";
+import type { Run } from "../run/open.ts";
 import { pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
 import { ApiError, json, PredictApi, type PredictApiLimits } from "./predict_api.ts";
 import {

@@ -20,7 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Question, QUESTIONS } from "../data/schema.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import type { Run, RunDataset } from "../predict/run.ts";
+import type { Run, RunDataset } from "../run/open.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
 
 /** What the classify page reads from `page-config.json`. */

@@ -20,6 +20,8 @@ import {
 import { SPLITS } from "../lib/data/manifest.ts";
 import { evaluate } from "../lib/evaluate.ts";
 import { resolveRunDir } from "../lib/run/run_dir.ts";
+import { openRun } from "../lib/run/open.ts";
+import { assertWritable } from "../lib/io/writable.ts";
 
 const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --out REPORT_DIR [flags]
 
@@ -33,6 +35,8 @@ const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --ou
   --worst N          galaxies in the most-confidently-wrong grid (16; 0: none)
   --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
   --no-native-kernels  wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
+  --no-verify        score a model whose files do not match the SHA-256 recorded when they
+                     were written (see docs/run-folder.md); without it such a model is refused
 
 exit status: 0 done; 1 failure; 2 usage error`;
 
@@ -47,6 +51,7 @@ async function main(): Promise<number> {
     worst: { type: "string" },
     backend: { type: "string" },
     "no-native-kernels": { type: "boolean" },
+    "no-verify": { type: "boolean" },
   }, USAGE);
   const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
   const split = choiceFlag("split", f.split, SPLITS.filter((s) => s !== "unlabeled"), undefined);
@@ -59,6 +64,8 @@ async function main(): Promise<number> {
     batchSize: numberFlag("batch", f.batch, 64, { min: 1, integer: true }),
     worst: numberFlag("worst", f.worst, 16, { min: 0, max: 200, integer: true }),
   };
+  await assertWritable(options.out, "folder");
+  const run = await openRun(options.run, { verify: !f["no-verify"] });
   const info = await setupBackend({
     requested: backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
@@ -68,6 +75,7 @@ async function main(): Promise<number> {
   const progress = new ProgressLine();
   const r = await evaluate({
     ...options,
+    run,
     backend: backendLine,
     onProgress: (done, total) =>
       progress.update(`${bar(total ? done / total : 1)} ${done}/${total} images`, done === total),

@@ -16,6 +16,8 @@ const USAGE = `usage: deno task export-web --model RUN_DIR --out SITE_DIR
 
   --model RUN_DIR   training run folder (config.json + model/)
   --out SITE_DIR    folder to write the site into (index.html, app/, model/, tfjs-wasm/)
+  --no-verify       export a model whose files do not match the SHA-256 recorded when they
+                    were written (see docs/run-folder.md); without it such a model is refused
 
 Serve SITE_DIR with any static web server, e.g. python3 -m http.server -d SITE_DIR.
 (Opening index.html from disk does not work: browsers do not let a page fetch
@@ -25,8 +27,9 @@ async function main(): Promise<number> {
   const f = parseFlags(Deno.args, {
     model: { type: "string" },
     out: { type: "string" },
+    "no-verify": { type: "boolean" },
   }, USAGE);
-  const run = await openModelFlag(required("model", f.model, USAGE));
+  const run = await openModelFlag(required("model", f.model, USAGE), { verify: !f["no-verify"] });
   const out = required("out", f.out, USAGE);
   try {
     const s = await exportSite(run, out);

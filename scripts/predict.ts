@@ -29,6 +29,7 @@ import { predict, PREDICT_DEFAULTS } from "../lib/predict/predict.ts";
 import { openRun } from "../lib/run/open.ts";
 import { resolveRunDir } from "../lib/run/run_dir.ts";
 import { parseShard } from "../lib/predict/shard.ts";
+import { assertWritable } from "../lib/io/writable.ts";
 
 /** Exit status when some images could not be read (the rest were predicted). */
 const SOME_FAILED = 3;
@@ -53,6 +54,8 @@ const USAGE = `usage: deno task predict --model RUN_DIR --in INPUT --out FILE.cs
   --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
   --no-native-kernels  wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
   --no-resume        start over instead of continuing FILE.partial of an interrupted run
+  --no-verify        use a model whose files do not match the SHA-256 recorded when they
+                     were written (see docs/run-folder.md); without it such a model is refused
   --merge FILES      merge the outputs of a sharded run (repeatable; * and ? allowed in
                      the file name); their .errors.csv files are merged too
 
@@ -74,6 +77,7 @@ async function main(): Promise<number> {
     backend: { type: "string" },
     "no-native-kernels": { type: "boolean" },
     "no-resume": { type: "boolean" },
+    "no-verify": { type: "boolean" },
     merge: { type: "string", multiple: true },
   }, USAGE);
   const out = required("out", f.out, USAGE);
@@ -115,7 +119,8 @@ async function main(): Promise<number> {
   }
   const modelDir = await resolveRunDir(required("model", f.model, USAGE));
   const inPath = required("in", f.in, USAGE);
-  const run = await openRun(modelDir);
+  await assertWritable(out, "file");
+  const run = await openRun(modelDir, { verify: !f["no-verify"] });
   const d = run.dataset;
   console.log(
     `model: ${modelDir} (scheme ${d.scheme}, ${d.classes.length} outputs, ${d.size} px, ` +

@@ -29,6 +29,8 @@ const USAGE = `usage: deno task serve --model RUN_DIR [flags]
   --concurrency N       images predicted at once by the API (${PREDICT_API_LIMITS.maxConcurrent})
   --backend NAME        ${BACKEND_NAMES.join("|")} for the API (default: the fastest that loads)
   --quiet               no line per request
+  --no-verify           serve a model whose files do not match the SHA-256 recorded when they
+                        were written (see docs/run-folder.md); without it such a model is refused
 
 pages: /  classify in the browser · /run.html  the run · /predictions.html  browse --predictions
 API:   curl --data-binary @galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]`;
@@ -44,6 +46,7 @@ async function main(): Promise<number> {
     concurrency: { type: "string" },
     backend: { type: "string" },
     quiet: { type: "boolean" },
+    "no-verify": { type: "boolean" },
   }, USAGE);
   const modelFlag = required("model", f.model, USAGE);
   const port = numberFlag("port", f.port, 8080, { min: 0, max: 65535, integer: true });
@@ -61,7 +64,7 @@ async function main(): Promise<number> {
   await assertSiteBuilt();
   console.log(describeBackend(await setupBackend({ requested: backend })));
   configureSharp();
-  const run = await openModelFlag(modelFlag);
+  const run = await openModelFlag(modelFlag, { verify: !f["no-verify"] });
   const d = run.dataset;
   console.log(
     `model: ${modelFlag} (scheme ${d.scheme}, ${d.classes.length} outputs, ${d.size} px, crop ${d.crop})`,

@@ -2,6 +2,9 @@
  * `deno task train --data DATASET --out RUN [flags]`: trains ResNet-34 on a
  * preprocessed dataset. See README.md for every flag.
  *
+ * Exit status: 0 done; 1 failure; 2 usage error; 3 the run folder is in use
+ * by another process (lib/run/lock.ts).
+ *
  * @module
  */
 import { BACKEND_NAMES, type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
@@ -30,6 +33,7 @@ import {
   SCHEME_DEFAULTS,
 } from "../lib/train/dataset_settings.ts";
 import { readManifest } from "../lib/data/manifest.ts";
+import { RunInUseError } from "../lib/run/lock.ts";
 
 const d = TRAIN_DEFAULTS;
 const { classes, votes } = SCHEME_DEFAULTS;
@@ -61,10 +65,14 @@ const USAGE = `usage: deno task train --data DATASET_DIR --out RUN_DIR [flags]
   --checkpoint-seconds N  also checkpoint after N seconds (${d.checkpointSeconds})
   --eval-batch N        batch size of validation (${d.evalBatch})
   --resume              continue the run in --out from its last checkpoint
+  --no-verify           resume from a checkpoint (or start from a model) that does not match
+                        the SHA-256 recorded when it was written (see docs/run-folder.md)
   --backend NAME        ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
   --no-native-kernels   wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)
   --replicas N          mirrored data-parallel replicas, one process per GPU
-                        (default: the GPUs nvidia-smi lists, or 1)`;
+                        (default: the GPUs nvidia-smi lists, or 1)
+
+exit status: 0 done; 1 failure; 2 usage error; 3 the run folder is in use by another process`;
 
 interface ScriptOptions extends TrainOptions {
   backend?: string;
@@ -80,6 +88,7 @@ function options(args: string[]): ScriptOptions {
     ...trainFlagOptions(TRAIN_FLAG_NAMES),
     "no-augment": { type: "boolean" },
     resume: { type: "boolean" },
+    "no-verify": { type: "boolean" },
     backend: { type: "string" },
     "no-native-kernels": { type: "boolean" },
     replicas: { type: "string" },
@@ -95,6 +104,7 @@ function options(args: string[]): ScriptOptions {
     out: required("out", f.out, USAGE),
     augment: !f["no-augment"],
     resume: f.resume ?? false,
+    verify: !f["no-verify"],
     backend: f.backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
     replicas: f.replicas === undefined
@@ -115,6 +125,7 @@ export function printer(): (e: TrainEvent) => void {
   return (e) => {
     switch (e.type) {
       case "start":
+        for (const note of e.notes) console.log(`run folder: ${note}`);
         console.log(describeDatasetSettings(e.kind, e.settings, e.classes));
         console.log(
           `train ${e.trainSize} images, val ${e.valSize}; ${e.stepsPerEpoch} steps/epoch; ` +
@@ -222,6 +233,10 @@ if (import.meta.main) {
     }
     try {
       await train(o, lead ? printer() : () => {}, collective);
+    } catch (e) {
+      if (!(e instanceof RunInUseError)) throw e;
+      console.error(`error: ${e.message}`);
+      return e.exitCode;
     } finally {
       await collective?.close();
     }

@@ -12,13 +12,7 @@ import {
   pruneDatasets,
   pruneRuns,
 } from "../lib/retrain/keep.ts";
-import {
-  acquireLock,
-  hostName,
-  judgeLock,
-  type LockInfo,
-  parseLockInfo,
-} from "../lib/io/lock.ts";
+import { acquireLock, hostName, judgeLock, type LockInfo, parseLockInfo } from "../lib/io/lock.ts";
 import { readLog } from "../lib/retrain/log.ts";
 import { atLeastAsGood, promote, readCurrent } from "../lib/retrain/promote.ts";
 import { LOCK_FILE, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";

@@ -127,7 +127,9 @@ export interface ModelFolder {
 export async function readModelFolder(dir: string, o: LoadOptions = {}): Promise<ModelFolder> {
   const verify = o.verify ?? true;
   const path = join(dir, MODEL_JSON);
-  const { value: json, sealed, text } = await readSealedJson<tf.io.ModelJSON & Record<string, unknown>>(
+  const { value: json, sealed, text } = await readSealedJson<
+    tf.io.ModelJSON & Record<string, unknown>
+  >(
     path,
     verify,
   );

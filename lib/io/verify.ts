@@ -32,10 +32,13 @@ export class DigestMismatchError extends Error {
     readonly expected: string,
     /** SHA-256 of what is there now, hex. */
     readonly actual: string,
+    /** What to do about it, for the message. */
+    readonly advice = `copy the run again from its source, or retrain; ${NO_VERIFY_FLAG} ` +
+      "uses it anyway",
   ) {
     super(
       `${path} is damaged: its SHA-256 is ${actual}, but ${expected} was recorded when it was ` +
-        `written. Copy the run again from its source, or retrain; ${NO_VERIFY_FLAG} loads it anyway`,
+        `written: ${advice}`,
     );
     this.name = "DigestMismatchError";
   }
@@ -49,7 +52,11 @@ export async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
 }
 
 /** Throws a {@linkcode DigestMismatchError} when `bytes` (read from `path`) do not hash to `expected`. */
-export async function verifyBytes(path: string, bytes: Uint8Array, expected: string): Promise<void> {
+export async function verifyBytes(
+  path: string,
+  bytes: Uint8Array,
+  expected: string,
+): Promise<void> {
   const actual = await sha256Hex(bytes);
   if (actual !== expected) throw new DigestMismatchError(path, expected, actual);
 }

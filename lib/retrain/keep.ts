@@ -10,6 +10,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { datasetDirOf, readRunConfig } from "../run/config.ts";
 
 /** Names of the job's run folders. */
 export const RUN_NAME = /^run-\d{8}T\d{6}Z(-\d+)?$/;
@@ -70,12 +71,11 @@ export async function pruneRuns(
   return deleted;
 }
 
-/** The dataset folder a run was trained on (`config.json` options.data), absolute; null if unknown. */
+/** The dataset folder a run was trained on (its config's dataset), absolute; null if unknown. */
 async function datasetOf(runDir: string): Promise<string | null> {
   try {
-    const config = JSON.parse(await Deno.readTextFile(join(runDir, "config.json")));
-    const data = config?.options?.data;
-    return typeof data === "string" ? resolve(runDir, data) : null;
+    // Unverified: only the dataset's path is read, to keep it.
+    return datasetDirOf((await readRunConfig(runDir, false)).config);
   } catch {
     return null;
   }

@@ -17,6 +17,7 @@ import { resolve } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readSealedJson, sealJson } from "../io/verify.ts";
 import { NUM_VOTES } from "../data/schema.ts";
+import type { ResNetOptions } from "../model/resnet.ts";
 import type { ResolvedDatasetSettings } from "../train/dataset_settings.ts";
 import type { ResolvedTrainOptions } from "../train/trainer.ts";
 import { runPaths } from "./layout.ts";
@@ -57,18 +58,12 @@ export type RunOptions =
   };
 
 /** The network's settings (lib/model/resnet.ts' options that shape the weights). */
-export interface RunModelOptions {
-  inputSize: number;
-  outputs: number;
-  head?: string;
-  stem?: string;
-  width?: number;
-  dropout?: number;
-  weightDecay?: number;
-  mean?: number[];
-  std?: number[];
-  seed?: number;
-}
+export type RunModelOptions =
+  & Pick<
+    ResNetOptions,
+    "head" | "stem" | "width" | "dropout" | "weightDecay" | "mean" | "std" | "seed"
+  >
+  & { inputSize: number; outputs: number };
 
 /** Contents of `config.json`. */
 export interface RunConfig {

@@ -7,13 +7,14 @@
  */
 import type * as tf from "@tensorflow/tfjs";
 import {
-  type LoadOptions,
+  captureModel,
   loadModel,
+  type LoadOptions,
   type ModelFolder,
   readModelFolder,
   saveArtifacts,
 } from "../io/model_io.ts";
-import type { RunConfig } from "./config.ts";
+import { type RunConfig, writeRunConfig } from "./config.ts";
 import { runPaths } from "./layout.ts";
 
 /** Saves `artifacts` as run `dir`'s best model, with its config inside model.json (`galaxy`). */
@@ -23,6 +24,20 @@ export async function saveRunModel(
   config: RunConfig,
 ): Promise<void> {
   await saveArtifacts(runPaths(dir).modelDir, artifacts, { galaxy: config });
+}
+
+/**
+ * Writes a run folder around a model made outside `train` (benchmarks,
+ * tests): `config.json` and `model/`, both sealed.
+ */
+export async function saveRunFolder(
+  dir: string,
+  config: RunConfig,
+  model: tf.LayersModel,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await writeRunConfig(dir, config);
+  await saveRunModel(dir, await captureModel(model), config);
 }
 
 /** Whether run `dir` has a model yet. */

@@ -64,14 +64,15 @@ async function main(): Promise<number> {
     batchSize: numberFlag("batch", f.batch, 64, { min: 1, integer: true }),
     worst: numberFlag("worst", f.worst, 16, { min: 0, max: 200, integer: true }),
   };
+  // Before any work: a read-only --out is found now, not after scoring every image.
   await assertWritable(options.out, "folder");
-  const run = await openRun(options.run, { verify: !f["no-verify"] });
   const info = await setupBackend({
     requested: backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
   });
   const backendLine = describeBackend(info);
   console.log(backendLine);
+  const run = await openRun(options.run, { verify: !f["no-verify"] });
   const progress = new ProgressLine();
   const r = await evaluate({
     ...options,

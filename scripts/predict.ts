@@ -82,6 +82,8 @@ async function main(): Promise<number> {
   }, USAGE);
   const out = required("out", f.out, USAGE);
   const backend = choiceFlag("backend", f.backend, BACKEND_NAMES, undefined);
+  // Before any work: a read-only --out is found now, not after predicting every image.
+  await assertWritable(out, "file");
 
   if (f.merge) {
     if (f.model || f.in) throw new UsageError(`--merge takes no --model or --in\n\n${USAGE}`);
@@ -119,7 +121,6 @@ async function main(): Promise<number> {
   }
   const modelDir = await resolveRunDir(required("model", f.model, USAGE));
   const inPath = required("in", f.in, USAGE);
-  await assertWritable(out, "file");
   const run = await openRun(modelDir, { verify: !f["no-verify"] });
   const d = run.dataset;
   console.log(

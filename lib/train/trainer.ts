@@ -613,6 +613,8 @@ async function trainStep(s: Session, batch: Batch): Promise<void> {
   });
   // Background writes progress only when the event loop turns; a step never lets it.
   await s.writes.letProgress();
+  // A checkpoint that could not be written (a full disk) stops the run now, not an epoch later.
+  s.writes.check();
   if (o.haltAfterSteps !== undefined && s.clock.steps >= o.haltAfterSteps) {
     throw new TrainingHalted(`halted after ${s.clock.steps} steps`);
   }
@@ -674,6 +676,9 @@ async function endOfEpoch(s: Session, epochStart: number): Promise<void> {
   // The first epoch is always "best": a run always has a model, even one that scores 0.
   const best = state.bestEpoch < 0 || monitored > state.bestScore;
   if (s.lead) {
+    // The line of epoch N is logged only once the checkpoint before it is on disk, so a failed
+    // write (a full disk) stops the run with metrics.jsonl at most one epoch ahead of it.
+    await s.writes.flush();
     await appendMetricsRow(o.out, row);
     if (best) {
       const artifacts = await captureModel(s.model);

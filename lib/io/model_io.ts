@@ -63,7 +63,7 @@ export async function saveArtifacts(
     ...extra,
     [WEIGHTS_DIGESTS_KEY]: { [weightFile]: digest },
   };
-  await writeFileAtomic(join(dir, MODEL_JSON), await sealJson(modelJson));
+  await writeFileAtomic(join(dir, MODEL_JSON), sealJson(modelJson));
   await removeUnreferenced(dir, ["weights"], [weightFile]);
 }
 
@@ -153,7 +153,7 @@ export async function readModelFolder(dir: string, o: LoadOptions = {}): Promise
         throw new Error(`model weights ${join(dir, p)} cannot be read: ${(e as Error).message}`);
       }
       if (typeof digests[p] !== "string") everyFileRecorded = false;
-      else if (verify) await verifyBytes(join(dir, p), bytes, digests[p]);
+      else if (verify) verifyBytes(join(dir, p), bytes, digests[p]);
       parts.push(bytes);
       weightFiles.push(p);
     }

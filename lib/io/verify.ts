@@ -11,11 +11,14 @@
  *   the sealed JSON that names it.
  *
  * A mismatch is a {@linkcode DigestMismatchError} naming the file, the
- * digest recorded and the digest found. Hashing runs off the main thread
- * (`crypto.subtle.digest`), so a background write does not stall training.
+ * digest recorded and the digest found. Writers hash off the main thread
+ * ({@linkcode sha256Hex}, `crypto.subtle.digest`), so a background write does
+ * not stall training; readers, who wait for the result anyway, use
+ * `node:crypto`, which measured faster (docs/run-folder.md).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /** The key of a sealed JSON file that holds the digest of the rest. */
 export const SEAL_KEY = "contentSha256";
@@ -44,7 +47,12 @@ export class DigestMismatchError extends Error {
   }
 }
 
-/** SHA-256 of `bytes`, lower-case hex, computed off the main thread. */
+/** SHA-256 of `bytes` (text as UTF-8), lower-case hex, on this thread. */
+export function sha256HexSync(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** SHA-256 of `bytes`, lower-case hex, computed off the main thread (for background writes). */
 export async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
   const data = typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes;
   const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
@@ -52,12 +60,8 @@ export async function sha256Hex(bytes: Uint8Array | string): Promise<string> {
 }
 
 /** Throws a {@linkcode DigestMismatchError} when `bytes` (read from `path`) do not hash to `expected`. */
-export async function verifyBytes(
-  path: string,
-  bytes: Uint8Array,
-  expected: string,
-): Promise<void> {
-  const actual = await sha256Hex(bytes);
+export function verifyBytes(path: string, bytes: Uint8Array, expected: string): void {
+  const actual = sha256HexSync(bytes);
   if (actual !== expected) throw new DigestMismatchError(path, expected, actual);
 }
 
@@ -65,9 +69,9 @@ export async function verifyBytes(
  * The text of `value` as a sealed JSON file (pretty-printed, the seal last).
  * `value` must not hold {@linkcode SEAL_KEY} itself.
  */
-export async function sealJson(value: Record<string, unknown>): Promise<string> {
+export function sealJson(value: Record<string, unknown>): string {
   const { [SEAL_KEY]: _old, ...content } = value;
-  const seal = await sha256Hex(JSON.stringify(content));
+  const seal = sha256HexSync(JSON.stringify(content));
   return JSON.stringify({ ...content, [SEAL_KEY]: seal }, null, 2) + "\n";
 }
 
@@ -89,11 +93,11 @@ export interface Unsealed<T> {
  * @throws {Error} naming `path` when the text is not a JSON object.
  * @throws {DigestMismatchError} when the seal does not match.
  */
-export async function unsealJson<T = Record<string, unknown>>(
+export function unsealJson<T = Record<string, unknown>>(
   path: string,
   text: string,
   verify = true,
-): Promise<Unsealed<T>> {
+): Unsealed<T> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -106,7 +110,7 @@ export async function unsealJson<T = Record<string, unknown>>(
   const { [SEAL_KEY]: seal, ...content } = parsed as Record<string, unknown>;
   if (seal === undefined) return { value: content as T, sealed: false, text };
   if (verify) {
-    const actual = await sha256Hex(JSON.stringify(content));
+    const actual = sha256HexSync(JSON.stringify(content));
     if (actual !== seal) throw new DigestMismatchError(path, String(seal), actual);
   }
   return { value: content as T, sealed: true, text };
@@ -123,5 +127,5 @@ export async function readSealedJson<T = Record<string, unknown>>(
   } catch (e) {
     throw new Error(`cannot read ${path}: ${(e as Error).message}`);
   }
-  return await unsealJson<T>(path, text, verify);
+  return unsealJson<T>(path, text, verify);
 }

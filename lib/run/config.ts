@@ -92,7 +92,7 @@ export interface LoadedRunConfig {
 export async function writeRunConfig(dir: string, config: RunConfig): Promise<void> {
   await writeFileAtomic(
     runPaths(dir).config,
-    await sealJson(config as unknown as Record<string, unknown>),
+    sealJson(config as unknown as Record<string, unknown>),
   );
 }
 

@@ -181,7 +181,7 @@ export async function writeCheckpoint(dir: string, snapshot: CheckpointSnapshot)
     },
     writtenAt: new Date().toISOString(),
   };
-  await writeFileAtomic(join(dir, CHECKPOINT_STATE), await sealJson({ ...file }));
+  await writeFileAtomic(join(dir, CHECKPOINT_STATE), sealJson({ ...file }));
   await removeUnreferenced(dir, ["variables", "optimizer"], [varFile, optFile]);
 }
 
@@ -212,7 +212,7 @@ export async function loadCheckpoint(
     } catch (e) {
       throw new Error(`checkpoint file ${path} cannot be read: ${(e as Error).message}`);
     }
-    if (verify && ref.sha256 !== undefined) await verifyBytes(path, bytes, ref.sha256);
+    if (verify && ref.sha256 !== undefined) verifyBytes(path, bytes, ref.sha256);
     return unpack(bytes, ref.sizes, path);
   };
   const variables = await read(file.variables);

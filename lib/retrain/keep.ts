@@ -10,7 +10,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { datasetDirOf, readRunConfig } from "../run/config.ts";
+import { readRecordedDatasetDir } from "../run/config.ts";
 
 /** Names of the job's run folders. */
 export const RUN_NAME = /^run-\d{8}T\d{6}Z(-\d+)?$/;
@@ -71,16 +71,6 @@ export async function pruneRuns(
   return deleted;
 }
 
-/** The dataset folder a run was trained on (its config's dataset), absolute; null if unknown. */
-async function datasetOf(runDir: string): Promise<string | null> {
-  try {
-    // Unverified: only the dataset's path is read, to keep it.
-    return datasetDirOf((await readRunConfig(runDir, false)).config);
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Deletes the folders of `RUNS/datasets/` that no run folder in `runs` (nor
  * `extra`, e.g. the current run's target when it lives elsewhere) was
@@ -94,7 +84,7 @@ export async function pruneDatasets(
   const used = new Set(protect.map((p) => resolve(p)));
   const runDirs = [...(await names(runs)).map((n) => join(runs, n)), ...extra];
   for (const dir of runDirs) {
-    const d = await datasetOf(dir);
+    const d = await readRecordedDatasetDir(dir);
     if (d) used.add(d);
   }
   const root = join(runs, DATASETS_DIR);

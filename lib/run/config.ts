@@ -156,15 +156,15 @@ export function parseRunConfig(raw: Record<string, unknown>, where: string): Run
     );
   }
   const dataset = parseRunDataset(raw, where);
+  const dir = recordedDatasetDir(raw);
+  if (dir !== null) dataset.dir = dir;
   const rawOptions = raw.options as Record<string, unknown> | undefined;
   let options: RunOptions | undefined;
   if (rawOptions !== undefined) {
     if (typeof rawOptions !== "object" || rawOptions === null) {
       throw new Error(`${where}: "options" is not an object`);
     }
-    // Before format 2 the dataset folder was also stored as options.data (and the run's own as out).
-    const { data, out: _out, haltAfterSteps: _h, ...rest } = rawOptions;
-    if (dataset.dir === undefined && typeof data === "string") dataset.dir = data;
+    const { data: _data, out: _out, haltAfterSteps: _h, ...rest } = rawOptions;
     options = rest as unknown as RunOptions;
   }
   const model = raw.model as RunModelOptions | undefined;
@@ -190,6 +190,32 @@ export async function readRunConfig(dir: string, verify = true): Promise<LoadedR
   const path = runPaths(dir).config;
   const { value, sealed } = await readSealedJson<Record<string, unknown>>(path, verify);
   return { config: parseRunConfig(value, path), verified: verify && sealed };
+}
+
+/**
+ * The dataset folder a parsed config.json records, as recorded: `dataset.dir`,
+ * or, before format 2, `options.data`; null when neither is a string.
+ */
+function recordedDatasetDir(raw: Record<string, unknown>): string | null {
+  const d = (raw.dataset as Record<string, unknown> | undefined)?.dir;
+  if (typeof d === "string") return d;
+  const data = (raw.options as Record<string, unknown> | undefined)?.data;
+  return typeof data === "string" ? data : null;
+}
+
+/**
+ * The dataset folder that run `dir`'s config.json records, absolute, read
+ * without verifying or validating the rest (retrain keeps the datasets its
+ * runs use: a config damaged elsewhere must not get its dataset deleted);
+ * null when the file or the record is missing.
+ */
+export async function readRecordedDatasetDir(dir: string): Promise<string | null> {
+  try {
+    const d = recordedDatasetDir(JSON.parse(await Deno.readTextFile(runPaths(dir).config)));
+    return d === null ? null : resolve(d);
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -6,6 +6,7 @@
  * @module
  */
 import type * as tf from "@tensorflow/tfjs";
+import { join } from "node:path";
 import {
   captureModel,
   loadModel,
@@ -68,5 +69,5 @@ export async function loadRunModel(dir: string, o: LoadOptions = {}): Promise<tf
 
 /** The path of a file of run `dir`'s model folder (`model.json` or a weight file it names). */
 export function runModelFile(dir: string, name: string): string {
-  return `${runPaths(dir).modelDir}/${name}`;
+  return join(runPaths(dir).modelDir, name);
 }

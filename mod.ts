@@ -164,8 +164,18 @@ export {
 } from "./lib/predict/predict.ts";
 export { type PredictFormat } from "./lib/predict/format.ts";
 export { type ImageItem, type PredictError, type PredictInput } from "./lib/predict/inputs.ts";
-export { type Run, type RunDataset } from "./lib/predict/run.ts";
-export { resolveRunDir, RUN_FORMS, RunDirError } from "./lib/io/run_dir.ts";
+export { openRun, type OpenRunOptions, type Run, type RunDataset } from "./lib/run/open.ts";
+export { resolveRunDir, RUN_FORMS, RunDirError } from "./lib/run/run_dir.ts";
+export {
+  readRunConfig,
+  RUN_CONFIG_FORMAT,
+  type RunConfig,
+  type RunDatasetRef,
+  writeRunConfig,
+} from "./lib/run/config.ts";
+export { type RunPaths, runPaths } from "./lib/run/layout.ts";
+export { lockRunFolder, RUN_IN_USE_EXIT, RunInUseError } from "./lib/run/lock.ts";
+export { DigestMismatchError } from "./lib/io/verify.ts";
 export { type Shard } from "./lib/predict/shard.ts";
 export {
   EXPORT_FORMATS,

@@ -36,7 +36,7 @@ import { join } from "node:path";
 import { type Dataset, openDataset, type Split } from "./data/dataset.ts";
 import { writeFileAtomic, writeJsonAtomic } from "./io/atomic.ts";
 import type { ClassificationMetrics } from "./metrics.ts";
-import { openRun, type Run } from "./predict/run.ts";
+import { openRun, type Run } from "./run/open.ts";
 import { evaluationMarkdown } from "./report/markdown.ts";
 import { labelSource } from "./evaluate/labels.ts";
 import { drawPictures } from "./evaluate/pictures.ts";

@@ -15,7 +15,7 @@ import { TEST_IMAGES_DIR, writeSyntheticKaggle } from "../lib/data/synthetic.ts"
 import { evaluate } from "../lib/evaluate.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { predict } from "../lib/predict/predict.ts";
-import { openRun } from "../lib/predict/run.ts";
+import { openRun } from "../lib/run/open.ts";
 import { preprocess } from "../lib/preprocess.ts";
 import { train, TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
 import { printer } from "./train.ts";

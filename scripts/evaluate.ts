@@ -12,7 +12,9 @@ import { bar, ProgressLine, required, runMain } from "../lib/cli.ts";
 import { parseTask, usage } from "../lib/flags.ts";
 import { EVALUATE_TASK } from "../lib/tasks/evaluate.ts";
 import { evaluate } from "../lib/evaluate.ts";
-import { resolveRunDir } from "../lib/io/run_dir.ts";
+import { resolveRunDir } from "../lib/run/run_dir.ts";
+import { openRun } from "../lib/run/open.ts";
+import { assertWritable } from "../lib/io/writable.ts";
 
 const USAGE = usage(EVALUATE_TASK);
 
@@ -27,15 +29,19 @@ async function main(): Promise<number> {
     batchSize: f.batch,
     worst: f.worst,
   };
+  // Before any work: a read-only --out is found now, not after scoring every image.
+  await assertWritable(options.out, "folder");
   const info = await setupBackend({
     requested: f.backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
   });
   const backendLine = describeBackend(info);
   console.log(backendLine);
+  const run = await openRun(options.run, { verify: !f["no-verify"] });
   const progress = new ProgressLine();
   const r = await evaluate({
     ...options,
+    run,
     backend: backendLine,
     onProgress: (done, total) =>
       progress.update(`${bar(total ? done / total : 1)} ${done}/${total} images`, done === total),

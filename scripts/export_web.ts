@@ -18,7 +18,9 @@ const USAGE = usage(EXPORT_WEB_TASK);
 
 async function main(): Promise<number> {
   const f = parseTask(EXPORT_WEB_TASK, Deno.args);
-  const run = await openModelFlag(required("model", f.model, USAGE));
+  const run = await openModelFlag(required("model", f.model, USAGE), {
+    verify: !f["no-verify"],
+  });
   const out = required("out", f.out, USAGE);
   try {
     const s = await exportSite(run, out);

@@ -18,8 +18,9 @@ import { jitStartNote } from "../lib/cuda_jit.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { expandPatterns, mergePredictions } from "../lib/predict/merge.ts";
 import { predict } from "../lib/predict/predict.ts";
-import { openRun } from "../lib/predict/run.ts";
-import { resolveRunDir } from "../lib/io/run_dir.ts";
+import { openRun } from "../lib/run/open.ts";
+import { resolveRunDir } from "../lib/run/run_dir.ts";
+import { assertWritable } from "../lib/io/writable.ts";
 import { parseShard } from "../lib/predict/shard.ts";
 
 /** Exit status when some images could not be read (the rest were predicted). */
@@ -30,6 +31,8 @@ const USAGE = usage(PREDICT_TASK);
 async function main(): Promise<number> {
   const f = parseTask(PREDICT_TASK, Deno.args);
   const out = required("out", f.out, USAGE);
+  // Before any work: a read-only --out is found now, not after predicting every image.
+  await assertWritable(out, "file");
 
   if (f.merge.length) {
     if (f.model || f.in) throw new UsageError(`--merge takes no --model or --in\n\n${USAGE}`);
@@ -59,7 +62,7 @@ async function main(): Promise<number> {
   }
   const modelDir = await resolveRunDir(required("model", f.model, USAGE));
   const inPath = required("in", f.in, USAGE);
-  const run = await openRun(modelDir);
+  const run = await openRun(modelDir, { verify: !f["no-verify"] });
   const d = run.dataset;
   console.log(
     `model: ${modelDir} (scheme ${d.scheme}, ${d.classes.length} outputs, ${d.size} px, ` +

@@ -25,7 +25,7 @@ async function main(): Promise<number> {
   await assertSiteBuilt();
   console.log(describeBackend(await setupBackend({ requested: f.backend })));
   configureSharp();
-  const run = await openModelFlag(modelFlag);
+  const run = await openModelFlag(modelFlag, { verify: !f["no-verify"] });
   const d = run.dataset;
   console.log(
     `model: ${modelFlag} (scheme ${d.scheme}, ${d.classes.length} outputs, ${d.size} px, crop ${d.crop})`,

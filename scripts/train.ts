@@ -3,10 +3,14 @@
  * preprocessed dataset. Its flags are declared in lib/tasks/train.ts (see
  * docs/cli.md).
  *
+ * Exit status: 0 done; 1 failure; 2 usage error; 3 the run folder is in use
+ * by another process (lib/run/lock.ts).
+ *
  * @module
  */
 import { type BackendName, describeBackend, setupBackend } from "../lib/backend.ts";
 import { jitStartNote } from "../lib/cuda_jit.ts";
+import { RunInUseError } from "../lib/run/lock.ts";
 import {
   defaultReplicas,
   joinReplicas,
@@ -40,6 +44,7 @@ function options(args: string[]): ScriptOptions {
     out: required("out", f.out, USAGE),
     augment: !f["no-augment"],
     resume: f.resume,
+    verify: !f["no-verify"],
     backend: f.backend,
     nativeKernels: f["no-native-kernels"] ? false : undefined,
     replicas: f.replicas,
@@ -58,6 +63,7 @@ export function printer(): (e: TrainEvent) => void {
   return (e) => {
     switch (e.type) {
       case "start":
+        for (const note of e.notes) console.log(`run folder: ${note}`);
         console.log(describeDatasetSettings(e.kind, e.settings, e.classes));
         console.log(
           `train ${e.trainSize} images, val ${e.valSize}; ${e.stepsPerEpoch} steps/epoch; ` +
@@ -162,6 +168,10 @@ if (import.meta.main) {
     }
     try {
       await train(o, lead ? printer() : () => {}, collective);
+    } catch (e) {
+      if (!(e instanceof RunInUseError)) throw e;
+      console.error(`error: ${e.message}`);
+      return e.exitCode;
     } finally {
       await collective?.close();
     }

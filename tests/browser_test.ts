@@ -13,7 +13,7 @@ import type { ElementHandle, Page } from "puppeteer-core";
 import { setupBackend } from "../lib/backend.ts";
 import { PROJECT_ROOT } from "../lib/bench/fixtures.ts";
 import { parseCsvRows } from "../lib/io/csv.ts";
-import { openRun } from "../lib/predict/run.ts";
+import { openRun } from "../lib/run/open.ts";
 import { startServer } from "../lib/serve/server.ts";
 import { exportSite } from "../lib/web/site.ts";
 import { findChromium, launchChromium } from "../lib/web/headless.ts";

@@ -29,7 +29,7 @@ async function svgSize(path: string): Promise<[number, number]> {
 
 /** The toy run's outputs, labels and fractions on a split, computed here without evaluate. */
 async function reference(runDir: string, data: string, split: "test" | "val") {
-  const { openRun } = await import("../lib/predict/run.ts");
+  const { openRun } = await import("../lib/run/open.ts");
   const run = await openRun(runDir);
   const ds = await openDataset(data);
   const outputs: number[] = [], labels: number[] = [], votes: number[] = [];

@@ -18,7 +18,7 @@ import { loadImage } from "../lib/data/image.ts";
 import { parseCsv } from "../lib/io/csv.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { predict } from "../lib/predict/predict.ts";
-import { openRun } from "../lib/predict/run.ts";
+import { openRun } from "../lib/run/open.ts";
 import { imageFolder } from "./fixtures_run.ts";
 import { tempDir } from "./temp.ts";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";

@@ -8,8 +8,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { saveModel } from "../lib/io/model_io.ts";
+import { RUN_CONFIG_FORMAT, type RunConfig } from "../lib/run/config.ts";
+import { saveRunFolder } from "../lib/run/model.ts";
 import { Standardize } from "../lib/model/standardize.ts";
 import { GalaxyZooVotes } from "../lib/model/votes_head.ts";
 import { train, TRAIN_DEFAULTS } from "../lib/train/trainer.ts";
@@ -50,7 +50,7 @@ export function toyModel(size: number, outputs: number, votes: boolean, seed = 1
   return tf.model({ inputs: input, outputs: x });
 }
 
-/** Writes a fake run folder (config.json + model/) around a toy model; returns its path. */
+/** Writes a fake run folder (config.json + model/, sealed) around a toy model; returns its path. */
 export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
   const kind = o.kind ?? "classes";
   const classes = o.classes ??
@@ -58,7 +58,8 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
   const size = o.size ?? 16;
   const dir = await tempDir("galaxy-toyrun-");
   const model = toyModel(size, classes.length, kind === "votes", o.seed ?? 1);
-  const config = {
+  const config: RunConfig = {
+    format: RUN_CONFIG_FORMAT,
     dataset: {
       scheme: o.scheme ?? (kind === "votes" ? "votes" : "gz5"),
       kind,
@@ -73,8 +74,7 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
       head: kind === "votes" ? "tree" : "softmax",
     },
   };
-  await writeJsonAtomic(join(dir, "config.json"), config);
-  await saveModel(model, join(dir, "model"), { galaxy: config });
+  await saveRunFolder(dir, config, model);
   model.dispose();
   return dir;
 }

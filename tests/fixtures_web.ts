@@ -8,8 +8,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";
-import { writeJsonAtomic } from "../lib/io/atomic.ts";
-import { saveModel } from "../lib/io/model_io.ts";
+import { RUN_CONFIG_FORMAT } from "../lib/run/config.ts";
+import { saveRunFolder } from "../lib/run/model.ts";
 import { resnet34 } from "../lib/model/resnet.ts";
 import { tempDir } from "./temp.ts";
 
@@ -68,11 +68,11 @@ export async function resnetRun(o: { size: number; crop: number; seed?: number }
   });
   const logits = model.layers.filter((l) => l.getClassName() === "Dense").pop()!;
   logits.setWeights(logits.getWeights().map((w) => tf.mul(w, 0.05)));
-  const config = {
+  await saveRunFolder(dir, {
+    format: RUN_CONFIG_FORMAT,
     dataset: { scheme: "gz5", kind: "classes", classes, flipPairs: [], size: o.size, crop: o.crop },
-  };
-  await writeJsonAtomic(join(dir, "config.json"), config);
-  await saveModel(model, join(dir, "model"), { galaxy: config });
+    model: { inputSize: o.size, outputs: classes.length },
+  }, model);
   model.dispose();
   return dir;
 }

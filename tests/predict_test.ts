@@ -9,7 +9,7 @@ import { parseCsv } from "../lib/io/csv.ts";
 import { resolveInput } from "../lib/predict/inputs.ts";
 import { mergePredictions } from "../lib/predict/merge.ts";
 import { errorsPathFor, predict, type PredictOptions } from "../lib/predict/predict.ts";
-import { openRun, type Run } from "../lib/predict/run.ts";
+import { openRun, type Run } from "../lib/run/open.ts";
 import { parseShard, shardOf } from "../lib/predict/shard.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { imageFolder, toyModel, toyRun } from "./fixtures_run.ts";

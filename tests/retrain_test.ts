@@ -12,13 +12,8 @@ import {
   pruneDatasets,
   pruneRuns,
 } from "../lib/retrain/keep.ts";
-import {
-  acquireLock,
-  hostName,
-  judgeLock,
-  type LockInfo,
-  parseLockInfo,
-} from "../lib/retrain/lock.ts";
+import { acquireLock, hostName, judgeLock, type LockInfo, parseLockInfo } from "../lib/io/lock.ts";
+import { readRunConfig } from "../lib/run/config.ts";
 import { readLog } from "../lib/retrain/log.ts";
 import { atLeastAsGood, promote, readCurrent } from "../lib/retrain/promote.ts";
 import { LOCK_FILE, retrain, type RetrainOptions } from "../lib/retrain/retrain.ts";
@@ -471,10 +466,8 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
       assert.equal((await lastLog()).outcome, "not_promoted");
 
       // Both were scored on the new dataset, where every old galaxy kept its split.
-      const oldData = JSON.parse(await Deno.readTextFile(join(runs, first, "config.json"))).options
-        .data;
-      const newData = JSON.parse(await Deno.readTextFile(join(runs, worse, "config.json"))).options
-        .data;
+      const oldData = (await readRunConfig(join(runs, first))).config.dataset.dir!;
+      const newData = (await readRunConfig(join(runs, worse))).config.dataset.dir!;
       assert.notEqual(oldData, newData);
       const [a, b] = [await openDataset(oldData), await openDataset(newData)];
       try {
@@ -521,7 +514,7 @@ async function endToEnd(t: Deno.TestContext, signal: AbortSignal): Promise<void>
     // Every dataset left is used by a run left.
     const used = new Set<string>();
     for (const run of all) {
-      used.add(JSON.parse(await Deno.readTextFile(join(runs, run, "config.json"))).options.data);
+      used.add((await readRunConfig(join(runs, run))).config.dataset.dir!);
     }
     for await (const d of Deno.readDir(join(runs, DATASETS_DIR))) {
       assert.ok(used.has(join(runs, DATASETS_DIR, d.name)), `${d.name} is used`);

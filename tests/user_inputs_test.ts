@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { resolveRunDir, RunDirError } from "../lib/io/run_dir.ts";
+import { resolveRunDir, RunDirError } from "../lib/run/run_dir.ts";
 import { caseTwins, kaggleId, readSource } from "../lib/data/sources.ts";
 import { commonProblem, preprocess } from "../lib/preprocess.ts";
 import {

@@ -20,7 +20,7 @@ import type { ElementHandle } from "puppeteer-core";
 import { setupBackend } from "../../lib/backend.ts";
 import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
 import { isImageFile } from "../../lib/data/image.ts";
-import { openRun } from "../../lib/predict/run.ts";
+import { openRun } from "../../lib/run/open.ts";
 import { startServer } from "../../lib/serve/server.ts";
 import { findChromium, launchChromium } from "../../lib/web/headless.ts";
 

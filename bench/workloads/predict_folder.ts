@@ -16,7 +16,7 @@ import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
 import { configureSharp } from "../../lib/data/image.ts";
 import { resolveInput } from "../../lib/predict/inputs.ts";
 import { predict } from "../../lib/predict/predict.ts";
-import { openRun } from "../../lib/predict/run.ts";
+import { openRun } from "../../lib/run/open.ts";
 
 const a = workloadFlags({ run: { type: "string" }, in: { type: "string" } });
 if (!a.run || !a.in) throw new Error("--run and --in are required");

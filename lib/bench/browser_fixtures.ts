@@ -9,8 +9,8 @@
  */
 import { join } from "node:path";
 import { TRAINING_IMAGES_DIR } from "../data/synthetic.ts";
-import { writeJsonAtomic } from "../io/atomic.ts";
-import { saveModel } from "../io/model_io.ts";
+import { readRunConfig, RUN_CONFIG_FORMAT, type RunConfig } from "../run/config.ts";
+import { hasRunModel, saveRunFolder } from "../run/model.ts";
 import { resnet34 } from "../model/resnet.ts";
 import { cacheDir, sharedDataDir, syntheticInput } from "./fixtures.ts";
 
@@ -28,16 +28,19 @@ export async function browserBenchInputs(
   log: (line: string) => void = () => {},
 ): Promise<BrowserBenchInputs> {
   const run = join(cacheDir(), "browser-resnet34-64-seed0");
-  if (!await Deno.stat(join(run, "model", "model.json")).then(() => true, () => false)) {
+  // A folder cached before runs were sealed is written again.
+  const sealed = await readRunConfig(run).then((c) => c.verified, () => false);
+  if (!sealed || !await hasRunModel(run)) {
     log(`writing a ResNet-34 run folder to ${run}`);
     const classes = ["round", "in_between", "cigar", "edge_on", "spiral"];
-    const config = {
+    const config: RunConfig = {
+      format: RUN_CONFIG_FORMAT,
       dataset: { scheme: "gz5", kind: "classes", classes, flipPairs: [], size: 64, crop: 0.5 },
+      model: { inputSize: 64, outputs: classes.length, seed: 0 },
     };
     const model = resnet34({ inputSize: 64, outputs: classes.length, seed: 0 });
-    await saveModel(model, join(run, "model"), { galaxy: config });
+    await saveRunFolder(run, config, model);
     model.dispose();
-    await writeJsonAtomic(join(run, "config.json"), config);
   }
   const realDir = join(sharedDataDir(), "kaggle-votes-sample", "images_training_rev1");
   let source: string;

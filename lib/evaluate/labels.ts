@@ -10,7 +10,7 @@
 import type { Manifest } from "../data/manifest.ts";
 import { getLabelScheme, Q1_CLASSES } from "../data/label_schemes.ts";
 import type { EvaluationReport } from "../evaluate.ts";
-import type { RunDataset } from "../predict/run.ts";
+import type { RunDataset } from "../run/open.ts";
 
 /** The true classes of a split, as the run's outputs are scored against them. */
 export interface LabelSource {

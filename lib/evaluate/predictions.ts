@@ -11,7 +11,7 @@ import { NUM_VOTES, voteIndex } from "../data/schema.ts";
 import type { WrongGalaxy } from "../evaluate.ts";
 import { predictBatch } from "../inference.ts";
 import { argmaxAt } from "../metrics.ts";
-import type { Run } from "../predict/run.ts";
+import type { Run } from "../run/open.ts";
 import type { LabelSource } from "./labels.ts";
 
 /** A wrong galaxy with its pixels, for the grid. */

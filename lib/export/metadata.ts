@@ -7,7 +7,7 @@
  * @module
  */
 import { QUESTIONS, questionSlice, voteIndex } from "../data/schema.ts";
-import type { Run } from "../predict/run.ts";
+import type { Run } from "../run/open.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
 import type { ResNetLayout } from "./torchvision.ts";
 

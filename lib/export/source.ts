@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { UsageError } from "../cli.ts";
-import { resolveRunDir } from "../io/run_dir.ts";
-import { openRun, type Run } from "../predict/run.ts";
+import { resolveRunDir } from "../run/run_dir.ts";
+import { openRun, type Run } from "../run/open.ts";
 
 /**
  * Opens the finished training run that `value` (a `--model` value, in any

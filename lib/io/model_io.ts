@@ -8,11 +8,18 @@
  * The weight file is named by its content hash and `model.json` is renamed
  * into place last, so a folder killed mid-save still holds a whole model.
  *
+ * `model.json` records the SHA-256 of every weight file
+ * ({@linkcode WEIGHTS_DIGESTS_KEY}) and is sealed with its own
+ * (lib/io/verify.ts); loading checks both, so a model damaged at the same
+ * size (zero-filled, bit-flipped, another model's weights) is refused with a
+ * {@linkcode DigestMismatchError} rather than predicting garbage.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { readJson, removeUnreferenced, writeContentNamed, writeJsonAtomic } from "./atomic.ts";
+import { removeUnreferenced, writeFileAtomic } from "./atomic.ts";
+import { readSealedJson, sealJson, sha256Hex, verifyBytes } from "./verify.ts";
 // Registers the toolkit's custom layers, so every model it saves can be loaded.
 import "../model/standardize.ts";
 import "../model/votes_head.ts";
@@ -31,14 +38,21 @@ function joinBuffers(data: tf.io.WeightData | undefined): Uint8Array {
   return out;
 }
 
-/** Writes model artifacts (topology, weights, optional extra JSON) into `dir`. */
+/** The key of `model.json` that maps each weight file to its SHA-256 (hex). */
+export const WEIGHTS_DIGESTS_KEY = "weightsSha256";
+
+/** Writes model artifacts (topology, weights, optional extra JSON) into `dir`, sealed. */
 export async function saveArtifacts(
   dir: string,
   artifacts: tf.io.ModelArtifacts,
   extra: Record<string, unknown> = {},
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  const weightFile = await writeContentNamed(dir, "weights", joinBuffers(artifacts.weightData));
+  const weights = joinBuffers(artifacts.weightData);
+  const digest = await sha256Hex(weights);
+  // Named by content: a new save never overwrites the file the current model.json names.
+  const weightFile = `weights-${digest.slice(0, 16)}.bin`;
+  await writeFileAtomic(join(dir, weightFile), weights);
   const modelJson = {
     format: "layers-model",
     generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
@@ -47,8 +61,9 @@ export async function saveArtifacts(
     ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
     weightsManifest: [{ paths: [weightFile], weights: artifacts.weightSpecs ?? [] }],
     ...extra,
+    [WEIGHTS_DIGESTS_KEY]: { [weightFile]: digest },
   };
-  await writeJsonAtomic(join(dir, "model.json"), modelJson);
+  await writeFileAtomic(join(dir, MODEL_JSON), sealJson(modelJson));
   await removeUnreferenced(dir, ["weights"], [weightFile]);
 }
 
@@ -77,25 +92,70 @@ export async function saveModel(
   await saveArtifacts(dir, await captureModel(model), extra);
 }
 
-/** Reads the artifacts of a model folder written by {@linkcode saveModel}. */
-export async function loadArtifacts(dir: string): Promise<tf.io.ModelArtifacts> {
-  const path = join(dir, "model.json");
-  const json = await readJson<tf.io.ModelJSON>(path);
+/** The name of a TF.js Layers model's index file. */
+export const MODEL_JSON = "model.json";
+
+/** How to load a model folder. */
+export interface LoadOptions {
+  /**
+   * Check `model.json`'s seal and every weight file's SHA-256 (default
+   * true). Folders written before digests were recorded load either way;
+   * {@linkcode ModelFolder.verified} says which.
+   */
+  verify?: boolean;
+}
+
+/** A model folder as read: its artifacts and what was verified. */
+export interface ModelFolder {
+  artifacts: tf.io.ModelArtifacts;
+  /** Whether model.json and every weight file matched their recorded SHA-256. */
+  verified: boolean;
+  /** SHA-256 of `model.json` (which records its weights' digests): identifies the model. */
+  modelDigest: string;
+  /** The weight files, relative to the folder, in load order. */
+  weightFiles: string[];
+  /** model.json's keys other than the TF.js ones (e.g. `galaxy`). */
+  json: Record<string, unknown>;
+}
+
+/**
+ * Reads a model folder written by {@linkcode saveModel} (or the TF.js
+ * converter), checking each file against its recorded SHA-256.
+ *
+ * @throws {DigestMismatchError} when a file differs from its record.
+ */
+export async function readModelFolder(dir: string, o: LoadOptions = {}): Promise<ModelFolder> {
+  const verify = o.verify ?? true;
+  const path = join(dir, MODEL_JSON);
+  const { value: json, sealed, text } = await readSealedJson<
+    tf.io.ModelJSON & Record<string, unknown>
+  >(
+    path,
+    verify,
+  );
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) {
     throw new Error(
       `${path} is not a TensorFlow.js Layers model (no modelTopology/weightsManifest)`,
     );
   }
+  const digests = (json[WEIGHTS_DIGESTS_KEY] ?? {}) as Record<string, string>;
   const specs: tf.io.WeightsManifestEntry[] = [];
   const parts: Uint8Array[] = [];
+  const weightFiles: string[] = [];
+  let everyFileRecorded = sealed;
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
     for (const p of group.paths) {
+      let bytes: Uint8Array;
       try {
-        parts.push(await Deno.readFile(join(dir, p)));
+        bytes = await Deno.readFile(join(dir, p));
       } catch (e) {
         throw new Error(`model weights ${join(dir, p)} cannot be read: ${(e as Error).message}`);
       }
+      if (typeof digests[p] !== "string") everyFileRecorded = false;
+      else if (verify) verifyBytes(join(dir, p), bytes, digests[p]);
+      parts.push(bytes);
+      weightFiles.push(p);
     }
   }
   const weights = joinBuffers(parts.map((p) => p.slice().buffer));
@@ -108,19 +168,42 @@ export async function loadArtifacts(dir: string): Promise<tf.io.ModelArtifacts> 
       );
     }
   }
+  const {
+    modelTopology: _t,
+    trainingConfig: _c,
+    weightsManifest: _m,
+    format: _f,
+    generatedBy: _g,
+    convertedBy: _b,
+    ...rest
+  } = json;
   return {
-    modelTopology: json.modelTopology,
-    trainingConfig: json.trainingConfig,
-    weightSpecs: specs,
-    weightData: weights.buffer as ArrayBuffer,
-    format: json.format,
-    generatedBy: json.generatedBy,
-    convertedBy: json.convertedBy,
+    artifacts: {
+      modelTopology: json.modelTopology,
+      trainingConfig: json.trainingConfig,
+      weightSpecs: specs,
+      weightData: weights.buffer as ArrayBuffer,
+      format: json.format,
+      generatedBy: json.generatedBy,
+      convertedBy: json.convertedBy ?? undefined,
+    },
+    verified: verify && everyFileRecorded,
+    modelDigest: await sha256Hex(text),
+    weightFiles,
+    json: rest,
   };
 }
 
-/** Loads a model folder written by {@linkcode saveModel} (or the TF.js converter). */
-export async function loadModel(dir: string): Promise<tf.LayersModel> {
-  const artifacts = await loadArtifacts(dir);
+/** Reads the artifacts of a model folder; see {@linkcode readModelFolder}. */
+export async function loadArtifacts(
+  dir: string,
+  o: LoadOptions = {},
+): Promise<tf.io.ModelArtifacts> {
+  return (await readModelFolder(dir, o)).artifacts;
+}
+
+/** Loads a model folder written by {@linkcode saveModel} (or the TF.js converter), verified. */
+export async function loadModel(dir: string, o: LoadOptions = {}): Promise<tf.LayersModel> {
+  const artifacts = await loadArtifacts(dir, o);
   return await tf.loadLayersModel(tf.io.fromMemory(artifacts));
 }

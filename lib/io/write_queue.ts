@@ -52,6 +52,15 @@ export class WriteQueue {
     });
   }
 
+  /**
+   * Throws the first failure, if a write has failed: a caller that goes on
+   * working between writes (a training step) stops at once when, say, the
+   * disk is full, instead of at its next write.
+   */
+  check(): void {
+    this.#throwFailure();
+  }
+
   /** Waits until every write added is done; throws the first failure. */
   async flush(): Promise<void> {
     await this.#tail;

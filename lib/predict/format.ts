@@ -20,7 +20,7 @@ import { Q1_CLASSES } from "../data/label_schemes.ts";
 import { KAGGLE_HEADER, NUM_VOTES, VOTE_COLUMNS, voteIndex } from "../data/schema.ts";
 import { csvLine } from "../io/csv.ts";
 import { argmaxAt } from "../metrics.ts";
-import type { RunDataset } from "./run.ts";
+import type { RunDataset } from "../run/open.ts";
 
 /** Output formats of `predict --format`. */
 export type PredictFormat = "classes" | "kaggle";

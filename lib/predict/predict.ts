@@ -33,7 +33,7 @@ import {
   type PredictInput,
 } from "./inputs.ts";
 import { readLines, truncateToLastLine } from "./lines.ts";
-import type { Run } from "./run.ts";
+import type { Run } from "../run/open.ts";
 import { inShard, type Shard } from "./shard.ts";
 
 /** Settings of {@linkcode predict}. */

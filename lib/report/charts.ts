@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readLines } from "../predict/lines.ts";
+import { runPaths } from "../run/layout.ts";
 import { CHART_CONFIG, svgToPng, vegaLiteToSvg } from "./render.ts";
 
 /** A chart as both SVG (for the web) and PNG (for everything else). */
@@ -205,7 +205,7 @@ export async function readMetricsLog(path: string): Promise<CurveRow[]> {
 /** The best epoch a run's `report.json` names, if it has one. */
 async function bestEpochOf(runDir: string): Promise<number | undefined> {
   try {
-    const r = JSON.parse(await Deno.readTextFile(join(runDir, "report.json")));
+    const r = JSON.parse(await Deno.readTextFile(runPaths(runDir).report));
     return typeof r.bestEpoch === "number" && r.bestEpoch >= 1 ? r.bestEpoch : undefined;
   } catch {
     return undefined;
@@ -214,7 +214,7 @@ async function bestEpochOf(runDir: string): Promise<number | undefined> {
 
 /** The training curves of a run folder as a picture (from `metrics.jsonl`). */
 export async function trainingCurves(runDir: string): Promise<Picture> {
-  const path = join(runDir, "metrics.jsonl");
+  const path = runPaths(runDir).metrics;
   if (!await Deno.stat(path).then(() => true, () => false)) {
     throw new Error(`${path} does not exist`);
   }
@@ -229,5 +229,5 @@ export async function trainingCurves(runDir: string): Promise<Picture> {
  * returns the PNG's path. The trainer calls this at the end of a run.
  */
 export async function writeTrainingCurves(runDir: string): Promise<string> {
-  return await writePicture(join(runDir, "curves"), await trainingCurves(runDir));
+  return await writePicture(runPaths(runDir).curves, await trainingCurves(runDir));
 }

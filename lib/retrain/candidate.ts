@@ -7,9 +7,9 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { type BackendName, describeBackend, setupBackend } from "../backend.ts";
 import { readJson } from "../io/atomic.ts";
+import { runPaths } from "../run/layout.ts";
 import {
   joinReplicas,
   launchReplicas,
@@ -59,7 +59,7 @@ export async function trainCandidate(
     replicas: c.replicas,
     permissions: REPLICA_PERMISSIONS,
   });
-  return await readJson<TrainReport>(join(options.out, "report.json"));
+  return await readJson<TrainReport>(runPaths(options.out).report);
 }
 
 /** Parses the options a replica was handed, naming what is wrong. */

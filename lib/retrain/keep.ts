@@ -10,6 +10,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { readRecordedDatasetDir } from "../run/config.ts";
 
 /** Names of the job's run folders. */
 export const RUN_NAME = /^run-\d{8}T\d{6}Z(-\d+)?$/;
@@ -70,17 +71,6 @@ export async function pruneRuns(
   return deleted;
 }
 
-/** The dataset folder a run was trained on (`config.json` options.data), absolute; null if unknown. */
-async function datasetOf(runDir: string): Promise<string | null> {
-  try {
-    const config = JSON.parse(await Deno.readTextFile(join(runDir, "config.json")));
-    const data = config?.options?.data;
-    return typeof data === "string" ? resolve(runDir, data) : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * Deletes the folders of `RUNS/datasets/` that no run folder in `runs` (nor
  * `extra`, e.g. the current run's target when it lives elsewhere) was
@@ -94,7 +84,7 @@ export async function pruneDatasets(
   const used = new Set(protect.map((p) => resolve(p)));
   const runDirs = [...(await names(runs)).map((n) => join(runs, n)), ...extra];
   for (const dir of runDirs) {
-    const d = await datasetOf(dir);
+    const d = await readRecordedDatasetDir(dir);
     if (d) used.add(d);
   }
   const root = join(runs, DATASETS_DIR);

@@ -50,7 +50,9 @@ import { trainCandidate } from "./candidate.ts";
 import { type ClassChange, classChange, describeClassChange } from "./classes.ts";
 import { describeChange, fingerprintInputs } from "./fingerprint.ts";
 import { DATASETS_DIR, newRunName, pruneDatasets, pruneRuns, takenNames } from "./keep.ts";
-import { acquireLock, describeLock, type RetrainLock } from "./lock.ts";
+import { acquireLock, describeLock, type RetrainLock } from "../io/lock.ts";
+import { datasetDirOf, readRunConfig } from "../run/config.ts";
+import { runPaths } from "../run/layout.ts";
 import { appendLog, EXIT_CODES, type RetrainOutcome } from "./log.ts";
 import { entry, RetrainRecord, type RetrainResult } from "./record.ts";
 import { Interruption } from "./signals.ts";
@@ -157,22 +159,20 @@ async function readJsonOrNull(path: string): Promise<Record<string, unknown> | n
 async function inherit(current: CurrentRun | null): Promise<Inherited> {
   const out: Inherited = { settings: {}, notes: [] };
   if (!current?.exists) return out;
-  const configPath = join(current.dir, "config.json");
-  const config = await readJsonOrNull(configPath);
-  if (!config) throw new Error(`cannot read ${configPath}: the current run has no usable config`);
-  const d = (config.dataset ?? {}) as Record<string, unknown>;
+  const { config } = await readRunConfig(current.dir);
+  const d = config.dataset;
   const model = (config.model ?? {}) as Record<string, unknown>;
   if (typeof d.scheme === "string") out.settings.scheme = d.scheme;
   if (typeof d.size === "number") out.settings.size = d.size;
   if (typeof d.crop === "number") out.settings.crop = d.crop;
   if (model.stem === "imagenet" || model.stem === "small") out.stem = model.stem;
   if (typeof model.width === "number") out.width = model.width;
-  if (d.kind === "classes" && Array.isArray(d.classes)) out.classes = d.classes.map(String);
+  if (d.kind === "classes") out.classes = d.classes;
   if (model.head === "votes") out.head = "tree";
   else if (model.head === "softmax" || model.head === "sigmoid" || model.head === "tree") {
     out.head = model.head;
   }
-  const dataDir = typeof d.dir === "string" ? resolve(current.dir, d.dir) : null;
+  const dataDir = datasetDirOf(config);
   const manifest = dataDir
     ? await readJsonOrNull(join(dataDir, "manifest.json")) as Manifest | null
     : null;
@@ -602,7 +602,7 @@ async function trainNewRun(
   record.run = newRunName(new Date(), await takenNames(runs));
   const runDir = join(runs, record.run);
   const initFrom = !o.fromScratch && !prepared.changed && current?.exists
-    ? join(current.dir, "model")
+    ? runPaths(current.dir).modelDir
     : undefined;
   const trainOptions: TrainOptions = {
     ...TRAIN_DEFAULTS,

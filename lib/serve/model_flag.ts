@@ -5,14 +5,16 @@
  *
  * @module
  */
-import { resolveRunDir } from "../io/run_dir.ts";
-import { openRun, type Run } from "../predict/run.ts";
+import { resolveRunDir } from "../run/run_dir.ts";
+import { openRun, type OpenRunOptions, type Run } from "../run/open.ts";
 
 /**
- * Opens the run that `--model` names.
+ * Opens the run that `--model` names, verified unless `o.verify` is false
+ * (`--no-verify`).
  *
  * @throws {RunDirError} (a usage error, exit 2) where the value names no run folder.
+ * @throws {DigestMismatchError} when a file of the model is damaged.
  */
-export async function openModelFlag(value: string): Promise<Run> {
-  return await openRun(await resolveRunDir(value));
+export async function openModelFlag(value: string, o: OpenRunOptions = {}): Promise<Run> {
+  return await openRun(await resolveRunDir(value), o);
 }

@@ -18,7 +18,7 @@ import { Q1_CLASSES } from "../data/label_schemes.ts";
 import { voteIndex } from "../data/schema.ts";
 import { predictBatch } from "../inference.ts";
 import { argmaxAt } from "../metrics.ts";
-import type { Run } from "../predict/run.ts";
+import type { Run } from "../run/open.ts";
 
 /** Limits of the API. */
 export interface PredictApiLimits {

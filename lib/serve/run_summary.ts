@@ -13,6 +13,8 @@ import type { EvaluationReport, WrongGalaxy } from "../evaluate.ts";
 import type { ClassificationMetrics } from "../metrics.ts";
 import { confusionSpec, curvesSpec, readMetricsLog } from "../report/charts.ts";
 import { vegaLiteToSvg } from "../report/render.ts";
+import { readRunConfig } from "../run/config.ts";
+import { runPaths } from "../run/layout.ts";
 
 /** The run page's content. */
 export interface RunSummary {
@@ -77,12 +79,10 @@ export async function findEvaluation(
 export async function runSummary(runDir: string): Promise<RunSummary> {
   const name = runDir.replace(/\/+$/, "").split("/").pop() ?? runDir;
   const notes: string[] = [];
-  const cfg = (await readJsonOrNull<Record<string, unknown>>(join(runDir, "config.json"))) ?? {};
-  const options = cfg.options as Record<string, unknown> | undefined;
-  const { dir: _dir, manifestSha256: _hash, ...dataset } = (cfg.dataset ?? {}) as Record<
-    string,
-    unknown
-  >;
+  // The page shows settings only: serve verified the run when it opened it.
+  const cfg = await readRunConfig(runDir, false).then((r) => r.config, () => null);
+  const options = cfg?.options as Record<string, unknown> | undefined;
+  const { dir: _dir, manifestSha256: _hash, ...dataset } = cfg?.dataset ?? {};
   const config: Record<string, unknown> = { ...dataset };
   if (options) {
     for (const k of ["epochs", "batch", "loss", "gamma", "lr", "optimizer", "seed"]) {
@@ -98,7 +98,7 @@ export async function runSummary(runDir: string): Promise<RunSummary> {
     classes: string[];
     metrics: ClassificationMetrics | null;
     rmse: number | null;
-  }>(join(runDir, "report.json"));
+  }>(runPaths(runDir).report);
   const best = trainReport && typeof trainReport.bestEpoch === "number"
     ? { epoch: trainReport.bestEpoch, monitor: trainReport.monitor, score: trainReport.bestScore }
     : null;
@@ -106,7 +106,7 @@ export async function runSummary(runDir: string): Promise<RunSummary> {
   let curvesSvg: string | null = null;
   let epochs = 0;
   try {
-    const rows = await readMetricsLog(join(runDir, "metrics.jsonl"));
+    const rows = await readMetricsLog(runPaths(runDir).metrics);
     epochs = rows.length;
     if (rows.length > 0) {
       curvesSvg = await vegaLiteToSvg(curvesSpec(rows, `Training curves: ${name}`, best?.epoch));

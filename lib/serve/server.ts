@@ -17,7 +17,8 @@
  */
 import { extname, join } from "node:path";
 import { resolveInput } from "../predict/inputs.ts";
-import type { Run } from "../predict/run.ts";
+import type { Run } from "../run/open.ts";
+import { MODEL_JSON, runPaths } from "../run/layout.ts";
 import { pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
 import { ApiError, json, PredictApi, type PredictApiLimits } from "./predict_api.ts";
 import {
@@ -122,8 +123,8 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
     thumbs = new Map(input.items.map((it) => [it.id, it.path]));
   }
   const config = pageConfig(o.run, { server: true, predictions: table !== null });
-  const modelDir = join(o.run.dir, "model");
-  const modelFiles = new Set(["model.json", ...config.modelFiles]);
+  const modelDir = runPaths(o.run.dir).modelDir;
+  const modelFiles = new Set([MODEL_JSON, ...config.modelFiles]);
   let summary: Promise<RunSummary> | null = null;
   /** The run's summary, computed once; a failure is not kept, so the next request tries again. */
   const loadSummary = (): Promise<RunSummary> => {

@@ -14,6 +14,12 @@ export const BACKEND_FLAG = choice(BACKEND_NAMES, `TF.js backend: ${BACKEND_NAME
 });
 
 /** `--no-native-kernels`: plain WebAssembly without oneDNN. */
+/** `--no-verify`: use model files whose SHA-256 does not match the one recorded (lib/run). */
+export const NO_VERIFY_FLAG = bool(
+  "use a model whose files do not match the SHA-256 recorded when they were written (see " +
+    "docs/run-folder.md); without it such a model is refused",
+);
+
 export const NO_NATIVE_KERNELS_FLAG = bool(
   "wasm without the oneDNN kernels (also GALAXY_NATIVE_KERNELS=0)",
 );

@@ -6,7 +6,7 @@
  */
 import { SPLITS } from "../data/manifest.ts";
 import { bool, choice, int, text } from "../flags.ts";
-import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG } from "./common.ts";
+import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG, NO_VERIFY_FLAG } from "./common.ts";
 
 /** `deno task evaluate`. */
 export const EVALUATE_TASK = {
@@ -35,6 +35,7 @@ export const EVALUATE_TASK = {
     }),
     backend: BACKEND_FLAG,
     "no-native-kernels": NO_NATIVE_KERNELS_FLAG,
+    "no-verify": NO_VERIFY_FLAG,
   },
   epilogue: "exit status: 0 done; 1 failure; 2 usage error",
 };

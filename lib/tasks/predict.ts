@@ -7,7 +7,7 @@
 import { bool, choice, int, list, text } from "../flags.ts";
 import { PREDICT_FORMATS } from "../predict/format.ts";
 import { PREDICT_DEFAULTS } from "../predict/predict.ts";
-import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG } from "./common.ts";
+import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG, NO_VERIFY_FLAG } from "./common.ts";
 
 /** `deno task predict`. */
 export const PREDICT_TASK = {
@@ -59,6 +59,7 @@ export const PREDICT_TASK = {
     }),
     backend: BACKEND_FLAG,
     "no-native-kernels": NO_NATIVE_KERNELS_FLAG,
+    "no-verify": NO_VERIFY_FLAG,
     "no-resume": bool("start over instead of continuing FILE.partial of an interrupted run"),
     merge: list(
       "FILES",

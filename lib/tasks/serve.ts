@@ -6,7 +6,7 @@
  */
 import { bool, int, num, text } from "../flags.ts";
 import { PREDICT_API_LIMITS } from "../serve/predict_api.ts";
-import { BACKEND_FLAG } from "./common.ts";
+import { BACKEND_FLAG, NO_VERIFY_FLAG } from "./common.ts";
 
 /** `deno task serve`. */
 export const SERVE_TASK = {
@@ -38,6 +38,7 @@ export const SERVE_TASK = {
     }),
     backend: BACKEND_FLAG,
     quiet: bool("no line per request"),
+    "no-verify": NO_VERIFY_FLAG,
   },
   epilogue: "pages: /  classify in the browser · /run.html  the run · /predictions.html  browse " +
     "--predictions\nAPI:   curl --data-binary @galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]",
@@ -53,6 +54,7 @@ export const EXPORT_WEB_TASK = {
       "SITE_DIR",
       "folder to write the site into (index.html, app/, model/, tfjs-wasm/)",
     ),
+    "no-verify": NO_VERIFY_FLAG,
   },
   epilogue:
     "Serve SITE_DIR with any static web server, e.g. python3 -m http.server -d SITE_DIR.\n" +

@@ -6,7 +6,7 @@
  */
 import { bool, hidden, int, text } from "../flags.ts";
 import { TRAIN_FLAGS } from "../train/flags.ts";
-import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG } from "./common.ts";
+import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG, NO_VERIFY_FLAG } from "./common.ts";
 
 /** `deno task train`. */
 export const TRAIN_TASK = {
@@ -18,6 +18,10 @@ export const TRAIN_TASK = {
     ...TRAIN_FLAGS,
     "no-augment": bool("no rotations/flips/shifts/brightness-contrast jitter"),
     resume: bool("continue the run in --out from its last checkpoint"),
+    "no-verify": bool(
+      "resume from a checkpoint (or start from a model) that does not match the SHA-256 " +
+        "recorded when it was written (see docs/run-folder.md)",
+    ),
     backend: BACKEND_FLAG,
     "no-native-kernels": NO_NATIVE_KERNELS_FLAG,
     replicas: int("N", "mirrored data-parallel replicas, one process per GPU", {
@@ -30,4 +34,6 @@ export const TRAIN_TASK = {
     "replica-count": hidden(int("N", "replicas in the group", { min: 1 })),
     "replica-dir": hidden(text("DIR", "the group's rendezvous folder")),
   },
+  epilogue: "exit status: 0 done; 1 failure; 2 usage error; 3 the run folder is in use by " +
+    "another process",
 };

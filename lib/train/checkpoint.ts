@@ -6,14 +6,19 @@
  * needs to replay exactly what an uninterrupted one would have done.
  *
  * Binary files get a new random name each time and `state.json` is renamed
- * into place last: a run killed at any moment leaves the previous complete
- * checkpoint readable.
+ * into place last: a run killed at any moment (or stopped by a full disk)
+ * leaves the previous complete checkpoint readable. `state.json` records the
+ * SHA-256 of both binary files and is sealed with its own
+ * (lib/io/verify.ts); {@linkcode loadCheckpoint} checks all three, so a
+ * damaged checkpoint is refused, naming the file, not resumed from.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import { join } from "node:path";
-import { readJson, removeUnreferenced, writeJsonAtomic, writeUniquelyNamed } from "../io/atomic.ts";
+import { removeUnreferenced, writeFileAtomic, writeUniquelyNamed } from "../io/atomic.ts";
+import { readSealedJson, sealJson, sha256Hex, verifyBytes } from "../io/verify.ts";
+import { CHECKPOINT_STATE } from "../run/layout.ts";
 import { tensorStorage } from "./tensor_storage.ts";
 
 /** Where a run stands; stored as `state.json`. */
@@ -48,10 +53,18 @@ export interface Checkpoint {
   optimizerStep: number;
 }
 
+/** A binary file of the checkpoint as `state.json` names it. */
+interface BinaryRef {
+  file: string;
+  sizes: number[];
+  /** SHA-256 of the file, hex (absent in checkpoints written before digests). */
+  sha256?: string;
+}
+
 interface StateFile extends RunState {
   format: 1;
-  variables: { file: string; sizes: number[] };
-  optimizer: { file: string; sizes: number[]; step: number };
+  variables: BinaryRef;
+  optimizer: BinaryRef & { step: number };
   writtenAt: string;
 }
 
@@ -155,45 +168,61 @@ export async function writeCheckpoint(dir: string, snapshot: CheckpointSnapshot)
   const file: StateFile = {
     format: 1,
     ...snapshot.state,
-    variables: { file: varFile, sizes: snapshot.variableSizes },
-    optimizer: { file: optFile, sizes: snapshot.optimizerSizes, step: snapshot.optimizerStep },
+    variables: {
+      file: varFile,
+      sizes: snapshot.variableSizes,
+      sha256: await sha256Hex(snapshot.variables),
+    },
+    optimizer: {
+      file: optFile,
+      sizes: snapshot.optimizerSizes,
+      step: snapshot.optimizerStep,
+      sha256: await sha256Hex(snapshot.optimizer),
+    },
     writtenAt: new Date().toISOString(),
   };
-  await writeJsonAtomic(join(dir, "state.json"), file);
+  await writeFileAtomic(join(dir, CHECKPOINT_STATE), sealJson({ ...file }));
   await removeUnreferenced(dir, ["variables", "optimizer"], [varFile, optFile]);
 }
 
-/** Reads the checkpoint in `dir`, or `null` when there is none. */
-export async function loadCheckpoint(dir: string): Promise<Checkpoint | null> {
-  const statePath = join(dir, "state.json");
+/**
+ * Reads the checkpoint in `dir`, or `null` when there is none, checking
+ * every file against its recorded SHA-256 unless `verify` is false.
+ * `verified` is false for a checkpoint written before digests were recorded.
+ *
+ * @throws {DigestMismatchError} when a file differs from its record.
+ */
+export async function loadCheckpoint(
+  dir: string,
+  verify = true,
+): Promise<(Checkpoint & { verified: boolean }) | null> {
+  const statePath = join(dir, CHECKPOINT_STATE);
   try {
     await Deno.stat(statePath);
   } catch {
     return null;
   }
-  const file = await readJson<StateFile>(statePath);
+  const { value: file, sealed } = await readSealedJson<StateFile>(statePath, verify);
   if (file.format !== 1) throw new Error(`${statePath}: unknown checkpoint format ${file.format}`);
-  const read = async (name: string) => {
+  const read = async (ref: BinaryRef) => {
+    const path = join(dir, ref.file);
+    let bytes: Uint8Array;
     try {
-      return await Deno.readFile(join(dir, name));
+      bytes = await Deno.readFile(path);
     } catch (e) {
-      throw new Error(`checkpoint file ${join(dir, name)} cannot be read: ${(e as Error).message}`);
+      throw new Error(`checkpoint file ${path} cannot be read: ${(e as Error).message}`);
     }
+    if (verify && ref.sha256 !== undefined) verifyBytes(path, bytes, ref.sha256);
+    return unpack(bytes, ref.sizes, path);
   };
-  const variables = unpack(
-    await read(file.variables.file),
-    file.variables.sizes,
-    join(dir, file.variables.file),
-  );
-  const optimizer = unpack(
-    await read(file.optimizer.file),
-    file.optimizer.sizes,
-    join(dir, file.optimizer.file),
-  );
+  const variables = await read(file.variables);
+  const optimizer = await read(file.optimizer);
   const { format: _f, variables: _v, optimizer: _o, writtenAt: _w, ...state } = file;
   // JSON has no -Infinity: it was written as null before any epoch had a score.
   if (state.bestScore === null) state.bestScore = -Infinity;
-  return { state, variables, optimizer, optimizerStep: file.optimizer.step };
+  const verified = verify && sealed && file.variables.sha256 !== undefined &&
+    file.optimizer.sha256 !== undefined;
+  return { state, variables, optimizer, optimizerStep: file.optimizer.step, verified };
 }
 
 /** Assigns saved values to variables, checking that the shapes agree. */

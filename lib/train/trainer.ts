@@ -4,10 +4,9 @@
  * augment, step, validate, checkpoint, and keep the best model; at the end,
  * evaluate the best model on the test split.
  *
- * A run folder holds `config.json`, `metrics.jsonl` (one line per epoch),
- * `checkpoint/` (the last state, for `--resume`), `model/` (the best model
- * by validation score, TF.js Layers format), `report.json` (the best model
- * on the test split) and `curves.png` (the training curves).
+ * The run folder it writes (config, metrics, checkpoint, best model,
+ * report, curves, lock) is lib/run's: see lib/run/layout.ts and
+ * docs/run-folder.md.
  *
  * @module
  */
@@ -15,7 +14,8 @@ import * as tf from "@tensorflow/tfjs";
 import { readable } from "../backend.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { openDataset, type Split } from "../data/dataset.ts";
+import { type Batch, openDataset, type Split } from "../data/dataset.ts";
+import { MANIFEST_FILE } from "../data/manifest.ts";
 import { NUM_VOTES } from "../data/schema.ts";
 import {
   balancedAlpha,
@@ -24,10 +24,15 @@ import {
   type LossFn,
 } from "../focal_loss.ts";
 import { predictAll } from "../inference.ts";
-import { readJson, writeFileAtomic, writeJsonAtomic } from "../io/atomic.ts";
+import { writeJsonAtomic } from "../io/atomic.ts";
 import { sha256File } from "../io/digest.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
-import { captureModel, loadModel, saveArtifacts } from "../io/model_io.ts";
+import { captureModel, loadModel } from "../io/model_io.ts";
+import { RUN_CONFIG_FORMAT, type RunConfig } from "../run/config.ts";
+import { openTrainingFolder, type TrainingFolder } from "../run/folder.ts";
+import { runPaths } from "../run/layout.ts";
+import { appendMetricsRow } from "../run/metrics.ts";
+import { loadRunModel, saveRunModel } from "../run/model.ts";
 import { WriteQueue } from "../io/write_queue.ts";
 import type { ClassificationMetrics } from "../metrics.ts";
 import { scoreOutputs } from "../evaluate/score.ts";
@@ -45,7 +50,6 @@ import { writeTrainingCurves } from "../report/charts.ts";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.ts";
 import {
   type Checkpoint,
-  loadCheckpoint,
   restoreVariables,
   type RunState,
   SnapshotBuffers,
@@ -110,6 +114,11 @@ export interface TrainOptions {
   evalBatch: number;
   /** Continue from the run folder's checkpoint. */
   resume: boolean;
+  /**
+   * Check the checkpoint (on resume) and the model of `initFrom` against
+   * their recorded SHA-256 (default true; `--no-verify` turns it off).
+   */
+  verify?: boolean;
   /** A loss to use instead of `loss` (library use: any `(yTrue, yPred) => tf.Scalar`). */
   customLoss?: LossFn;
   /** Stop (as if killed, without a final checkpoint) after this many steps of this session: for tests. */
@@ -193,6 +202,11 @@ export type TrainEvent =
     settings: ResolvedDatasetSettings;
     /** Class names (the 37 answer columns for votes). */
     classes: string[];
+    /**
+     * What opening the run folder found or changed (a stale lock taken over,
+     * metrics lines dropped on resume, no checkpoint), one line each.
+     */
+    notes: string[];
   }
   | {
     type: "step";
@@ -291,50 +305,173 @@ export function weightsDigest(vars: readonly tf.Variable[]): string {
  * Trains a model as `options` say, reporting progress through `onEvent`.
  * In a mirrored run every replica calls this with its own `collective`;
  * only rank 0 writes files and returns the report (the others return null).
+ *
+ * Read as nanoGPT's loop: open the run ({@linkcode openSession}), then for
+ * each epoch its batches ({@linkcode epochBatches}), a step on each
+ * ({@linkcode trainStep}), the end of the epoch ({@linkcode endOfEpoch}),
+ * and at last {@linkcode finish}.
+ *
+ * @throws {RunInUseError} when another process writes the run folder (exit 3).
+ * @throws {DigestMismatchError} when resuming from a damaged checkpoint.
  */
 export async function train(
   options: TrainOptions,
   onEvent: (e: TrainEvent) => void = () => {},
   collective: Collective = singleProcess(),
 ): Promise<TrainReport | null> {
-  const lead = collective.rank === 0;
-  const o0 = options;
+  const s = await openSession(options, onEvent, collective);
+  try {
+    while (s.state.epoch < s.o.epochs) {
+      const epochStart = performance.now();
+      for await (const batch of epochBatches(s)) await trainStep(s, batch);
+      await endOfEpoch(s, epochStart);
+    }
+    return await finish(s);
+  } finally {
+    await closeSession(s);
+  }
+}
+
+/** Everything one training process works with; the stages below read and advance it. */
+interface Session {
+  o: ResolvedTrainOptions;
+  onEvent: (e: TrainEvent) => void;
+  collective: Collective;
+  /** Whether this process writes the run folder (rank 0). */
+  lead: boolean;
+  ds: Dataset;
+  kind: SchemeKind;
+  classes: string[];
+  flipPairs: [number, number][];
+  /** Side of the square images, pixels. */
+  side: number;
+  /** This replica's share of a batch. */
+  local: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  warmupSteps: number;
+  config: RunConfig;
+  folder: TrainingFolder;
+  model: tf.LayersModel;
+  /** Trainable variables, and every variable (batch-norm statistics too) for checkpoints. */
+  vars: tf.Variable[];
+  everything: tf.Variable[];
+  optimizer: Optimizer;
+  loss: LossFn;
+  ctx: MirroredContext;
+  state: RunState;
+  /** Checkpoints and the best model, written in the background while training goes on. */
+  writes: WriteQueue;
+  snapshotBuffers: SnapshotBuffers;
+  clock: { start: number; elapsedBefore: number; lastSave: number; steps: number; images: number };
+  disposed: boolean;
+}
+
+type Dataset = Awaited<ReturnType<typeof openDataset>>;
+
+/** Seconds of training so far, over all sessions. */
+function elapsed(s: Session): number {
+  return s.clock.elapsedBefore + (performance.now() - s.clock.start) / 1000;
+}
+
+/** Open the run: dataset, settings, run folder (lock, checkpoint, config), model and optimizer. */
+async function openSession(
+  o0: TrainOptions,
+  onEvent: (e: TrainEvent) => void,
+  collective: Collective,
+): Promise<Session> {
   if (o0.batch % collective.size !== 0) {
     throw new Error(`--batch ${o0.batch} does not split evenly over ${collective.size} replicas`);
   }
   const ds = await openDataset(o0.data);
-  // Checkpoints and the best model are written in the background while training goes on.
-  const writes = new WriteQueue();
+  let folder: TrainingFolder | null = null;
   try {
-    const m = ds.manifest;
-    const kind = m.scheme.kind;
-    const resolved = resolveDatasetSettings(m.scheme, o0);
-    const { flipPairs, ...datasetSettings } = resolved.settings;
-    const o: ResolvedTrainOptions = { ...o0, ...datasetSettings };
-    const head = o.head;
-    const classes = m.scheme.classNames;
-    const trainSize = ds.size("train");
-    const valSize = ds.size("val");
-    if (trainSize < o.batch) {
-      throw new Error(
-        `${o.data}: the train split has ${trainSize} images, fewer than --batch ${o.batch}`,
-      );
-    }
-    const stepsPerEpoch = Math.floor(trainSize / o.batch);
-    const totalSteps = stepsPerEpoch * o.epochs;
-    const warmupSteps = Math.round(o.warmupEpochs * stepsPerEpoch);
-    const local = o.batch / collective.size;
-    const side = m.image.height;
-    if (m.image.width !== side) {
-      throw new Error(`${o.data}: images are not square (${side}x${m.image.width})`);
-    }
+    const plan = await planRun(o0, ds, collective);
+    const lead = collective.rank === 0;
+    folder = await openTrainingFolder(o0.out, {
+      resume: o0.resume,
+      lead,
+      verify: o0.verify ?? true,
+      config: plan.config,
+    });
+    const built = await buildModel(plan.o, ds, plan.config, folder.checkpoint, collective);
+    const s: Session = {
+      ...plan,
+      ...built,
+      onEvent,
+      collective,
+      lead,
+      ds,
+      folder,
+      writes: new WriteQueue(),
+      snapshotBuffers: new SnapshotBuffers(),
+      clock: {
+        start: performance.now(),
+        elapsedBefore: built.state.elapsedSeconds,
+        lastSave: performance.now(),
+        steps: 0,
+        images: 0,
+      },
+      disposed: false,
+    };
+    onEvent({
+      type: "start",
+      trainSize: ds.size("train"),
+      valSize: ds.size("val"),
+      stepsPerEpoch: s.stepsPerEpoch,
+      params: s.vars.reduce((n, v) => n + v.size, 0),
+      resumedAt: folder.checkpoint ? { ...s.state } : null,
+      kind: s.kind,
+      settings: plan.resolved,
+      classes: s.classes,
+      notes: folder.notes,
+    });
+    return s;
+  } catch (e) {
+    folder?.lock?.release();
+    ds.close();
+    throw e;
+  }
+}
 
-    // config.json: every flag, the dataset's identity, and what predict needs to preprocess.
-    const manifestHash = await sha256File(join(o.data, "manifest.json"));
-    const modelOptions = {
+/** The run's settings resolved against the dataset, and the config that records them. */
+async function planRun(o0: TrainOptions, ds: Dataset, collective: Collective) {
+  const m = ds.manifest;
+  const kind = m.scheme.kind;
+  const resolved = resolveDatasetSettings(m.scheme, o0);
+  const { flipPairs, ...datasetSettings } = resolved.settings;
+  const o: ResolvedTrainOptions = { ...o0, ...datasetSettings };
+  const classes = m.scheme.classNames;
+  const trainSize = ds.size("train");
+  if (trainSize < o.batch) {
+    throw new Error(
+      `${o.data}: the train split has ${trainSize} images, fewer than --batch ${o.batch}`,
+    );
+  }
+  const side = m.image.height;
+  if (m.image.width !== side) {
+    throw new Error(`${o.data}: images are not square (${side}x${m.image.width})`);
+  }
+  const stepsPerEpoch = Math.floor(trainSize / o.batch);
+  const { data, out: _out, haltAfterSteps: _h, verify: _v, customLoss, ...recorded } = o;
+  const config: RunConfig = {
+    format: RUN_CONFIG_FORMAT,
+    options: { ...recorded, ...(customLoss ? { customLoss: customLoss.name || "custom" } : {}) },
+    fromScheme: resolved.fromScheme,
+    dataset: {
+      dir: data,
+      manifestSha256: await sha256File(join(data, MANIFEST_FILE)),
+      scheme: m.scheme.name,
+      kind,
+      classes,
+      flipPairs,
+      size: side,
+      crop: m.image.crop,
+    },
+    model: {
       inputSize: side,
       outputs: kind === "votes" ? NUM_VOTES : classes.length,
-      head,
+      head: o.head,
       stem: o.stem,
       width: o.width,
       dropout: o.dropout,
@@ -342,278 +479,270 @@ export async function train(
       mean: m.stats?.mean,
       std: m.stats?.std,
       seed: o.seed,
-    } as const;
-    // A vote head starts from the training split's mean fractions, not from saturated outputs.
-    const initialVotes = kind === "votes" ? ds.meanVotes("train") ?? undefined : undefined;
-    const config = {
-      options: {
-        ...o,
-        haltAfterSteps: undefined,
-        customLoss: o.customLoss ? (o.customLoss.name || "custom") : undefined,
-      },
-      // Which of options.head/loss/monitor/alpha (and the flip pairs) came from the scheme.
-      fromScheme: resolved.fromScheme,
-      dataset: {
-        dir: o.data,
-        manifestSha256: manifestHash,
-        scheme: m.scheme.name,
-        kind,
-        classes,
-        flipPairs,
-        size: side,
-        crop: m.image.crop,
-      },
-      model: modelOptions,
-      replicas: collective.size,
-      versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOLKIT_VERSION },
-      backend: tf.getBackend(),
-    };
-    const configPath = join(o.out, "config.json");
-    const checkpointDir = join(o.out, "checkpoint");
-    const metricsPath = join(o.out, "metrics.jsonl");
-    let checkpoint: Checkpoint | null = null;
-    if (o.resume) {
-      checkpoint = await loadCheckpoint(checkpointDir);
-      if (checkpoint) {
-        const old = await readJson<typeof config>(configPath);
-        checkResumable(old, config, o.out);
-      }
-    } else if (lead) {
-      await assertFreshRunFolder(o.out);
-    }
-    if (lead) await writeJsonAtomic(configPath, config);
+    },
+    replicas: collective.size,
+    versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOLKIT_VERSION },
+    backend: tf.getBackend(),
+  };
+  return {
+    o,
+    resolved,
+    config,
+    kind,
+    classes,
+    flipPairs,
+    side,
+    local: o.batch / collective.size,
+    stepsPerEpoch,
+    totalSteps: stepsPerEpoch * o.epochs,
+    warmupSteps: Math.round(o.warmupEpochs * stepsPerEpoch),
+  };
+}
 
-    const model = resnet34({ ...modelOptions, initialVotes });
-    const vars = trainableVariables(model);
-    const everything = allVariables(model);
-    const optimizer: Optimizer = o.optimizer === "adam" ? adam(vars) : sgdNesterov(vars);
-    const loss = o.customLoss ?? lossFor(o, kind, ds.classCounts("train"));
-    const ctx: MirroredContext = { model, vars, optimizer, loss, collective };
-    const state: RunState = checkpoint?.state ?? {
-      epoch: 0,
-      batchInEpoch: 0,
-      step: 0,
-      bestScore: -Infinity,
-      bestEpoch: -1,
-      sinceBest: 0,
-      epochLossSum: 0,
-      epochCorrect: 0,
-      epochSeen: 0,
-      elapsedSeconds: 0,
-    };
-    if (checkpoint) {
-      restoreVariables(everything, checkpoint.variables);
-      optimizer.setState(checkpoint.optimizer, checkpoint.optimizerStep);
-      if (lead) await truncateMetrics(metricsPath, state.epoch);
-    } else {
-      // Every replica loads them: the broadcast below covers only the trainable ones.
-      if (o.initFrom !== undefined) await loadInitialWeights(model, o.initFrom);
-      // Every replica starts from rank 0's weights, not merely the same seed.
-      await broadcastVariables(collective, vars);
-    }
-    onEvent({
-      type: "start",
-      trainSize,
-      valSize,
-      stepsPerEpoch,
-      params: vars.reduce((n, v) => n + v.size, 0),
-      resumedAt: checkpoint ? { ...state } : null,
-      kind,
-      settings: resolved,
-      classes,
-    });
+/** The network and optimizer, restored from the checkpoint or fresh (or from `initFrom`). */
+async function buildModel(
+  o: ResolvedTrainOptions,
+  ds: Dataset,
+  config: RunConfig,
+  checkpoint: Checkpoint | null,
+  collective: Collective,
+) {
+  const kind = ds.manifest.scheme.kind;
+  // A vote head starts from the training split's mean fractions, not from saturated outputs.
+  const initialVotes = kind === "votes" ? ds.meanVotes("train") ?? undefined : undefined;
+  const model = resnet34({ ...config.model!, head: o.head, initialVotes });
+  const vars = trainableVariables(model);
+  const everything = allVariables(model);
+  const optimizer: Optimizer = o.optimizer === "adam" ? adam(vars) : sgdNesterov(vars);
+  const loss = o.customLoss ?? lossFor(o, kind, ds.classCounts("train"));
+  const state: RunState = checkpoint?.state ?? {
+    epoch: 0,
+    batchInEpoch: 0,
+    step: 0,
+    bestScore: -Infinity,
+    bestEpoch: -1,
+    sinceBest: 0,
+    epochLossSum: 0,
+    epochCorrect: 0,
+    epochSeen: 0,
+    elapsedSeconds: 0,
+  };
+  if (checkpoint) {
+    restoreVariables(everything, checkpoint.variables);
+    optimizer.setState(checkpoint.optimizer, checkpoint.optimizerStep);
+  } else {
+    // Every replica loads them: the broadcast below covers only the trainable ones.
+    if (o.initFrom !== undefined) await loadInitialWeights(model, o.initFrom, o.verify ?? true);
+    // Every replica starts from rank 0's weights, not merely the same seed.
+    await broadcastVariables(collective, vars);
+  }
+  const ctx: MirroredContext = { model, vars, optimizer, loss, collective };
+  return { model, vars, everything, optimizer, loss, ctx, state };
+}
 
-    // The "checkpoint" event comes once the checkpoint is on disk.
-    const snapshotBuffers = new SnapshotBuffers();
-    const save = async () => {
-      if (!lead) return onEvent({ type: "checkpoint", step: state.step });
-      await readable([...everything, ...optimizer.stateTensors()]);
-      const snapshot = snapshotCheckpoint(state, everything, {
-        state: optimizer.stateTensors(),
-        step: optimizer.step,
-      }, snapshotBuffers);
-      writes.add(`the checkpoint in ${checkpointDir}`, async () => {
-        await writeCheckpoint(checkpointDir, snapshot);
-        snapshotBuffers.release(snapshot);
-        onEvent({ type: "checkpoint", step: snapshot.state.step });
-      });
-    };
-    const sessionStart = performance.now();
-    const elapsedBefore = state.elapsedSeconds;
-    const elapsed = () => elapsedBefore + (performance.now() - sessionStart) / 1000;
-    let lastSave = performance.now();
-    let sessionSteps = 0;
-    let sessionImages = 0;
+/** The epoch's shuffled batches, from where the run stands (a resumed run starts mid-epoch). */
+function epochBatches(s: Session) {
+  return s.ds.batches("train", {
+    batchSize: s.o.batch,
+    shuffle: true,
+    seed: s.o.seed,
+    epoch: s.state.epoch,
+    startBatch: s.state.batchInEpoch,
+    dropRemainder: true,
+  });
+}
 
-    while (state.epoch < o.epochs) {
-      const epochStart = performance.now();
-      const batches = ds.batches("train", {
-        batchSize: o.batch,
-        shuffle: true,
-        seed: o.seed,
-        epoch: state.epoch,
-        startBatch: state.batchInEpoch,
-        dropRemainder: true,
-      });
-      for await (const batch of batches) {
-        const from = collective.rank * local;
-        const pixels = batch.pixels.subarray(
-          from * side * side * 3,
-          (from + local) * side * side * 3,
-        );
-        const labels = batch.labels?.subarray(from, from + local) ?? null;
-        const aug = o.augment
-          ? augmentBatch(pixels, local, side, labels, flipPairs, {
-            seed: o.seed,
-            epoch: state.epoch,
-            offset: state.batchInEpoch * o.batch + from,
-          }, DEFAULT_AUGMENT)
-          : { pixels: Float32Array.from(pixels), labels };
-        const x = tf.tensor4d(aug.pixels, [local, side, side, 3]);
-        const y = kind === "votes"
-          ? tf.tensor2d(batch.votes!.subarray(from * NUM_VOTES, (from + local) * NUM_VOTES), [
-            local,
-            NUM_VOTES,
-          ])
-          : tf.tidy(() => tf.oneHot(tf.tensor1d(aug.labels!, "int32"), classes.length));
-        const lr = warmupCosine(state.step, totalSteps, o.lr, warmupSteps);
-        let result;
-        try {
-          result = await mirroredStep(
-            ctx,
-            x,
-            y,
-            kind === "classes" ? aug.labels : null,
-            lr,
-            state.step,
-          );
-        } finally {
-          tf.dispose([x, y]);
-        }
-        const lossValue = result.loss;
-        const correct = result.correct;
-        if (!result.applied) {
-          throw new TrainingDivergedError(
-            `loss is ${lossValue} at step ${state.step + 1} (epoch ${state.epoch + 1}, batch ${
-              state.batchInEpoch + 1
-            }): stopped without applying it. The last good checkpoint is kept in ${checkpointDir}` +
-              ` (resume with --resume, perhaps with a lower --lr than ${o.lr}).`,
-          );
-        }
-        state.step++;
-        state.batchInEpoch++;
-        state.epochLossSum += lossValue * o.batch;
-        state.epochCorrect += correct;
-        state.epochSeen += o.batch;
-        sessionSteps++;
-        sessionImages += o.batch;
-        const secs = (performance.now() - sessionStart) / 1000;
-        const ips = sessionImages / secs;
-        onEvent({
-          type: "step",
-          epoch: state.epoch,
-          batch: state.batchInEpoch,
-          batches: stepsPerEpoch,
-          loss: lossValue,
-          imagesPerSec: ips,
-          etaSeconds: (totalSteps - state.step) * o.batch / ips,
-        });
-        // Background writes progress only when the event loop turns; a step never lets it.
-        await writes.letProgress();
-        if (o.haltAfterSteps !== undefined && sessionSteps >= o.haltAfterSteps) {
-          throw new TrainingHalted(`halted after ${sessionSteps} steps`);
-        }
-        const due = (o.checkpointSteps > 0 && state.step % o.checkpointSteps === 0) ||
-          (o.checkpointSeconds > 0 && performance.now() - lastSave > o.checkpointSeconds * 1000);
-        if (due && state.batchInEpoch < stepsPerEpoch) {
-          state.elapsedSeconds = elapsed();
-          await save();
-          lastSave = performance.now();
-        }
-      }
+/** This replica's share of a batch, augmented, as input and target tensors. */
+function batchTensors(s: Session, batch: Batch) {
+  const { o, side, local, kind } = s;
+  const from = s.collective.rank * local;
+  const pixels = batch.pixels.subarray(from * side * side * 3, (from + local) * side * side * 3);
+  const labels = batch.labels?.subarray(from, from + local) ?? null;
+  const aug = o.augment
+    ? augmentBatch(pixels, local, side, labels, s.flipPairs, {
+      seed: o.seed,
+      epoch: s.state.epoch,
+      offset: s.state.batchInEpoch * o.batch + from,
+    }, DEFAULT_AUGMENT)
+    : { pixels: Float32Array.from(pixels), labels };
+  const x = tf.tensor4d(aug.pixels, [local, side, side, 3]);
+  const y = kind === "votes"
+    ? tf.tensor2d(batch.votes!.subarray(from * NUM_VOTES, (from + local) * NUM_VOTES), [
+      local,
+      NUM_VOTES,
+    ])
+    : tf.tidy(() => tf.oneHot(tf.tensor1d(aug.labels!, "int32"), s.classes.length));
+  return { x, y, labels: kind === "classes" ? aug.labels : null };
+}
 
-      // End of epoch: validate, record, keep the best, checkpoint.
-      // Replica 0 validates; the others wait at the next collective and take its verdict.
-      const val = lead
-        ? await validate(model, ds, "val", o.evalBatch, loss, kind, classes.length)
-        : { loss: NaN, metrics: null, rmse: null };
-      const row: EpochRow = {
-        epoch: state.epoch + 1,
-        step: state.step,
-        lr: warmupCosine(Math.max(0, state.step - 1), totalSteps, o.lr, warmupSteps),
-        train_loss: state.epochLossSum / Math.max(1, state.epochSeen),
-        train_accuracy: kind === "classes"
-          ? state.epochCorrect / Math.max(1, state.epochSeen)
-          : null,
-        val_loss: val.loss,
-        ...(val.metrics
-          ? {
-            val_accuracy: val.metrics.accuracy,
-            val_balanced_accuracy: val.metrics.balancedAccuracy,
-            val_macro_f1: val.metrics.macroF1,
-          }
-          : {}),
-        ...(val.rmse !== null ? { val_rmse: val.rmse } : {}),
-        images_per_sec: state.epochSeen / ((performance.now() - epochStart) / 1000),
-        seconds: Math.round(elapsed()),
-      };
-      await checkReplicasAgree(collective, vars, state.epoch + 1);
-      const s = (await collective.allGather(score(o.monitor, row)))[0];
-      // The first epoch is always "best": a run always has a model, even one that scores 0.
-      const best = state.bestEpoch < 0 || s > state.bestScore;
-      if (lead) {
-        await appendLine(metricsPath, JSON.stringify(row));
-        if (best) {
-          const artifacts = await captureModel(model);
-          const dir = join(o.out, "model");
-          writes.add(
-            `the model in ${dir}`,
-            () => saveArtifacts(dir, artifacts, { galaxy: config }),
-          );
-        }
-      }
-      if (best) {
-        state.bestScore = s;
-        state.bestEpoch = state.epoch + 1;
-        state.sinceBest = 0;
-      } else {
-        state.sinceBest++;
-      }
-      onEvent({ type: "epoch", row, best });
-      state.batchInEpoch = 0;
-      state.epochLossSum = 0;
-      state.epochCorrect = 0;
-      state.epochSeen = 0;
-      state.elapsedSeconds = elapsed();
-      const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
-      // The checkpoint of a finished epoch points at the start of the next one.
-      state.epoch = stopEarly ? o.epochs : state.epoch + 1;
-      await save();
-      lastSave = performance.now();
-      if (stopEarly) {
-        onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
-      }
-    }
-    await writes.flush();
-    optimizer.dispose();
-    model.dispose();
-
-    // The best model on the test split (the validation split where there is no test split).
-    if (!lead) return null;
-    const report = await finalReport(o, ds, state, kind, classes, loss);
-    await writeJsonAtomic(join(o.out, "report.json"), report);
-    try {
-      await writeTrainingCurves(o.out);
-    } catch (e) {
-      // A picture is not worth failing a finished run over.
-      console.error(`warning: could not draw the training curves: ${(e as Error).message}`);
-    }
-    onEvent({ type: "done", report });
-    return report;
+/** Step: one update on one batch, its progress event, and a checkpoint when one is due. */
+async function trainStep(s: Session, batch: Batch): Promise<void> {
+  const { o, state } = s;
+  const { x, y, labels } = batchTensors(s, batch);
+  const lr = warmupCosine(state.step, s.totalSteps, o.lr, s.warmupSteps);
+  let result;
+  try {
+    result = await mirroredStep(s.ctx, x, y, labels, lr, state.step);
   } finally {
-    // A run that stops on an error still leaves its last checkpoint whole on disk.
-    await writes.settle();
-    ds.close();
+    tf.dispose([x, y]);
+  }
+  if (!result.applied) {
+    throw new TrainingDivergedError(
+      `loss is ${result.loss} at step ${state.step + 1} (epoch ${state.epoch + 1}, batch ${
+        state.batchInEpoch + 1
+      }): stopped without applying it. The last good checkpoint is kept in ` +
+        `${
+          runPaths(o.out).checkpointDir
+        } (resume with --resume, perhaps with a lower --lr than ${o.lr}).`,
+    );
+  }
+  state.step++;
+  state.batchInEpoch++;
+  state.epochLossSum += result.loss * o.batch;
+  state.epochCorrect += result.correct;
+  state.epochSeen += o.batch;
+  s.clock.steps++;
+  s.clock.images += o.batch;
+  const ips = s.clock.images / ((performance.now() - s.clock.start) / 1000);
+  s.onEvent({
+    type: "step",
+    epoch: state.epoch,
+    batch: state.batchInEpoch,
+    batches: s.stepsPerEpoch,
+    loss: result.loss,
+    imagesPerSec: ips,
+    etaSeconds: (s.totalSteps - state.step) * o.batch / ips,
+  });
+  // Background writes progress only when the event loop turns; a step never lets it.
+  await s.writes.letProgress();
+  // A checkpoint that could not be written (a full disk) stops the run now, not an epoch later.
+  s.writes.check();
+  if (o.haltAfterSteps !== undefined && s.clock.steps >= o.haltAfterSteps) {
+    throw new TrainingHalted(`halted after ${s.clock.steps} steps`);
+  }
+  const due = (o.checkpointSteps > 0 && state.step % o.checkpointSteps === 0) ||
+    (o.checkpointSeconds > 0 && performance.now() - s.clock.lastSave > o.checkpointSeconds * 1000);
+  if (due && state.batchInEpoch < s.stepsPerEpoch) await saveCheckpoint(s);
+}
+
+/** Queues a checkpoint of where the run stands now; the "checkpoint" event comes once it is on disk. */
+async function saveCheckpoint(s: Session): Promise<void> {
+  s.state.elapsedSeconds = elapsed(s);
+  s.clock.lastSave = performance.now();
+  if (!s.lead) return s.onEvent({ type: "checkpoint", step: s.state.step });
+  // Backends without synchronous reads (webgpu) download first.
+  await readable([...s.everything, ...s.optimizer.stateTensors()]);
+  const snapshot = snapshotCheckpoint(s.state, s.everything, {
+    state: s.optimizer.stateTensors(),
+    step: s.optimizer.step,
+  }, s.snapshotBuffers);
+  const dir = runPaths(s.o.out).checkpointDir;
+  s.writes.add(`the checkpoint in ${dir}`, async () => {
+    await writeCheckpoint(dir, snapshot);
+    s.snapshotBuffers.release(snapshot);
+    s.onEvent({ type: "checkpoint", step: snapshot.state.step });
+  });
+}
+
+/** The metrics line of the epoch just trained, with its validation scores. */
+async function epochRow(s: Session, epochStart: number): Promise<EpochRow> {
+  const { o, state } = s;
+  // Replica 0 validates; the others wait at the next collective and take its verdict.
+  const val = s.lead
+    ? await validate(s.model, s.ds, "val", o.evalBatch, s.loss, s.kind, s.classes.length)
+    : { loss: NaN, metrics: null, rmse: null };
+  return {
+    epoch: state.epoch + 1,
+    step: state.step,
+    lr: warmupCosine(Math.max(0, state.step - 1), s.totalSteps, o.lr, s.warmupSteps),
+    train_loss: state.epochLossSum / Math.max(1, state.epochSeen),
+    train_accuracy: s.kind === "classes" ? state.epochCorrect / Math.max(1, state.epochSeen) : null,
+    val_loss: val.loss,
+    ...(val.metrics
+      ? {
+        val_accuracy: val.metrics.accuracy,
+        val_balanced_accuracy: val.metrics.balancedAccuracy,
+        val_macro_f1: val.metrics.macroF1,
+      }
+      : {}),
+    ...(val.rmse !== null ? { val_rmse: val.rmse } : {}),
+    images_per_sec: state.epochSeen / ((performance.now() - epochStart) / 1000),
+    seconds: Math.round(elapsed(s)),
+  };
+}
+
+/** End of epoch: validate, record, keep the best model, checkpoint, and stop early when due. */
+async function endOfEpoch(s: Session, epochStart: number): Promise<void> {
+  const { o, state } = s;
+  const row = await epochRow(s, epochStart);
+  await checkReplicasAgree(s.collective, s.vars, state.epoch + 1);
+  const monitored = (await s.collective.allGather(score(o.monitor, row)))[0];
+  // The first epoch is always "best": a run always has a model, even one that scores 0.
+  const best = state.bestEpoch < 0 || monitored > state.bestScore;
+  if (s.lead) {
+    // The line of epoch N is logged only once the checkpoint before it is on disk, so a failed
+    // write (a full disk) stops the run with metrics.jsonl at most one epoch ahead of it.
+    await s.writes.flush();
+    await appendMetricsRow(o.out, row);
+    if (best) {
+      const artifacts = await captureModel(s.model);
+      s.writes.add(
+        `the model in ${runPaths(o.out).modelDir}`,
+        () => saveRunModel(o.out, artifacts, s.config),
+      );
+    }
+  }
+  if (best) {
+    state.bestScore = monitored;
+    state.bestEpoch = state.epoch + 1;
+    state.sinceBest = 0;
+  } else {
+    state.sinceBest++;
+  }
+  s.onEvent({ type: "epoch", row, best });
+  state.batchInEpoch = 0;
+  state.epochLossSum = 0;
+  state.epochCorrect = 0;
+  state.epochSeen = 0;
+  const stopEarly = o.patience > 0 && state.sinceBest >= o.patience;
+  // The checkpoint of a finished epoch points at the start of the next one.
+  state.epoch = stopEarly ? o.epochs : state.epoch + 1;
+  await saveCheckpoint(s);
+  if (stopEarly) s.onEvent({ type: "early_stop", epoch: row.epoch, bestEpoch: state.bestEpoch });
+}
+
+/** Finish: wait for the writes, score the best model on the test split, draw the curves. */
+async function finish(s: Session): Promise<TrainReport | null> {
+  await s.writes.flush();
+  disposeModel(s);
+  if (!s.lead) return null;
+  const report = await finalReport(s);
+  await writeJsonAtomic(runPaths(s.o.out).report, report);
+  try {
+    await writeTrainingCurves(s.o.out);
+  } catch (e) {
+    // A picture is not worth failing a finished run over.
+    console.error(`warning: could not draw the training curves: ${(e as Error).message}`);
+  }
+  s.onEvent({ type: "done", report });
+  return report;
+}
+
+function disposeModel(s: Session): void {
+  if (s.disposed) return;
+  s.disposed = true;
+  s.optimizer.dispose();
+  s.model.dispose();
+}
+
+/** Lets the last checkpoint land whole (also after an error), then frees the dataset and the lock. */
+async function closeSession(s: Session): Promise<void> {
+  try {
+    await s.writes.settle();
+  } finally {
+    disposeModel(s);
+    s.ds.close();
+    s.folder.lock?.release();
   }
 }
 
@@ -656,24 +785,19 @@ export async function validate(
   return { loss: lossValue, metrics: scores.classification, rmse: scores.votes?.rmse ?? null };
 }
 
-async function finalReport(
-  o: ResolvedTrainOptions,
-  ds: Awaited<ReturnType<typeof openDataset>>,
-  state: RunState,
-  kind: SchemeKind,
-  classes: string[],
-  loss: LossFn,
-): Promise<TrainReport> {
+/** The best model (as saved, verified) scored on the test split, or on val when test is empty. */
+async function finalReport(s: Session): Promise<TrainReport> {
+  const { o, ds, state } = s;
   const split: Split = ds.size("test") > 0 ? "test" : "val";
-  const best = await loadModel(join(o.out, "model"));
+  const best = await loadRunModel(o.out, { verify: o.verify ?? true });
   try {
-    const r = await validate(best, ds, split, o.evalBatch, loss, kind, classes.length);
+    const r = await validate(best, ds, split, o.evalBatch, s.loss, s.kind, s.classes.length);
     return {
       bestEpoch: state.bestEpoch,
       monitor: o.monitor,
       bestScore: o.monitor === "loss" || o.monitor === "rmse" ? -state.bestScore : state.bestScore,
       split,
-      classes,
+      classes: s.classes,
       metrics: r.metrics,
       rmse: r.rmse,
     };
@@ -682,9 +806,12 @@ async function finalReport(
   }
 }
 
-/** Copies the weights of the model in `dir` into `model`, whose shapes must be the same. */
-async function loadInitialWeights(model: tf.LayersModel, dir: string) {
-  const source = await loadModel(dir);
+/**
+ * Copies the weights of the model in `dir` (a model folder, `RUN/model`,
+ * verified unless `verify` is false) into `model`, whose shapes must be the same.
+ */
+async function loadInitialWeights(model: tf.LayersModel, dir: string, verify: boolean) {
+  const source = await loadModel(dir, { verify });
   try {
     const from = source.weights;
     const to = model.weights;
@@ -739,69 +866,4 @@ async function checkReplicasAgree(
         "the mirrored update is no longer identical; stopping (the last checkpoint is intact)",
     );
   }
-}
-
-async function assertFreshRunFolder(dir: string) {
-  try {
-    const entries = [...Deno.readDirSync(dir)];
-    if (entries.some((e) => ["config.json", "checkpoint", "metrics.jsonl"].includes(e.name))) {
-      throw new Error(
-        `${dir} already holds a run: use --resume to continue it, or choose another --out`,
-      );
-    }
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-  await Deno.mkdir(dir, { recursive: true });
-}
-
-/** Keys whose change makes a checkpoint meaningless for the new settings. */
-const FIXED_ON_RESUME = [
-  "batch",
-  "optimizer",
-  "head",
-  "loss",
-  "gamma",
-  "alpha",
-  "seed",
-  "stem",
-  "width",
-  "dropout",
-  "weightDecay",
-  "labelSmoothing",
-] as const;
-
-function checkResumable(
-  old: { options: Record<string, unknown>; dataset: { manifestSha256: string }; replicas: number },
-  now: { options: Record<string, unknown>; dataset: { manifestSha256: string }; replicas: number },
-  dir: string,
-) {
-  if (old.dataset.manifestSha256 !== now.dataset.manifestSha256) {
-    throw new Error(`${dir} was trained on another dataset (manifest.json differs): cannot resume`);
-  }
-  for (const k of FIXED_ON_RESUME) {
-    if (JSON.stringify(old.options[k]) !== JSON.stringify(now.options[k])) {
-      throw new Error(
-        `${dir} was started with --${k} ${old.options[k]}, not ${
-          now.options[k]
-        }: resume with the same value`,
-      );
-    }
-  }
-}
-
-async function appendLine(path: string, line: string) {
-  await Deno.writeTextFile(path, line + "\n", { append: true });
-}
-
-/** Drops metrics lines of epochs the checkpoint does not include (written before a kill). */
-async function truncateMetrics(path: string, epochsDone: number) {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return;
-  }
-  const keep = text.split("\n").filter((l) => l.trim() && JSON.parse(l).epoch <= epochsDone);
-  await writeFileAtomic(path, keep.map((l) => l + "\n").join(""));
 }

@@ -20,7 +20,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Question, QUESTIONS } from "../data/schema.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import type { Run, RunDataset } from "../predict/run.ts";
+import type { Run, RunDataset } from "../run/open.ts";
+import { MODEL_JSON } from "../run/layout.ts";
+import { runModelFile } from "../run/model.ts";
 import { TOOLKIT_VERSION } from "../version.ts";
 
 /** What the classify page reads from `page-config.json`. */
@@ -87,10 +89,9 @@ export async function assertSiteBuilt(): Promise<void> {
   }
 }
 
-/** The weight files a run's `model/model.json` names. */
+/** The weight files a run's model names (as verified when the run was opened). */
 export function modelWeightFiles(run: Run): string[] {
-  const json = JSON.parse(Deno.readTextFileSync(join(run.dir, "model", "model.json")));
-  return (json.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths);
+  return run.weightFiles;
 }
 
 /** The `page-config.json` of a run. */
@@ -129,8 +130,8 @@ export async function exportSite(run: Run, out: string): Promise<ExportSummary> 
     ["index.html", siteFile("index.html")],
     ["app/classify_page.js", siteFile("app/classify_page.js")],
     ["app/style.css", siteFile("app/style.css")],
-    ["model/model.json", join(run.dir, "model", "model.json")],
-    ...config.modelFiles.map((f): [string, string] => [`model/${f}`, join(run.dir, "model", f)]),
+    [`model/${MODEL_JSON}`, runModelFile(run.dir, MODEL_JSON)],
+    ...config.modelFiles.map((f): [string, string] => [`model/${f}`, runModelFile(run.dir, f)]),
     ...config.wasmFiles.map((
       f,
     ): [string, string] => [`tfjs-wasm/${f}`, siteFile(`tfjs-wasm/${f}`)]),

@@ -1,5 +1,7 @@
 /**
- * The retraining job's lock: one file, `RUNS/retrain.lock`, created with
+ * A lock file that one process at a time holds: the retraining job's
+ * `RUNS/retrain.lock`, and a run folder's `run.lock` while `train` writes
+ * it (lib/run/lock.ts). The file is created with
  * O_EXCL semantics (`Deno.open({ createNew: true })`) and holding who made
  * it ({@linkcode LockInfo}). While the job runs it also keeps an exclusive
  * `flock(2)` on the file ({@linkcode Deno.FsFile.lock}), which the kernel

@@ -17,6 +17,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../cli.ts";
+import { CONFIG_FILE, MODEL_DIR, MODEL_JSON, runPaths } from "./layout.ts";
 
 /** The forms a run flag accepts, for messages. */
 export const RUN_FORMS =
@@ -41,8 +42,9 @@ async function stat(path: string): Promise<Deno.FileInfo | null> {
 
 /** Whether `dir` is a run folder: `config.json` and `model/model.json` in it. */
 async function isRunDir(dir: string): Promise<boolean> {
-  return (await stat(`${dir}/config.json`))?.isFile === true &&
-    (await stat(`${dir}/model/model.json`))?.isFile === true;
+  const paths = runPaths(dir);
+  return (await stat(paths.config))?.isFile === true &&
+    (await stat(paths.modelJson))?.isFile === true;
 }
 
 /** The local path of a `file:` URL, or of a plain path; throws for other URL schemes. */
@@ -71,13 +73,13 @@ export async function resolveRunDir(value: string, flag = "--model"): Promise<st
   const info = await stat(path);
   if (!info) throw new RunDirError(flag, value, `${path} does not exist`);
   const candidates = info.isDirectory
-    ? [path, ...(basename(path) === "model" ? [dirname(path)] : [])]
-    : basename(path) === "model.json" && basename(dirname(path)) === "model"
+    ? [path, ...(basename(path) === MODEL_DIR ? [dirname(path)] : [])]
+    : basename(path) === MODEL_JSON && basename(dirname(path)) === MODEL_DIR
     ? [dirname(dirname(path))]
     : [];
   for (const dir of candidates) if (await isRunDir(dir)) return dir;
   const found = info.isDirectory
-    ? `${path} is a folder without config.json and model/model.json`
-    : `${path} is a file, not a run's model/model.json`;
+    ? `${path} is a folder without ${CONFIG_FILE} and ${MODEL_DIR}/${MODEL_JSON}`
+    : `${path} is a file, not a run's ${MODEL_DIR}/${MODEL_JSON}`;
   throw new RunDirError(flag, value, found);
 }

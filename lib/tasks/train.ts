@@ -6,7 +6,7 @@
  */
 import { bool, hidden, int, text } from "../flags.ts";
 import { TRAIN_FLAGS } from "../train/flags.ts";
-import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG, NO_VERIFY_FLAG } from "./common.ts";
+import { BACKEND_FLAG, NO_NATIVE_KERNELS_FLAG } from "./common.ts";
 
 /** `deno task train`. */
 export const TRAIN_TASK = {

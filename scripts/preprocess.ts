@@ -21,6 +21,7 @@ import {
 import { openDataset } from "../lib/data/dataset.ts";
 import { SCHEME_NAMES } from "../lib/data/label_schemes.ts";
 import { splitSeedFlag } from "../lib/data/split.ts";
+import { parseFitsStretch } from "../lib/data/stretch.ts";
 import { preprocess, type PreprocessResult, StrictError } from "../lib/preprocess.ts";
 
 const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
@@ -32,6 +33,9 @@ const USAGE = `usage: deno task preprocess --in DIR --out DIR [options]
   --scheme NAME      ${SCHEME_NAMES.join(" | ")} (default gz5 for Kaggle, csv otherwise)
   --size N           output side in pixels (64)
   --crop F           centre crop, fraction of the shorter side (0.5)
+  --fits-stretch Q,LOW,HIGH
+                     asinh stretch of FITS inputs: softening Q, black and white
+                     percentiles (10,0.5,99.5); see docs/inputs.md
   --val F --test F   split fractions (0.1, 0.1)
   --split-seed S     seed of the split hash (0)
   --shard-mb N       largest shard file in MiB (256)
@@ -52,6 +56,7 @@ async function main(): Promise<number> {
     scheme: { type: "string" },
     size: { type: "string" },
     crop: { type: "string" },
+    "fits-stretch": { type: "string" },
     val: { type: "string" },
     test: { type: "string" },
     "split-seed": { type: "string" },
@@ -91,6 +96,9 @@ async function main(): Promise<number> {
       scheme: a.scheme,
       size: num("size", a.size),
       crop: num("crop", a.crop),
+      fitsStretch: a["fits-stretch"] === undefined
+        ? undefined
+        : parseFitsStretch(a["fits-stretch"]),
       val: num("val", a.val),
       test: num("test", a.test),
       splitSeed: seed === undefined ? undefined : splitSeedFlag(seed),

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { readJson } from "../io/atomic.ts";
 import { loadModel } from "../io/model_io.ts";
 import { NUM_VOTES } from "../data/schema.ts";
+import { checkFitsStretch, DEFAULT_FITS_STRETCH, type FitsStretch } from "../data/stretch.ts";
 
 /** The part of a run's `config.json` that inference reads. */
 export interface RunDataset {
@@ -26,6 +27,11 @@ export interface RunDataset {
   size: number;
   /** Centre crop, fraction of the shorter side. */
   crop: number;
+  /**
+   * issue 24: how FITS inputs become 8-bit RGB, as the training dataset was
+   * packed (config.json `dataset.fitsStretch`; the default for older runs).
+   */
+  fitsStretch: FitsStretch;
 }
 
 /** An opened run: its settings and its best model. */
@@ -79,7 +85,10 @@ export function parseRunDataset(config: Record<string, unknown>, where: string):
     if (kind === "votes" && classes.length !== NUM_VOTES) {
       throw new Error(`a votes run needs ${NUM_VOTES} classes, config lists ${classes.length}`);
     }
-    return { scheme, kind, classes, flipPairs, size, crop };
+    const fitsStretch = d.fitsStretch === undefined
+      ? DEFAULT_FITS_STRETCH
+      : checkFitsStretch(d.fitsStretch, "dataset.fitsStretch");
+    return { scheme, kind, classes, flipPairs, size, crop, fitsStretch };
   } catch (e) {
     throw new Error(`${where}: ${(e as Error).message}`);
   }

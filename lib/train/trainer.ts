@@ -360,6 +360,9 @@ export async function train(
         flipPairs,
         size: side,
         crop: m.image.crop,
+        // issue 24: the stretch FITS inputs were packed with, so predict applies the same one
+        // (lib/predict/run.ts reads it; absent for datasets made before FITS was read).
+        fitsStretch: m.image.fitsStretch,
       },
       model: modelOptions,
       replicas: collective.size,

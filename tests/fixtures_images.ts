@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { KAGGLE_HEADER, NUM_VOTES, voteIndex } from "../lib/data/schema.ts";
+import { type FitsWriteOptions, writeFits } from "../lib/io/fits.ts";
 
 /** A xorshift32 generator in [0, 1) from `state` (its low 32 bits; 0 counts as 1), for replayable fixtures. */
 export function xorshift32(state: number): () => number {
@@ -193,4 +194,24 @@ export async function makeLabelsCsvFolder(
     ["id,label", ...rows.map((r) => `${r.id},${r.label}`)].join("\n") + "\n",
   );
   return rows;
+}
+
+/** A 2-D galaxy-like FITS image: a Gaussian blob on a faint sky, as `bitpix` values. */
+export function galaxyFits(size: number, o: Partial<FitsWriteOptions> = {}): Uint8Array {
+  const values: number[] = [];
+  const planes = o.axes?.[2] ?? 1;
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const r2 = ((x - size / 2) ** 2 + (y - size / 2) ** 2) / (size * size / 25);
+        values.push(Math.round(100 + 1000 * (p + 1) * Math.exp(-r2) + ((x * 7 + y * 3) % 5)));
+      }
+    }
+  }
+  return writeFits({
+    bitpix: 16,
+    axes: planes === 1 ? [size, size] : [size, size, planes],
+    values,
+    ...o,
+  });
 }

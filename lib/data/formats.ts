@@ -29,9 +29,9 @@ export const IMAGE_FORMATS: readonly ImageFormat[] = [
 export const IMAGE_EXTENSIONS: readonly string[] = IMAGE_FORMATS.flatMap((f) => f.extensions)
   .sort((a, b) => b.length - a.length);
 
-/** The list as people read it: `.jpg, .jpeg, .png, ...`. */
+/** The list as people read it: `.jpg, .jpeg, .png, ..., .fts (FITS optionally .gz)`. */
 export const IMAGE_EXTENSIONS_TEXT: string = IMAGE_FORMATS.flatMap((f) => f.extensions)
-  .map((e) => `.${e}`).join(", ");
+  .filter((e) => !e.endsWith(".gz")).map((e) => `.${e}`).join(", ") + " (FITS optionally .gz)";
 
 /** The image extension `name` ends with (lower case, e.g. `fits.gz`), or null. */
 export function imageExtension(name: string): string | null {

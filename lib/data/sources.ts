@@ -556,8 +556,8 @@ async function readClassFolders(dir: string, problems: Problems): Promise<{
     if (after === before) {
       warnings.push({
         file: sub.raw,
-        reason: `class folder '${sub.raw}' holds no images (formats read: ` +
-          `${IMAGE_EXTENSIONS_TEXT}), so it is not a class of this dataset; ` +
+        reason: `class folder '${sub.raw}' holds no images, so it is not a class of this ` +
+          `dataset (formats read: ${IMAGE_EXTENSIONS_TEXT}); ` +
           "the class set will change when it gets some",
       });
     }

@@ -13,6 +13,10 @@
  * The classify page's files sit at the same relative paths in the static
  * site of `deno task export-web` (lib/web/site.ts), so one page serves both.
  *
+ * Connections: a client must send complete request headers within
+ * `headerSeconds` (10) or gets a 408 and is closed (lib/serve/header_gate.ts
+ * in front of `Deno.serve`, which listens on a private loopback port).
+ *
  * @module
  */
 import { extname, join } from "node:path";
@@ -27,6 +31,7 @@ import {
   PredictionTable,
 } from "./predictions_table.ts";
 import { type RunSummary, runSummary } from "./run_summary.ts";
+import { HEADER_SECONDS, startHeaderGate } from "./header_gate.ts";
 
 /** Settings of {@linkcode startServer}. */
 export interface ServeOptions {
@@ -42,6 +47,8 @@ export interface ServeOptions {
   images?: string;
   /** Limits of `POST /api/predict`. */
   limits?: Partial<PredictApiLimits>;
+  /** Seconds a connection may take to send its request headers (10). */
+  headerSeconds?: number;
   /** Called with each request's method, path, status and milliseconds. */
   log?: (line: string) => void;
 }
@@ -229,20 +236,37 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
   const ac = new AbortController();
   let listening!: (addr: Deno.NetAddr) => void;
   const ready = new Promise<Deno.NetAddr>((r) => (listening = r));
-  const server = Deno.serve({
+  // The public address is the gate's, listening first (a port in use fails before anything else
+  // starts); the server itself listens on a private loopback port behind it.
+  const gate = startHeaderGate({
     hostname: o.host ?? "127.0.0.1",
     port: o.port ?? 8080,
+    backend: ready,
+    headerSeconds: o.headerSeconds ?? HEADER_SECONDS,
     signal: ac.signal,
-    onListen: (addr) => listening(addr as Deno.NetAddr),
-  }, handler);
-  const addr = await ready;
+  });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: (addr) => listening(addr as Deno.NetAddr),
+    }, handler);
+  } catch (e) {
+    ac.abort(); // the gate stops listening too
+    throw e;
+  }
+  await ready;
+  const addr = gate.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const finished = Promise.all([server.finished, gate.finished]).then(() => {});
   return {
     url: `http://${host}:${addr.port}`,
-    finished: server.finished,
+    finished,
     close: async () => {
       ac.abort();
-      await server.finished;
+      await finished;
     },
   };
 }

@@ -20,7 +20,7 @@ import {
   syntheticInput,
   warmPageCache,
 } from "./fixtures.ts";
-import { browserBenchInputs } from "./browser_fixtures.ts";
+import { browserBenchInputs, browserInferDeadline, buildSite } from "./browser_fixtures.ts";
 import { median } from "./stats.ts";
 import { findChromium } from "../web/headless.ts";
 import {
@@ -91,15 +91,33 @@ function flagArgs(flags: Record<string, string | number | true>): string[] {
   return Object.entries(flags).flatMap(([k, v]) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
 }
 
-/** A toolkit variant: the workload bench/workloads/`workload`.ts with `args`. */
-function toolkitVariant(key: string, label: string, workload: string, args: string[]): Variant {
-  return { key, label, role: "toolkit", argv: workloadCommand(workload, args) };
+/**
+ * A workload's deadline, seconds: `startup` (process start, modules, model
+ * or browser) plus `perItem` for each of `items` (images, steps). The rates
+ * are several times the slowest seen on a loaded 2-core machine, so a run
+ * meets its deadline only when it hangs, and then fails in minutes instead
+ * of the half hour a fixed limit allowed.
+ */
+export function deadline(startup: number, items: number, perItem: number): number {
+  return Math.ceil(startup + items * perItem);
 }
 
-/** The torch peer (bench/peer_torch_resnet.py) in `mode` with `args`. */
+/** A toolkit variant: the workload bench/workloads/`workload`.ts with `args`, killed after `timeoutSeconds`. */
+function toolkitVariant(
+  key: string,
+  label: string,
+  workload: string,
+  args: string[],
+  timeoutSeconds: number,
+): Variant {
+  return { key, label, role: "toolkit", argv: workloadCommand(workload, args), timeoutSeconds };
+}
+
+/** The torch peer (bench/peer_torch_resnet.py) in `mode` with `args`, killed after `timeoutSeconds`. */
 function torchVariant(
   mode: "train" | "infer" | "predict",
   args: string[],
+  timeoutSeconds: number,
   key = "torch",
   label = "torch",
 ): Variant {
@@ -109,6 +127,7 @@ function torchVariant(
     role: "peer",
     argv: peerCommand("peer_torch_resnet", [mode, ...args]),
     requires: TORCH,
+    timeoutSeconds,
   };
 }
 
@@ -133,18 +152,20 @@ const preprocess: Benchmark = {
     const input = await preprocessInput(ctx.quick ? 500 : Infinity, ctx.log);
     await warmPageCache(input.dir);
     const args = ["--in", input.dir];
+    const seconds = deadline(120, input.count, 0.05);
     const variants: Variant[] = [
       toolkitVariant("toolkit", "toolkit preprocess", "preprocess", [
         ...args,
         "--scheme",
         input.scheme,
-      ]),
+      ], seconds),
       {
         key: "plain",
         label: "Pillow plain script (1 process, no draft)",
         role: "peer",
         argv: peerCommand("peer_pillow_preprocess", [...args, "--plain"]),
         requires: PILLOW,
+        timeoutSeconds: seconds,
       },
       {
         key: "careful",
@@ -152,6 +173,7 @@ const preprocess: Benchmark = {
         role: "peer",
         argv: peerCommand("peer_pillow_preprocess", args),
         requires: PILLOW,
+        timeoutSeconds: seconds,
       },
     ];
     return {
@@ -214,6 +236,7 @@ const preprocessRss: Benchmark = {
           `toolkit preprocess, ${input.count} images`,
           "preprocess",
           ["--in", input.dir, "--scheme", "votes"],
+          deadline(120, input.count, 0.05),
         ),
         {
           key: `plain-${input.count}`,
@@ -221,6 +244,7 @@ const preprocessRss: Benchmark = {
           role: "peer",
           argv: peerCommand("peer_pillow_preprocess", ["--in", input.dir, "--plain"]),
           requires: PILLOW,
+          timeoutSeconds: deadline(120, input.count, 0.05),
         },
       );
     }
@@ -267,19 +291,21 @@ const reader: Benchmark = {
     const epochs = ctx.quick ? 1 : 5;
     const warmupBatches = ctx.quick ? 2 : 5;
     const common = flagArgs({ batch: 32, epochs, "warmup-batches": warmupBatches });
+    const seconds = deadline(120, input.count * epochs + 32 * warmupBatches, 0.02);
     return {
       variants: [
         toolkitVariant("toolkit", "toolkit reader + augment", "reader", [
           "--data",
           dataset,
           ...common,
-        ]),
+        ], seconds),
         {
           key: "numpy",
           label: "NumPy loop (memory-mapped .npy, per-image augmentation)",
           role: "peer",
           argv: peerCommand("peer_numpy_reader", ["--npy", npy, ...common]),
           requires: ["numpy"],
+          timeoutSeconds: seconds,
         },
       ],
       warmupReps: ctx.quick ? 0 : 1,
@@ -310,14 +336,15 @@ const train: Benchmark = {
     const warmup = ctx.quick ? 1 : 2;
     const steps = ctx.quick ? 1 : 8;
     const common = flagArgs({ size, batch, warmup, steps });
+    const seconds = deadline(180, (warmup + steps) * batch, 2);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit-1", "toolkit, 1 process", "train_step", common),
+        toolkitVariant("toolkit-1", "toolkit, 1 process", "train_step", common, seconds),
         toolkitVariant("toolkit-plain", "toolkit, plain wasm", "train_step", [
           ...common,
           "--no-native-kernels",
-        ]),
-        torchVariant("train", common),
+        ], seconds),
+        torchVariant("train", common, seconds),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -375,10 +402,7 @@ const trainRun: Benchmark = {
     const common = flagArgs({ data: dataset, epochs, batch: 32 });
     return {
       variants: [
-        {
-          ...toolkitVariant("toolkit", "toolkit train()", "train_run", common),
-          timeoutSeconds: 3600,
-        },
+        toolkitVariant("toolkit", "toolkit train()", "train_run", common, 3600),
         {
           key: "torch",
           label: "bench/torch_train_reference.py",
@@ -425,11 +449,13 @@ const trainCpu: Benchmark = {
     const common = flagArgs({ size: 32, batch, steps });
     const cpuArgs = ["--backend", "cpu", ...common, "--warmup", "0"];
     return Promise.resolve({
-      variants: [{
-        // Each step takes minutes: JIT warm-up is a negligible share of it.
-        ...toolkitVariant("toolkit", "toolkit, cpu backend", "train_step", cpuArgs),
-        timeoutSeconds: 3600,
-      }, torchVariant("train", [...common, "--warmup", "1"])],
+      variants: [
+        {
+          // Each step takes minutes: JIT warm-up is a negligible share of it.
+          ...toolkitVariant("toolkit", "toolkit, cpu backend", "train_step", cpuArgs, 3600),
+        },
+        torchVariant("train", [...common, "--warmup", "1"], deadline(180, (steps + 1) * batch, 5)),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 32, batch, steps, backend: "cpu" },
@@ -454,10 +480,15 @@ const infer: Benchmark = {
     const batch = ctx.quick ? 16 : 32;
     const batches = ctx.quick ? 1 : 5;
     const common = flagArgs({ size: 64, batch, warmup: 1, batches });
+    const seconds = deadline(180, (1 + batches) * batch, 1);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit", "toolkit model.predict", "infer", ["--mode", "model", ...common]),
-        torchVariant("infer", common),
+        toolkitVariant("toolkit", "toolkit model.predict", "infer", [
+          "--mode",
+          "model",
+          ...common,
+        ], seconds),
+        torchVariant("infer", common, seconds),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -481,24 +512,26 @@ const predict: Benchmark = {
   prepare(ctx: SuiteContext): Promise<Plan> {
     const plainBatch = ctx.quick ? 8 : 32;
     const ttaBatch = ctx.quick ? 4 : 32;
-    const plain = flagArgs({ size: 64, batch: plainBatch, warmup: 1, batches: ctx.quick ? 1 : 3 });
-    const tta = flagArgs({
-      size: 64,
-      batch: ttaBatch,
-      warmup: 1,
-      batches: ctx.quick ? 1 : 2,
-      tta: true,
-    });
+    const plainBatches = ctx.quick ? 1 : 3, ttaBatches = ctx.quick ? 1 : 2;
+    const plain = flagArgs({ size: 64, batch: plainBatch, warmup: 1, batches: plainBatches });
+    const tta = flagArgs({ size: 64, batch: ttaBatch, warmup: 1, batches: ttaBatches, tta: true });
+    // One image with TTA is 8 model views.
+    const plainSeconds = deadline(180, (1 + plainBatches) * plainBatch, 1);
+    const ttaSeconds = deadline(180, (1 + ttaBatches) * ttaBatch, 8);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit", "toolkit predictBatch", "infer", ["--mode", "predict", ...plain]),
-        torchVariant("predict", plain),
+        toolkitVariant("toolkit", "toolkit predictBatch", "infer", [
+          "--mode",
+          "predict",
+          ...plain,
+        ], plainSeconds),
+        torchVariant("predict", plain, plainSeconds),
         toolkitVariant("toolkit-tta", "toolkit predictBatch with TTA", "infer", [
           "--mode",
           "predict",
           ...tta,
-        ]),
-        torchVariant("predict", tta, "torch-tta", "torch with TTA"),
+        ], ttaSeconds),
+        torchVariant("predict", tta, ttaSeconds, "torch-tta", "torch with TTA"),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -545,8 +578,20 @@ const allreduce: Benchmark = {
       flagArgs({ floats: RESNET34_GRADIENT_FLOATS, replicas: 2, transport, warmup, iterations });
     return Promise.resolve({
       variants: [
-        toolkitVariant("shm", "all-reduce through shared memory", "allreduce", args("shm")),
-        toolkitVariant("socket", "all-reduce over the socket ring", "allreduce", args("socket")),
+        toolkitVariant(
+          "shm",
+          "all-reduce through shared memory",
+          "allreduce",
+          args("shm"),
+          deadline(120, warmup + iterations, 10),
+        ),
+        toolkitVariant(
+          "socket",
+          "all-reduce over the socket ring",
+          "allreduce",
+          args("socket"),
+          deadline(120, warmup + iterations, 10),
+        ),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -608,10 +653,12 @@ const scaling: Benchmark = {
     const steps = ctx.quick ? 2 : 8;
     const args = (replicas: number) =>
       flagArgs({ size: 32, batch: perReplica * replicas, replicas, warmup, steps });
+    const seconds = (replicas: number) =>
+      deadline(240, (warmup + steps) * perReplica * replicas, 2);
     return Promise.resolve({
       variants: [
-        toolkitVariant("one", "1 replica", "train_step", args(1)),
-        toolkitVariant("two", "2 mirrored replicas", "train_step", args(2)),
+        toolkitVariant("one", "1 replica", "train_step", args(1), seconds(1)),
+        toolkitVariant("two", "2 mirrored replicas", "train_step", args(2), seconds(2)),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -657,20 +704,30 @@ const browser: Benchmark = {
     const args = ["--run", inputs.run, "--in", inputs.images];
     const chromium = findChromium();
     const variants: Variant[] = [
-      toolkitVariant("predict", "deno task predict (lib/predict)", "predict_folder", args),
+      toolkitVariant(
+        "predict",
+        "deno task predict (lib/predict)",
+        "predict_folder",
+        args,
+        deadline(180, inputs.count, 2),
+      ),
     ];
     if (chromium.path !== null) {
+      // The pages are the bundles of build-web: a checkout that has never built them gets them
+      // here (without them the page stays at "Loading…" and the workload would wait).
+      await buildSite(ctx.log);
+      const seconds = browserInferDeadline(inputs.count);
       variants.unshift(
         toolkitVariant("browser", "classify page on TF.js WebGL", "browser_infer", [
           ...args,
           "--backend",
           "webgl",
-        ]),
+        ], seconds),
         toolkitVariant("browser-wasm", "classify page on TF.js WASM", "browser_infer", [
           ...args,
           "--backend",
           "wasm",
-        ]),
+        ], seconds),
       );
     }
     const what = `${inputs.count} ${inputs.real ? "real Kaggle" : "generated"} JPEGs`;

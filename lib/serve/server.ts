@@ -22,7 +22,7 @@
 import { extname, join } from "node:path";
 import { resolveInput } from "../predict/inputs.ts";
 import type { Run } from "../predict/run.ts";
-import { pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
+import { assertSiteBuilt, pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
 import { ApiError, json, PredictApi, type PredictApiLimits } from "./predict_api.ts";
 import {
   PREDICTION_SORTS,
@@ -115,8 +115,13 @@ export function parseFilter(q: URLSearchParams): PredictionFilter {
   };
 }
 
-/** Starts the server; resolves once it listens. */
+/**
+ * Starts the server; resolves once it listens. Throws, saying how to build
+ * them, when the page bundles are missing (the page would stay at
+ * "Loading…").
+ */
 export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
+  await assertSiteBuilt();
   const api = new PredictApi(o.run, o.limits);
   const table = o.predictions ? await PredictionTable.open(o.predictions) : null;
   let thumbs: Map<string, string> | null = null;

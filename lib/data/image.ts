@@ -213,14 +213,14 @@ async function uprightSize(bytes: Uint8Array): Promise<{ width: number; height: 
 }
 
 /** A decoder input ready for the crop: a sharp pipeline of the upright image, and its size. */
-interface Source {
+interface Decodable {
   image: ReturnType<typeof sharp>;
   width: number;
   height: number;
 }
 
 /** A FITS file as 8-bit RGB under `stretch`; throws ImageError naming the file (and keyword). */
-function fitsSource(bytes: Uint8Array, name: string, stretch: FitsStretch): Source {
+function fitsSource(bytes: Uint8Array, name: string, stretch: FitsStretch): Decodable {
   let rgb: Uint8Array, width: number, height: number;
   try {
     const img = readFitsImage(bytes, name);
@@ -267,7 +267,7 @@ export async function loadImage(
   if (bytes.length === 0) throw new ImageError(name, "empty file (0 bytes)");
   const fits = isFitsFile(typeof input === "string" ? input : name) || looksLikeFits(bytes) ||
     (isGzip(bytes) && typeof input !== "string");
-  let src: Source;
+  let src: Decodable;
   if (fits) {
     src = fitsSource(bytes, name, o.stretch ?? DEFAULT_FITS_STRETCH);
   } else {

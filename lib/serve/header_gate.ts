@@ -90,11 +90,14 @@ async function readHead(
 ): Promise<{ head: string; rest: Uint8Array } | null> {
   let buf = new Uint8Array(0);
   let timedOut = false;
+  // The 408 being written when the deadline passes: awaited before the connection is closed.
+  let answering: Promise<void> = Promise.resolve();
   const timer = setTimeout(() => {
     timedOut = true;
     // Answer and close: the pending read then ends.
-    conn.write(answer("408 Request Timeout", `request headers not complete within ${seconds} s`))
-      .catch(() => {}).finally(() => closeQuietly(conn));
+    answering = conn.write(
+      answer("408 Request Timeout", `request headers not complete within ${seconds} s`),
+    ).then(() => {}, () => {}).finally(() => closeQuietly(conn));
   }, seconds * 1000);
   try {
     const chunk = new Uint8Array(16 * 1024);
@@ -121,6 +124,7 @@ async function readHead(
     }
   } finally {
     clearTimeout(timer);
+    await answering;
   }
 }
 
@@ -140,9 +144,12 @@ async function pass(conn: Deno.Conn, o: Required<Omit<HeaderGateOptions, "signal
     await w.write(first);
     w.releaseLock();
     const up = conn.readable.pipeTo(backend.writable).catch(() => {});
-    // The answer ends the exchange (Connection: close): then both sides are closed.
+    // The answer ends the exchange (Connection: close): then both sides are closed, which
+    // also ends the copy of the request.
     await backend.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {});
-    void up;
+    closeQuietly(conn);
+    closeQuietly(backend);
+    await up;
   } finally {
     closeQuietly(conn);
     if (backend) closeQuietly(backend);

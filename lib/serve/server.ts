@@ -240,7 +240,12 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
 
   const ac = new AbortController();
   let listening!: (addr: Deno.NetAddr) => void;
-  const ready = new Promise<Deno.NetAddr>((r) => (listening = r));
+  let cannotListen!: (e: unknown) => void;
+  const ready = new Promise<Deno.NetAddr>((resolve, reject) => {
+    listening = resolve;
+    cannotListen = reject;
+  });
+  ready.catch(() => {}); // a failure is thrown below; connections waiting on it end
   // The public address is the gate's, listening first (a port in use fails before anything else
   // starts); the server itself listens on a private loopback port behind it.
   const gate = startHeaderGate({
@@ -259,6 +264,7 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
       onListen: (addr) => listening(addr as Deno.NetAddr),
     }, handler);
   } catch (e) {
+    cannotListen(e);
     ac.abort(); // the gate stops listening too
     throw e;
   }

@@ -239,6 +239,25 @@ deadlineTest(
   },
 );
 
+Deno.test("formats: preprocess names the formats of the files it leaves out", async () => {
+  const src = await tempDir("galaxy-formats-pre-");
+  await Deno.mkdir(join(src, "a"));
+  await Deno.writeFile(join(src, "a", "g1.webp"), new Uint8Array([1]));
+  await Deno.writeFile(join(src, "a", "g2.bmp"), new Uint8Array([1]));
+  await Deno.writeFile(join(src, "a", "g3.BMP"), new Uint8Array([1]));
+  await Deno.writeTextFile(join(src, "a", "notes.txt"), "x");
+  await Deno.writeTextFile(join(src, "README"), "x");
+  const s = await readSource(src);
+  assert.deepEqual(s.labeled.map((x) => x.file), ["a/g1.webp"]);
+  assert.equal(s.ignoredFiles, 4);
+  const w = s.warnings.find((x) => /not in a format read/.test(x.reason));
+  assert.ok(w, JSON.stringify(s.warnings));
+  assert.match(
+    w.reason,
+    /^4 file\(s\) left out, not in a format read \(2 '\.bmp', 1 '\.txt', 1 without extension\)/,
+  );
+});
+
 // -------------------------------------------------------------- symlinks
 
 deadlineTest(

@@ -215,14 +215,38 @@ function semicolonHint(header: string[]): string {
 interface Listing {
   /** id (NFC) -> relative image paths (more than one = duplicate). */
   byId: Map<string, string[]>;
-  ignored: number;
+  /** Files left out because their format is not read (names relative to the source). */
+  ignored: string[];
   /** Broken links, link loops and non-UTF-8 names met, by name (with the id when it has one). */
   problems: ItemProblem[];
   /** Image paths whose names are not in NFC (their ids were normalised). */
   respelled: string[];
 }
 
-const emptyListing = (): Listing => ({ byId: new Map(), ignored: 0, problems: [], respelled: [] });
+const emptyListing = (): Listing => ({ byId: new Map(), ignored: [], problems: [], respelled: [] });
+
+/**
+ * The warning for files left out because their format is not read, by
+ * extension (`3 files: 2 '.txt', 1 '.bmp'`), or none.
+ */
+export function ignoredWarning(names: readonly string[]): ItemProblem[] {
+  if (names.length === 0) return [];
+  const byExt = new Map<string, number>();
+  for (const n of names) {
+    const base = n.slice(n.lastIndexOf("/") + 1);
+    const dot = base.lastIndexOf(".");
+    const ext = dot > 0 ? `'.${base.slice(dot + 1).toLowerCase()}'` : "without extension";
+    byExt.set(ext, (byExt.get(ext) ?? 0) + 1);
+  }
+  const counts = [...byExt].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([e, c]) =>
+    `${c} ${e}`
+  );
+  return [{
+    file: names[0],
+    reason: `${names.length} file(s) left out, not in a format read (${counts.join(", ")}), ` +
+      `e.g. ${names[0]}; the formats read are ${IMAGE_EXTENSIONS_TEXT}`,
+  }];
+}
 
 /** The warning that ids of image names were normalised to NFC, if any were. */
 function respelledWarning(listing: Listing, against: string): ItemProblem[] {
@@ -248,7 +272,7 @@ async function listImages(dir: string, rel: string, into?: Listing): Promise<Lis
       continue;
     }
     if (e.kind !== "file" || !isImageFile(e.name)) {
-      out.ignored++;
+      out.ignored.push(path);
       continue;
     }
     const id = stem(e.name);
@@ -510,7 +534,7 @@ function noteSpelling(spellings: Map<string, Set<string>>, raw: string): string 
 
 async function readClassFolders(dir: string, problems: Problems): Promise<{
   items: SourceItem[];
-  ignored: number;
+  ignored: string[];
   warnings: ItemProblem[];
 }> {
   const listing = emptyListing();
@@ -526,7 +550,7 @@ async function readClassFolders(dir: string, problems: Problems): Promise<{
     } else if (e.kind === "dir") subdirs.push({ raw: e.name, path: e.path, link: e.link });
     else if (e.kind === "file" && isImageFile(e.name)) {
       problems.add({ id: stem(e.name), file: e.name, reason: "image is not in a class folder" });
-    } else listing.ignored++;
+    } else if (e.kind === "file") listing.ignored.push(e.name);
   }
   // Loop protection: a folder reached twice (a link to the dataset itself, or two links to
   // one folder) is read once; the other name is reported.
@@ -600,7 +624,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   const layout = await detectLayout(dir);
   const problems = new Problems();
   let labeled: SourceItem[];
-  let ignored = 0;
+  const ignored: string[] = [];
   // Class names come from every valid label (before --limit), so a sample or
   // a class whose images are missing does not renumber the classes.
   const labelSet = new Set<string>();
@@ -609,7 +633,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     const rows = await readKaggleRows(dir, problems);
     const images = await listRequiredImages(dir, KAGGLE_TRAIN_IMAGES);
     for (const p of images.problems) problems.add(p);
-    ignored += images.ignored;
+    ignored.push(...images.ignored);
     labeled = match(rows, images, KAGGLE_TRAIN_IMAGES, KAGGLE_SOLUTIONS, problems);
   } else if (layout === "labels-csv") {
     const rows = await readLabelRows(dir, problems, warnings);
@@ -617,13 +641,13 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     const images = await listRequiredImages(dir, "images");
     for (const p of images.problems) problems.add(p);
     warnings.push(...respelledWarning(images, "the ids of labels.csv"));
-    ignored += images.ignored;
+    ignored.push(...images.ignored);
     labeled = match(rows, images, "images", "labels.csv", problems);
   } else {
     const r = await readClassFolders(dir, problems);
     labeled = r.items;
     for (const x of labeled) labelSet.add(x.label!);
-    ignored += r.ignored;
+    ignored.push(...r.ignored);
     warnings.push(...r.warnings);
   }
   warnings.push(...caseTwins([...labelSet]));
@@ -633,7 +657,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   if (layout === "kaggle" && (opts.unlabeled ?? true)) {
     const test = await listRequiredImages(dir, KAGGLE_TEST_IMAGES);
     for (const p of test.problems) unlabeledProblems.add(p);
-    ignored += test.ignored;
+    ignored.push(...test.ignored);
     for (const [id, files] of test.byId) {
       if (files.length > 1) unlabeledProblems.add(duplicateProblem(id, files));
       else if (!usableId(id)) {
@@ -662,6 +686,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   labeled.sort(byId);
   unlabeled.sort(byId);
   const all = [...anonymous, ...keptLabeledProblems, ...keptUnlabeledProblems];
+  warnings.push(...ignoredWarning(ignored));
   return {
     dir,
     layout,
@@ -671,7 +696,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     hasVotes: layout === "kaggle",
     problems: all,
     itemCount: labeled.length + unlabeled.length + all.length,
-    ignoredFiles: ignored,
+    ignoredFiles: ignored.length,
     expectedImageSize: layout === "kaggle" ? KAGGLE_IMAGE_SIZE : null,
     warnings,
   };

@@ -483,6 +483,44 @@ Deno.test("EXIF: all 8 orientations are applied as browsers and exif_transpose d
   }
 });
 
+/** Whether Debian's python3 with Pillow is here (for the cross-check against exif_transpose). */
+const pillow = await new Deno.Command("/usr/bin/python3", { args: ["-c", "import PIL.ImageOps"] })
+  .output().then((r) => r.success, () => false);
+
+deadlineTest(
+  "EXIF: loadImage shows each orientation as Pillow's exif_transpose does",
+  120,
+  async (signal) => {
+    if (!pillow) {
+      console.log("skipped: no /usr/bin/python3 with Pillow (apt-get install python3-pil)");
+      return;
+    }
+    const side = 24;
+    const stored = patternPixels(side, side, 4);
+    const jpeg = await sharp(stored, { raw: { width: side, height: side, channels: 3 } })
+      .jpeg({ quality: 100, chromaSubsampling: "4:4:4" }).toBuffer();
+    const dir = await tempDir("galaxy-exif-pil-");
+    for (let k = 1; k <= 8; k++) {
+      await Deno.writeFile(join(dir, `o${k}.jpg`), withExifOrientation(jpeg, k));
+    }
+    // Pillow's upright pixels of each file, raw RGB, one file each.
+    const script = "import sys\nfrom PIL import Image, ImageOps\n" +
+      "for k in range(1, 9):\n" +
+      "    im = ImageOps.exif_transpose(Image.open(f'{sys.argv[1]}/o{k}.jpg')).convert('RGB')\n" +
+      "    open(f'{sys.argv[1]}/o{k}.rgb', 'wb').write(im.tobytes())\n";
+    const r = await new Deno.Command("/usr/bin/python3", { args: ["-c", script, dir], signal })
+      .output();
+    assert.equal(r.code, 0, text(r.stderr));
+    for (let k = 1; k <= 8; k++) {
+      const want = await Deno.readFile(join(dir, `o${k}.rgb`));
+      const got = (await loadImage(join(dir, `o${k}.jpg`), { size: side, crop: 1 })).pixels;
+      // Two libjpeg builds may round a few values differently; a wrong orientation differs by far more.
+      const mean = got.reduce((a, v, i) => a + Math.abs(v - want[i]), 0) / got.length;
+      assert.ok(mean < 1, `orientation ${k}: mean difference from Pillow ${mean.toFixed(2)}`);
+    }
+  },
+);
+
 // ---------------------------------------------------------------- aspect
 
 Deno.test("aspect: the rule warns above 1.5:1 and refuses above the limit", () => {

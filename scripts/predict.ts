@@ -38,8 +38,9 @@ const USAGE = `usage: deno task predict --model RUN_DIR --in INPUT --out FILE.cs
 
   --model RUN_DIR    training run folder (config.json + model/); also RUN/model,
                      RUN/model/model.json or a file:// URL of one of these
-  --in INPUT         folder of JPEG/PNG images (any size: cropped and resized as the run's
-                     training data), one image file, or a preprocessed dataset folder
+  --in INPUT         folder of images (JPEG, PNG, WebP, TIFF, FITS; any size: cropped and
+                     resized as the run's training data, FITS stretched as its dataset was;
+                     see docs/inputs.md), one image file, or a preprocessed dataset folder
   --split NAME       dataset split (default: unlabeled if it has images, else test)
   --out FILE         CSV to write, one row per image sorted by id (= file name without
                      extension); unreadable images are listed in FILE.errors.csv

@@ -31,7 +31,8 @@ const USAGE = `usage: deno task serve --model RUN_DIR [flags]
   --quiet               no line per request
 
 pages: /  classify in the browser · /run.html  the run · /predictions.html  browse --predictions
-API:   curl --data-binary @galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]`;
+API:   curl -F file=@galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]
+       (or the bytes as the body: curl --data-binary @galaxy.fits ...)`;
 
 async function main(): Promise<number> {
   const f = parseFlags(Deno.args, {

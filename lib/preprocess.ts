@@ -45,7 +45,15 @@ import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { readJson, writeJsonAtomic } from "./io/atomic.ts";
 import { sha256File } from "./io/digest.ts";
-import { IMAGE_PIPELINE, sniffImageSize, validateImageOptions } from "./data/image.ts";
+import {
+  DEFAULT_FITS_STRETCH,
+  type FitsStretch,
+  IMAGE_PIPELINE,
+  sniffImageSize,
+  validateImageOptions,
+} from "./data/image.ts";
+import { aspectWarning } from "./data/aspect.ts";
+import { checkFitsStretch } from "./data/stretch.ts";
 import { type DecodeOutcome, DecodePool, decodeSettings } from "./data/decode_pool.ts";
 import {
   getLabelScheme,
@@ -98,6 +106,8 @@ export interface PreprocessOptions {
   size?: number;
   /** Centre crop as a fraction of the shorter side (0.5). */
   crop?: number;
+  /** How FITS inputs become 8-bit RGB (lib/data/stretch.ts; default DEFAULT_FITS_STRETCH). */
+  fitsStretch?: FitsStretch;
   /** Validation fraction (0.1). */
   val?: number;
   /** Test fraction (0.1). */
@@ -272,6 +282,7 @@ function checkOptions(o: PreprocessOptions): Required<
     | "concurrency"
     | "maxBad"
     | "processes"
+    | "fitsStretch"
   >
 > {
   const { processes, lanes } = decodeSettings({ processes: o.processes, lanes: o.concurrency });
@@ -286,6 +297,7 @@ function checkOptions(o: PreprocessOptions): Required<
     concurrency: lanes,
     maxBad: o.maxBad ?? d.maxBad,
     processes,
+    fitsStretch: checkFitsStretch(o.fitsStretch ?? DEFAULT_FITS_STRETCH, "fitsStretch"),
   };
   validateImageOptions(r);
   validateSplitOptions({ val: r.val, test: r.test, seed: r.splitSeed });
@@ -553,6 +565,7 @@ async function planDataset(
     classNames: scheme.classNames,
     size: o.size,
     crop: o.crop,
+    fitsStretch: o.fitsStretch,
     val: o.val,
     test: o.test,
     seed: String(o.splitSeed),
@@ -672,6 +685,7 @@ async function* decodeImages(
   const pool = DecodePool.start({
     size: o.size,
     crop: o.crop,
+    stretch: o.fitsStretch,
     processes: total > 0 ? o.processes : 0,
     lanes: o.concurrency,
   });
@@ -774,6 +788,8 @@ async function writeShards(
               "cropped by fraction",
           });
         }
+        const odd = aspectWarning(r.width, r.height);
+        if (odd) writer.warn({ id: d.item.id, file: d.item.file, reason: odd });
         await writer.add({
           id: d.item.id,
           pixels: r.pixels,
@@ -916,6 +932,7 @@ async function writeManifestAndReport(
       crop: o.crop,
       recordBytes: plan.recordBytes,
       decoder: IMAGE_PIPELINE,
+      fitsStretch: o.fitsStretch,
     },
     hasVotes,
     hasLabels,

@@ -109,6 +109,12 @@ async function main(): Promise<number> {
       `wrote ${summary.predicted} rows to ${summary.out} in ${formatDuration(summary.seconds)}` +
         (summary.resumedRows ? ` (${summary.resumedRows} kept from an interrupted run)` : ""),
     );
+    if (summary.warnings.length) {
+      console.error(
+        `warning: ${summary.warnings.length} images were predicted far from square ` +
+          "(listed above; see docs/inputs.md for the aspect rule)",
+      );
+    }
     if (summary.errorsFile) {
       console.error(
         `warning: ${summary.failed} images could not be read: listed in ${summary.errorsFile}`,

@@ -42,6 +42,7 @@ async function main(): Promise<number> {
       // Unset numbers are undefined: the library has their defaults and checks their ranges.
       size: a.size,
       crop: a.crop,
+      fitsStretch: a["fits-stretch"],
       val: a.val,
       test: a.test,
       splitSeed: a["split-seed"],

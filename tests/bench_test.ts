@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { adapterText, pairedEfficiency } from "../lib/bench/benchmarks.ts";
+import { adapterText, deadline, pairedEfficiency } from "../lib/bench/benchmarks.ts";
+import { BROWSER_STAGE_SECONDS, browserInferDeadline } from "../lib/bench/browser_fixtures.ts";
 import { isExecutable, type MonitorReport, parseGnuTimeOutput } from "../lib/bench/monitor.ts";
 import { encodeNpy, npyHeader } from "../lib/bench/npy.ts";
 import { errorLine, parseResultLine, runMeasured, type RunResult } from "../lib/bench/process.ts";
@@ -240,6 +241,28 @@ Deno.test("runMeasured returns the command's result line and its memory", async 
   assert.match(bad.error!, /exited with status 1: error: Uncaught.*boom/);
 });
 
+Deno.test("a command that outlasts its deadline is killed and fails saying so", async () => {
+  const t0 = performance.now();
+  const hung = await runMeasured({
+    argv: [Deno.execPath(), "eval", "await new Promise(() => setInterval(() => {}, 1000))"],
+    timeoutSeconds: 2,
+  });
+  assert.equal(hung.ok, false);
+  assert.match(hung.error!, /timed out after 2 s/);
+  assert.ok((performance.now() - t0) / 1000 < 30, "killed near its deadline");
+});
+
+Deno.test("deadlines are sized to the work; the browser run's covers its stages", () => {
+  assert.equal(deadline(120, 500, 0.05), 145);
+  assert.ok(deadline(180, 48, 2) > deadline(180, 12, 2));
+  for (const n of [12, 48]) {
+    const s = BROWSER_STAGE_SECONDS;
+    const stages = s.launch + s.ready + (s.batch + 2 * s.perImage) + (s.batch + n * s.perImage);
+    assert.ok(browserInferDeadline(n) > stages, `${n} images`);
+    assert.ok(browserInferDeadline(n) < 1800, "well under the old fixed half hour");
+  }
+});
+
 const python: PythonVersions = {
   python: "3.11",
   executable: "/usr/bin/python3",
@@ -267,10 +290,24 @@ Deno.test("runPlan interleaves toolkit and peer after warm-up and skips what can
   };
   const plan: Plan = {
     variants: [
-      { key: "t", label: "toolkit", role: "toolkit", argv: ["t"] },
-      { key: "p", label: "peer", role: "peer", argv: ["p"], requires: ["torch"] },
-      { key: "pil", label: "pillow", role: "peer", argv: ["pil"], requires: ["PIL"] },
-      { key: "bad", label: "broken", role: "toolkit", argv: ["bad"] },
+      { key: "t", label: "toolkit", role: "toolkit", argv: ["t"], timeoutSeconds: 60 },
+      {
+        key: "p",
+        label: "peer",
+        role: "peer",
+        argv: ["p"],
+        requires: ["torch"],
+        timeoutSeconds: 60,
+      },
+      {
+        key: "pil",
+        label: "pillow",
+        role: "peer",
+        argv: ["pil"],
+        requires: ["PIL"],
+        timeoutSeconds: 60,
+      },
+      { key: "bad", label: "broken", role: "toolkit", argv: ["bad"], timeoutSeconds: 60 },
     ],
     warmupReps: 1,
     reps: 2,

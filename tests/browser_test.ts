@@ -19,6 +19,7 @@ import { exportSite } from "../lib/web/site.ts";
 import { findChromium, launchChromium } from "../lib/web/headless.ts";
 import { toyRun } from "./fixtures_run.ts";
 import { buildWeb, realGalaxyJpegs, resnetRun } from "./fixtures_web.ts";
+import { withExifOrientation } from "./fixtures_images.ts";
 import { tempDir } from "./temp.ts";
 
 const chromium = findChromium();
@@ -88,16 +89,37 @@ async function classifyInBrowser(
     check?: (page: Page) => Promise<void>;
     /** Serve the static site of export-web with a plain file server instead of deno task serve. */
     exported?: boolean;
+    /** Also classify copies of the first image carrying EXIF orientations 2-8. */
+    exif?: boolean;
   } = {},
 ): Promise<void> {
   await buildWeb();
-  const jpegs = images as string[];
   const dir = await tempDir("galaxy-browser-in-");
-  for (const p of jpegs) await Deno.copyFile(p, join(dir, p.split("/").pop()!));
+  const jpegs = (images as string[]).map((p) => join(dir, p.split("/").pop()!));
+  for (const [k, p] of (images as string[]).entries()) await Deno.copyFile(p, jpegs[k]);
+  if (o.exif) {
+    const first = await Deno.readFile(jpegs[0]);
+    for (let k = 2; k <= 8; k++) {
+      const file = join(dir, `exif-${k}.jpg`);
+      await Deno.writeFile(file, withExifOrientation(first, k));
+      jpegs.push(file);
+    }
+  }
   const expected = {
     plain: await predictCli(runDir, dir, false),
     tta: await predictCli(runDir, dir, true),
   };
+  if (o.exif) {
+    // The model tells the orientations apart, so equal numbers below mean one rule.
+    const original = expected.plain.get(jpegs[0].split("/").pop()!.replace(/\.jpg$/, ""))!;
+    for (let k = 2; k <= 8; k++) {
+      const rotated = expected.plain.get(`exif-${k}`)!;
+      assert.ok(
+        rotated.some((v, i) => Math.abs(v - original[i]) > 1e-3),
+        `orientation ${k} gives the numbers of the upright image`,
+      );
+    }
+  }
   const run = await openRun(runDir);
   let server: { url: string; close(): Promise<void> };
   if (o.exported) {
@@ -201,14 +223,18 @@ function staticServer(root: string): { url: string; close(): Promise<void> } {
 }
 
 Deno.test({
-  name: "classify page: two real galaxies classified in the browser equal deno task predict (1e-4)",
+  name:
+    "classify page: two real galaxies, and one in all 8 EXIF orientations, classified in the browser equal deno task predict (1e-4)",
   ignore: skip !== null,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
     await setupBackend({ requested: "wasm" });
     // 96 px from the centre 96 px of 424 px images: the crop is exact in the browser too.
-    await classifyInBrowser(await resnetRun({ size: 96, crop: 96 / 424 }), "classify-classes.png");
+    // With EXIF-rotated copies: the page applies the orientation as predict does.
+    await classifyInBrowser(await resnetRun({ size: 96, crop: 96 / 424 }), "classify-classes.png", {
+      exif: true,
+    });
   },
 });
 

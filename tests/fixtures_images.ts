@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import sharp from "sharp";
 import { KAGGLE_HEADER, NUM_VOTES, voteIndex } from "../lib/data/schema.ts";
+import { type FitsWriteOptions, writeFits } from "../lib/io/fits.ts";
 
 /** A xorshift32 generator in [0, 1) from `state` (its low 32 bits; 0 counts as 1), for replayable fixtures. */
 export function xorshift32(state: number): () => number {
@@ -193,4 +194,116 @@ export async function makeLabelsCsvFolder(
     ["id,label", ...rows.map((r) => `${r.id},${r.label}`)].join("\n") + "\n",
   );
   return rows;
+}
+
+/**
+ * A galaxy-like FITS image: a Gaussian blob on a faint, slightly uneven sky,
+ * `planes` bands (1, or 3 for a cube) stored as `bitpix` values within that
+ * BITPIX's range; `cards` adds header cards (BSCALE, BZERO, BLANK).
+ */
+export function galaxyFits(
+  size: number,
+  o: { bitpix?: FitsWriteOptions["bitpix"]; planes?: number; cards?: FitsWriteOptions["cards"] } =
+    {},
+): Uint8Array {
+  const bitpix = o.bitpix ?? 16;
+  const planes = o.planes ?? 1;
+  const peak = bitpix === 8 ? 200 : 1000;
+  const values: number[] = [];
+  for (let p = 0; p < planes; p++) {
+    for (let y = 0; y < size; y++) {
+      for (let x = 0; x < size; x++) {
+        const r2 = ((x - size / 2) ** 2 + (y - size / 3) ** 2) / (size * size / 25);
+        const v = peak / 10 + (peak * (p + 2) / (planes + 2)) * Math.exp(-r2) +
+          ((x * 7 + y * 3) % 5);
+        values.push(bitpix > 0 ? Math.round(v) : v);
+      }
+    }
+  }
+  return writeFits({
+    bitpix,
+    axes: planes === 1 ? [size, size] : [size, size, planes],
+    values,
+    cards: o.cards,
+  });
+}
+
+/**
+ * A JPEG's bytes with an EXIF APP1 segment carrying `orientation` (1-8)
+ * inserted after SOI: the stored pixels stay, what viewers show changes.
+ */
+export function withExifOrientation(jpeg: Uint8Array, orientation: number): Uint8Array {
+  // TIFF structure, big-endian: header, IFD0 with one entry (0x0112 SHORT), no next IFD.
+  const tiff = [
+    0x4d,
+    0x4d,
+    0,
+    42,
+    0,
+    0,
+    0,
+    8,
+    0,
+    1,
+    0x01,
+    0x12,
+    0,
+    3,
+    0,
+    0,
+    0,
+    1,
+    0,
+    orientation,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+  ];
+  const body = [..."Exif"].map((c) => c.charCodeAt(0)).concat([0, 0], tiff);
+  const length = body.length + 2;
+  const app1 = [0xff, 0xe1, length >> 8, length & 0xff, ...body];
+  const out = new Uint8Array(jpeg.length + app1.length);
+  out.set(jpeg.subarray(0, 2));
+  out.set(app1, 2);
+  out.set(jpeg.subarray(2), 2 + app1.length);
+  return out;
+}
+
+/**
+ * The image viewers show for `stored` RGB pixels (`width` x `height`) under
+ * EXIF `orientation`, as the EXIF specification and Pillow's
+ * `ImageOps.exif_transpose` define it (2 mirror, 3 rotate 180, 4 flip, 5
+ * transpose, 6 rotate 90 clockwise, 7 transverse, 8 rotate 90
+ * anticlockwise); returns the pixels and their size.
+ */
+export function orientPixels(
+  stored: Uint8Array,
+  width: number,
+  height: number,
+  orientation: number,
+): { pixels: Uint8Array; width: number; height: number } {
+  const quarter = orientation >= 5;
+  const W = quarter ? height : width, H = quarter ? width : height;
+  const w = width, h = height;
+  const source: Record<number, (x: number, y: number) => [number, number]> = {
+    1: (x, y) => [x, y],
+    2: (x, y) => [w - 1 - x, y],
+    3: (x, y) => [w - 1 - x, h - 1 - y],
+    4: (x, y) => [x, h - 1 - y],
+    5: (x, y) => [y, x],
+    6: (x, y) => [y, h - 1 - x],
+    7: (x, y) => [w - 1 - y, h - 1 - x],
+    8: (x, y) => [w - 1 - y, x],
+  };
+  const out = new Uint8Array(W * H * 3);
+  for (let y = 0; y < H; y++) {
+    for (let x = 0; x < W; x++) {
+      const [sx, sy] = source[orientation](x, y);
+      out.set(stored.subarray((sy * w + sx) * 3, (sy * w + sx) * 3 + 3), (y * W + x) * 3);
+    }
+  }
+  return { pixels: out, width: W, height: H };
 }

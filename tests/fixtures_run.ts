@@ -17,6 +17,7 @@ import { VOTE_COLUMNS } from "../lib/data/schema.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { encodeImage } from "./fixtures_images.ts";
 import { tempDir } from "./temp.ts";
+import type { FitsStretch } from "../lib/data/stretch.ts";
 
 /** What a toy run predicts. */
 export interface ToyRunOptions {
@@ -27,6 +28,8 @@ export interface ToyRunOptions {
   crop?: number;
   flipPairs?: [number, number][];
   seed?: number;
+  /** The FITS stretch config.json records (absent: none recorded, as in older runs). */
+  fitsStretch?: FitsStretch;
 }
 
 /**
@@ -67,6 +70,7 @@ export async function toyRun(o: ToyRunOptions = {}): Promise<string> {
       flipPairs: o.flipPairs ?? [],
       size,
       crop: o.crop ?? 0.5,
+      fitsStretch: o.fitsStretch,
     },
     model: {
       inputSize: size,

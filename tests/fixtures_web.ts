@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";
 import { RUN_CONFIG_FORMAT } from "../lib/run/config.ts";
 import { saveRunFolder } from "../lib/run/model.ts";
+import { buildSiteBundles } from "../lib/web/site.ts";
 import { resnet34 } from "../lib/model/resnet.ts";
 import { tempDir } from "./temp.ts";
 
@@ -30,19 +31,7 @@ let built: Promise<void> | null = null;
 
 /** Runs `deno task build-web` once per test process (the page bundles the server serves). */
 export function buildWeb(): Promise<void> {
-  built ??= (async () => {
-    const cmd = new Deno.Command(Deno.execPath(), {
-      args: ["task", "build-web"],
-      cwd: new URL("..", import.meta.url),
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(180_000),
-    });
-    const out = await cmd.output();
-    if (!out.success) {
-      throw new Error(`deno task build-web failed:\n${new TextDecoder().decode(out.stderr)}`);
-    }
-  })();
+  built ??= buildSiteBundles({ timeoutSeconds: 180 });
   return built;
 }
 

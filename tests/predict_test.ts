@@ -71,7 +71,7 @@ Deno.test("a folder of images: one row per image in id order, the run's crop and
   await Deno.writeFile(join(dir, "empty.png"), new Uint8Array(0));
   const good = await Deno.readFile(join(dir, "img-000.jpg"));
   await Deno.writeFile(join(dir, "truncated.jpg"), good.subarray(0, Math.floor(good.length / 2)));
-  await Deno.writeTextFile(join(dir, "notes.txt"), "not an image: ignored");
+  await Deno.writeTextFile(join(dir, "notes.txt"), "not an image: refused naming its format");
   const { out, csv } = await runPredict(run, dir, { batchSize: 4, concurrency: 3 });
   const table = parseCsv(csv);
   assert.deepEqual(table.header, [
@@ -95,12 +95,16 @@ Deno.test("a folder of images: one row per image in id order, the run's crop and
   }
   const errors = parseCsv(await Deno.readTextFile(errorsPathFor(out)));
   assert.deepEqual(errors.header, ["id", "file", "reason"]);
-  assert.deepEqual(errors.rows.map((r) => r.fields[0]), ["corrupt", "empty", "truncated"]);
+  assert.deepEqual(errors.rows.map((r) => r.fields[0]), ["corrupt", "empty", "notes", "truncated"]);
   assert.match(errors.rows[1].fields[2], /empty file/);
+  assert.match(
+    errors.rows[2].fields[2],
+    /^unsupported image format '\.txt': the formats read are /,
+  );
   for (const r of errors.rows) {
     assert.equal(
       r.fields[1],
-      join(dir, `${r.fields[0]}.${r.fields[0] === "empty" ? "png" : "jpg"}`),
+      join(dir, `${r.fields[0]}.${{ empty: "png", notes: "txt" }[r.fields[0]] ?? "jpg"}`),
     );
   }
   // Nothing temporary is left behind.

@@ -216,7 +216,7 @@ deadlineTest(
 deadlineTest("image: sniffImageSize reads JPEG and PNG headers like sharp", 300, async () => {
   for (const kind of ["rgb", "grey", "cmyk", "png", "png-alpha"] as const) {
     const b = await encodeImage(37, 21, 3, kind);
-    assert.deepEqual(sniffImageSize(b), { width: 37, height: 21 }, kind);
+    assert.deepEqual(sniffImageSize(b), { width: 37, height: 21, orientation: 1 }, kind);
   }
   assert.equal(sniffImageSize(new TextEncoder().encode("GIF89a....")), null);
 });
@@ -633,7 +633,8 @@ deadlineTest(
       const why = r2.report.skipped.map((p) => `${p.id} ${p.file}: ${p.reason}`).sort();
       assert.deepEqual(why, [
         "g0000 labels.csv:2: duplicate id: 2 rows (lines 2, 8)",
-        "g9999 labels.csv:7: label row has no image (images/g9999.jpg, .jpeg or .png)",
+        "g9999 labels.csv:7: label row has no image (images/g9999 with one of .jpg, .jpeg, .png, " +
+        ".webp, .tif, .tiff, .fits, .fit, .fts (FITS optionally .gz))",
       ]);
       await assertPixelExact(
         join(tmp, "out2"),

@@ -13,7 +13,8 @@ import { imageType } from "../lib/serve/predict_api.ts";
 import { PredictionTable } from "../lib/serve/predictions_table.ts";
 import { type GalaxyServer, startServer } from "../lib/serve/server.ts";
 import { exportSite } from "../lib/web/site.ts";
-import { encodeImage } from "./fixtures_images.ts";
+import { encodeImage, galaxyFits, withExifOrientation } from "./fixtures_images.ts";
+import { gzipSync } from "node:zlib";
 import { imageFolder, toyRun } from "./fixtures_run.ts";
 import { buildWeb, realGalaxyJpegs } from "./fixtures_web.ts";
 import { tempDir } from "./temp.ts";
@@ -57,9 +58,18 @@ async function withServer(
   }
 }
 
-/** A folder of generated images plus (where present) three real Kaggle JPEGs; returns its path. */
+/**
+ * A folder of generated images, EXIF-rotated JPEGs, FITS files (a cube,
+ * gzipped) plus (where present) three real Kaggle JPEGs; returns its path.
+ */
 async function mixedImages(): Promise<{ dir: string; real: number }> {
   const dir = await imageFolder(4, 3);
+  const jpeg = await encodeImage(48, 40, 9);
+  for (const k of [3, 6, 8]) {
+    await Deno.writeFile(join(dir, `exif-${k}.jpg`), withExifOrientation(jpeg, k));
+  }
+  await Deno.writeFile(join(dir, "band.fits"), galaxyFits(30, { bitpix: -32 }));
+  await Deno.writeFile(join(dir, "cube.fits.gz"), gzipSync(galaxyFits(30, { planes: 3 })));
   const real = realGalaxyJpegs(3);
   if (Array.isArray(real)) {
     for (const p of real) await Deno.copyFile(p, join(dir, p.split("/").pop()!));
@@ -112,8 +122,13 @@ Deno.test("bad bodies get a 4xx with a JSON reason, and the server keeps answeri
     const cases: [string, Uint8Array | string | null, number, RegExp][] = [
       ["empty", null, 400, /empty body/],
       ["empty bytes", new Uint8Array(0), 400, /empty body/],
-      ["text", "not an image at all", 415, /not a JPEG or PNG/],
-      ["gif", new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0]), 415, /not a JPEG/],
+      ["text", "not an image at all", 415, /not an image of a format read \(\.jpg, .*\.fits/],
+      [
+        "gif",
+        new Uint8Array([0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 1, 0, 1, 0]),
+        415,
+        /not an image/,
+      ],
       ["truncated JPEG", truncated, 422, /cannot decode the image/],
       ["oversize", oversize, 413, /exceeds the limit of 65536 bytes/],
     ];
@@ -207,9 +222,9 @@ Deno.test("concurrent requests: all answered right, the excess beyond the queue 
   run.model.dispose();
 });
 
-Deno.test("imageType recognises JPEG and PNG signatures only", async () => {
-  assert.deepEqual(imageType(await encodeImage(8, 8, 1)), "jpeg");
-  assert.deepEqual(imageType(await encodeImage(8, 8, 1, "png")), "png");
+Deno.test("imageType recognises the signatures of the formats read only", async () => {
+  assert.deepEqual(imageType(await encodeImage(8, 8, 1))?.name, "JPEG");
+  assert.deepEqual(imageType(await encodeImage(8, 8, 1, "png"))?.name, "PNG");
   assert.deepEqual(imageType(new TextEncoder().encode("<svg/>")), null);
   assert.deepEqual(imageType(new Uint8Array([0xff, 0xd8])), null);
 });
@@ -439,4 +454,126 @@ Deno.test("serve's --model takes RUN, RUN/model, RUN/model/model.json and a file
   }
   await assert.rejects(() => openModelFlag(join(dir, "config.json")), RunDirError);
   await assert.rejects(() => openModelFlag("https://example.org/model.json"), RunDirError);
+});
+
+Deno.test("multipart/form-data: the first file part is the image, as curl -F and HTML forms send it", async () => {
+  const run = await openRun(await toyRun({ size: 16 }));
+  const good = await encodeImage(40, 40, 1);
+  const fits = galaxyFits(24, { planes: 3 });
+  await withServer(run, { limits: { maxBytes: 64 * 1024 } }, async (s) => {
+    const raw = await (await post(s.url, good)).json();
+    const form = (parts: [string, string | Blob, string?][]) => {
+      const f = new FormData();
+      for (const [name, value, file] of parts) {
+        if (typeof value === "string") f.append(name, value);
+        else f.append(name, value, file);
+      }
+      return fetch(`${s.url}/api/predict`, {
+        method: "POST",
+        body: f,
+        signal: AbortSignal.timeout(60_000),
+      });
+    };
+    // A text field first, then two files: the first file is read.
+    const res = await form([
+      ["note", "hello"],
+      ["file", new Blob([good.slice()]), "galaxy.jpg"],
+      ["other", new Blob([new Uint8Array([1, 2, 3])]), "x.bin"],
+    ]);
+    const a = await res.json();
+    assert.deepEqual(res.status, 200, JSON.stringify(a));
+    assert.deepEqual(a.values, raw.values);
+    // A FITS upload is stretched as the run says.
+    const f = await form([["file", new Blob([fits.slice()]), "cutout.fits"]]);
+    assert.deepEqual(f.status, 200);
+    assert.deepEqual((await f.json()).values, (await (await post(s.url, fits)).json()).values);
+    const none = await form([["note", "no file here"]]);
+    assert.deepEqual(none.status, 400);
+    assert.match((await none.json()).error, /has no file part: .*curl -F file=@galaxy\.jpg/);
+    const big = await form([["file", new Blob([new Uint8Array(100 * 1024)]), "big.jpg"]]);
+    assert.deepEqual(big.status, 413);
+    await big.body?.cancel();
+    // curl -F itself, where curl is installed.
+    const curl = await new Deno.Command("curl", { args: ["--version"] }).output().catch(() => null);
+    if (!curl?.success) {
+      console.log("curl -F skipped: no curl on this machine");
+      return;
+    }
+    const dir = await tempDir("galaxy-curl-");
+    await Deno.writeFile(join(dir, "galaxy.jpg"), good);
+    const out = await new Deno.Command("curl", {
+      args: [
+        "-sS",
+        "--max-time",
+        "60",
+        "-F",
+        `file=@${join(dir, "galaxy.jpg")}`,
+        `${s.url}/api/predict`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(90_000),
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)).values, raw.values);
+  });
+  run.model.dispose();
+});
+
+/** Reads what the server sends on `conn` until it closes; returns the text and the seconds it took. */
+async function readUntilClosed(conn: Deno.Conn): Promise<{ text: string; seconds: number }> {
+  const t0 = performance.now();
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+  }
+  const text = chunks.map((c) => new TextDecoder().decode(c)).join("");
+  return { text, seconds: (performance.now() - t0) / 1000 };
+}
+
+Deno.test("a client whose request headers are not complete in time is answered 408 and closed", async () => {
+  const run = await openRun(await toyRun({ size: 16 }));
+  await withServer(run, { headerSeconds: 1 }, async (s) => {
+    const port = Number(new URL(s.url).port);
+    // One sending its headers a byte at a time, one sending nothing.
+    const trickle = await Deno.connect({ hostname: "127.0.0.1", port });
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port });
+    let stop = false;
+    const sending = (async () => {
+      const head = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + "a".repeat(100);
+      for (const c of head) {
+        if (stop) break;
+        await trickle.write(new TextEncoder().encode(c)).catch(() => (stop = true));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const [t, q] = await Promise.all([readUntilClosed(trickle), readUntilClosed(silent)]);
+    stop = true;
+    await sending;
+    trickle.close();
+    silent.close();
+    for (const r of [t, q]) {
+      assert.match(r.text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+      assert.match(r.text, /request headers not complete within 1 s/);
+      assert.ok(r.seconds >= 0.9 && r.seconds < 5, `closed after ${r.seconds} s`);
+    }
+    // Others are served meanwhile and after, on new connections each.
+    const ok = await get(`${s.url}/page-config.json`);
+    assert.deepEqual(ok.status, 200);
+    assert.deepEqual(ok.headers.get("connection"), "close");
+    await ok.body?.cancel();
+  });
+  run.model.dispose();
+});
+
+Deno.test("the header deadline is 10 s by default", async () => {
+  const { HEADER_SECONDS, closingHead } = await import("../lib/serve/header_gate.ts");
+  assert.equal(HEADER_SECONDS, 10);
+  assert.equal(
+    closingHead("GET / HTTP/1.1\r\nHost: a\r\nconnection: keep-alive"),
+    "GET / HTTP/1.1\r\nHost: a\r\nConnection: close",
+  );
 });

@@ -60,6 +60,10 @@ Deno.test("train writes the run folder: config, metrics per epoch, a loadable mo
   const config = JSON.parse(await Deno.readTextFile(join(o.out, "config.json")));
   assert.equal(config.dataset.size, 32);
   assert.match(config.dataset.manifestSha256, /^[0-9a-f]{64}$/);
+  // The FITS stretch of the dataset, so that predict applies the training one (issue 24).
+  const manifest = JSON.parse(await Deno.readTextFile(join(o.data, "manifest.json")));
+  assert.ok(manifest.image.fitsStretch, "the manifest records the FITS stretch");
+  assert.deepEqual(config.dataset.fitsStretch, manifest.image.fitsStretch);
   assert.equal(config.options.batch, 8);
   assert.equal(config.backend, tf.getBackend());
   const lines = (await Deno.readTextFile(join(o.out, "metrics.jsonl"))).trim().split("\n");

@@ -20,7 +20,7 @@ import {
   syntheticInput,
   warmPageCache,
 } from "./fixtures.ts";
-import { browserBenchInputs } from "./browser_fixtures.ts";
+import { browserBenchInputs, browserInferDeadline, buildSite } from "./browser_fixtures.ts";
 import { nativeConfigs, torchConfigs } from "./native_configs.ts";
 import { median } from "./stats.ts";
 import { findChromium } from "../web/headless.ts";
@@ -92,15 +92,33 @@ function flagArgs(flags: Record<string, string | number | true>): string[] {
   return Object.entries(flags).flatMap(([k, v]) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
 }
 
-/** A toolkit variant: the workload bench/workloads/`workload`.ts with `args`. */
-function toolkitVariant(key: string, label: string, workload: string, args: string[]): Variant {
-  return { key, label, role: "toolkit", argv: workloadCommand(workload, args) };
+/**
+ * A workload's deadline, seconds: `startup` (process start, modules, model
+ * or browser) plus `perItem` for each of `items` (images, steps). The rates
+ * are several times the slowest seen on a loaded 2-core machine, so a run
+ * meets its deadline only when it hangs, and then fails in minutes instead
+ * of the half hour a fixed limit allowed.
+ */
+export function deadline(startup: number, items: number, perItem: number): number {
+  return Math.ceil(startup + items * perItem);
 }
 
-/** The torch peer (bench/peer_torch_resnet.py) in `mode` with `args`. */
+/** A toolkit variant: the workload bench/workloads/`workload`.ts with `args`, killed after `timeoutSeconds`. */
+function toolkitVariant(
+  key: string,
+  label: string,
+  workload: string,
+  args: string[],
+  timeoutSeconds: number,
+): Variant {
+  return { key, label, role: "toolkit", argv: workloadCommand(workload, args), timeoutSeconds };
+}
+
+/** The torch peer (bench/peer_torch_resnet.py) in `mode` with `args`, killed after `timeoutSeconds`. */
 function torchVariant(
   mode: "train" | "infer" | "predict",
   args: string[],
+  timeoutSeconds: number,
   key = "torch",
   label = "torch",
 ): Variant {
@@ -110,6 +128,7 @@ function torchVariant(
     role: "peer",
     argv: peerCommand("peer_torch_resnet", [mode, ...args]),
     requires: TORCH,
+    timeoutSeconds,
   };
 }
 
@@ -135,18 +154,20 @@ const preprocess: Benchmark = {
     const input = await preprocessInput(ctx.quick ? 500 : Infinity, ctx.log);
     await warmPageCache(input.dir);
     const args = ["--in", input.dir];
+    const seconds = deadline(120, input.count, 0.05);
     const variants: Variant[] = [
       toolkitVariant("toolkit", "toolkit preprocess", "preprocess", [
         ...args,
         "--scheme",
         input.scheme,
-      ]),
+      ], seconds),
       {
         key: "plain",
         label: "Pillow plain script (1 process, no draft)",
         role: "peer",
         argv: peerCommand("peer_pillow_preprocess", [...args, "--plain"]),
         requires: PILLOW,
+        timeoutSeconds: seconds,
       },
       {
         key: "careful",
@@ -154,6 +175,7 @@ const preprocess: Benchmark = {
         role: "peer",
         argv: peerCommand("peer_pillow_preprocess", args),
         requires: PILLOW,
+        timeoutSeconds: seconds,
       },
     ];
     return {
@@ -216,6 +238,7 @@ const preprocessRss: Benchmark = {
           `toolkit preprocess, ${input.count} images`,
           "preprocess",
           ["--in", input.dir, "--scheme", "votes"],
+          deadline(120, input.count, 0.05),
         ),
         {
           key: `plain-${input.count}`,
@@ -223,6 +246,7 @@ const preprocessRss: Benchmark = {
           role: "peer",
           argv: peerCommand("peer_pillow_preprocess", ["--in", input.dir, "--plain"]),
           requires: PILLOW,
+          timeoutSeconds: deadline(120, input.count, 0.05),
         },
       );
     }
@@ -269,19 +293,21 @@ const reader: Benchmark = {
     const epochs = ctx.quick ? 1 : 5;
     const warmupBatches = ctx.quick ? 2 : 5;
     const common = flagArgs({ batch: 32, epochs, "warmup-batches": warmupBatches });
+    const seconds = deadline(120, input.count * epochs + 32 * warmupBatches, 0.02);
     return {
       variants: [
         toolkitVariant("toolkit", "toolkit reader + augment", "reader", [
           "--data",
           dataset,
           ...common,
-        ]),
+        ], seconds),
         {
           key: "numpy",
           label: "NumPy loop (memory-mapped .npy, per-image augmentation)",
           role: "peer",
           argv: peerCommand("peer_numpy_reader", ["--npy", npy, ...common]),
           requires: ["numpy"],
+          timeoutSeconds: seconds,
         },
       ],
       warmupReps: ctx.quick ? 0 : 1,
@@ -312,20 +338,27 @@ const train: Benchmark = {
     const warmup = ctx.quick ? 1 : 2;
     const steps = ctx.quick ? 1 : 8;
     const common = flagArgs({ size, batch, warmup, steps });
+    const seconds = deadline(180, (warmup + steps) * batch, 2);
     const { configs, absent } = nativeConfigs();
     for (const why of absent) ctx.log(`[train] not measured: ${why}`);
     return Promise.resolve({
       variants: [
         ...configs.map((c) => ({
-          ...toolkitVariant(`toolkit${c.key}`, `toolkit, ${c.label}`, "train_step", common),
+          ...toolkitVariant(
+            `toolkit${c.key}`,
+            `toolkit, ${c.label}`,
+            "train_step",
+            common,
+            seconds,
+          ),
           env: c.toolkitEnv,
         })),
         toolkitVariant("toolkit-plain", "toolkit, plain wasm", "train_step", [
           ...common,
           "--no-native-kernels",
-        ]),
+        ], seconds),
         ...torchConfigs(configs).map((c) => ({
-          ...torchVariant("train", common, `torch${c.torchKey}`, `torch, ${c.label}`),
+          ...torchVariant("train", common, seconds, `torch${c.torchKey}`, `torch, ${c.label}`),
           env: c.torchEnv,
         })),
       ],
@@ -391,9 +424,14 @@ const trainRun: Benchmark = {
     return {
       variants: [
         ...configs.map((c) => ({
-          ...toolkitVariant(`toolkit${c.key}`, `toolkit train(), ${c.label}`, "train_run", common),
+          ...toolkitVariant(
+            `toolkit${c.key}`,
+            `toolkit train(), ${c.label}`,
+            "train_run",
+            common,
+            3600,
+          ),
           env: c.toolkitEnv,
-          timeoutSeconds: 3600,
         })),
         ...torchConfigs(configs).map((c): Variant => ({
           key: `torch${c.torchKey}`,
@@ -454,11 +492,13 @@ const trainCpu: Benchmark = {
     const common = flagArgs({ size: 32, batch, steps });
     const cpuArgs = ["--backend", "cpu", ...common, "--warmup", "0"];
     return Promise.resolve({
-      variants: [{
-        // Each step takes minutes: JIT warm-up is a negligible share of it.
-        ...toolkitVariant("toolkit", "toolkit, cpu backend", "train_step", cpuArgs),
-        timeoutSeconds: 3600,
-      }, torchVariant("train", [...common, "--warmup", "1"])],
+      variants: [
+        {
+          // Each step takes minutes: JIT warm-up is a negligible share of it.
+          ...toolkitVariant("toolkit", "toolkit, cpu backend", "train_step", cpuArgs, 3600),
+        },
+        torchVariant("train", [...common, "--warmup", "1"], deadline(180, (steps + 1) * batch, 5)),
+      ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
       settings: { size: 32, batch, steps, backend: "cpu" },
@@ -502,31 +542,33 @@ const webgpu: Benchmark = {
     const train = flagArgs({ size, batch, warmup: 1, steps: ctx.quick ? 1 : 5 });
     const infer = flagArgs({ size, batch, warmup: 1, batches: ctx.quick ? 1 : 5 });
     const on = (backend: string, args: string[]) => ["--backend", backend, ...args];
-    const long = { timeoutSeconds: 3600 };
+    // A software adapter (lavapipe) takes seconds per image; wasm a fraction of one.
+    const slow = deadline(300, 2 * batch * 6, 60);
+    const fast = deadline(180, 2 * batch * 6, 2);
     return Promise.resolve({
       variants: [
+        toolkitVariant(
+          "train-webgpu",
+          "toolkit on webgpu",
+          "train_step",
+          on("webgpu", train),
+          slow,
+        ),
         {
-          ...toolkitVariant("train-webgpu", "toolkit on webgpu", "train_step", on("webgpu", train)),
-          ...long,
-        },
-        {
-          ...toolkitVariant("train-wasm", "toolkit on wasm", "train_step", on("wasm", train)),
+          ...toolkitVariant("train-wasm", "toolkit on wasm", "train_step", on("wasm", train), fast),
           role: "peer",
         },
-        {
-          ...toolkitVariant("infer-webgpu", "toolkit on webgpu", "infer", [
-            "--mode",
-            "model",
-            ...on("webgpu", infer),
-          ]),
-          ...long,
-        },
+        toolkitVariant("infer-webgpu", "toolkit on webgpu", "infer", [
+          "--mode",
+          "model",
+          ...on("webgpu", infer),
+        ], slow),
         {
           ...toolkitVariant("infer-wasm", "toolkit on wasm", "infer", [
             "--mode",
             "model",
             ...on("wasm", infer),
-          ]),
+          ], fast),
           role: "peer",
         },
       ],
@@ -564,6 +606,7 @@ const infer: Benchmark = {
     const batch = ctx.quick ? 16 : 32;
     const batches = ctx.quick ? 1 : 5;
     const common = flagArgs({ size: 64, batch, warmup: 1, batches });
+    const seconds = deadline(180, (1 + batches) * batch, 1);
     const { configs, absent } = nativeConfigs();
     for (const why of absent) ctx.log(`[infer] not measured: ${why}`);
     return Promise.resolve({
@@ -573,11 +616,11 @@ const infer: Benchmark = {
             "--mode",
             "model",
             ...common,
-          ]),
+          ], seconds),
           env: c.toolkitEnv,
         })),
         ...torchConfigs(configs).map((c) => ({
-          ...torchVariant("infer", common, `torch${c.torchKey}`, `torch, ${c.label}`),
+          ...torchVariant("infer", common, seconds, `torch${c.torchKey}`, `torch, ${c.label}`),
           env: c.torchEnv,
         })),
       ],
@@ -606,24 +649,26 @@ const predict: Benchmark = {
   prepare(ctx: SuiteContext): Promise<Plan> {
     const plainBatch = ctx.quick ? 8 : 32;
     const ttaBatch = ctx.quick ? 4 : 32;
-    const plain = flagArgs({ size: 64, batch: plainBatch, warmup: 1, batches: ctx.quick ? 1 : 3 });
-    const tta = flagArgs({
-      size: 64,
-      batch: ttaBatch,
-      warmup: 1,
-      batches: ctx.quick ? 1 : 2,
-      tta: true,
-    });
+    const plainBatches = ctx.quick ? 1 : 3, ttaBatches = ctx.quick ? 1 : 2;
+    const plain = flagArgs({ size: 64, batch: plainBatch, warmup: 1, batches: plainBatches });
+    const tta = flagArgs({ size: 64, batch: ttaBatch, warmup: 1, batches: ttaBatches, tta: true });
+    // One image with TTA is 8 model views.
+    const plainSeconds = deadline(180, (1 + plainBatches) * plainBatch, 1);
+    const ttaSeconds = deadline(180, (1 + ttaBatches) * ttaBatch, 8);
     return Promise.resolve({
       variants: [
-        toolkitVariant("toolkit", "toolkit predictBatch", "infer", ["--mode", "predict", ...plain]),
-        torchVariant("predict", plain),
+        toolkitVariant("toolkit", "toolkit predictBatch", "infer", [
+          "--mode",
+          "predict",
+          ...plain,
+        ], plainSeconds),
+        torchVariant("predict", plain, plainSeconds),
         toolkitVariant("toolkit-tta", "toolkit predictBatch with TTA", "infer", [
           "--mode",
           "predict",
           ...tta,
-        ]),
-        torchVariant("predict", tta, "torch-tta", "torch with TTA"),
+        ], ttaSeconds),
+        torchVariant("predict", tta, ttaSeconds, "torch-tta", "torch with TTA"),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -670,8 +715,20 @@ const allreduce: Benchmark = {
       flagArgs({ floats: RESNET34_GRADIENT_FLOATS, replicas: 2, transport, warmup, iterations });
     return Promise.resolve({
       variants: [
-        toolkitVariant("shm", "all-reduce through shared memory", "allreduce", args("shm")),
-        toolkitVariant("socket", "all-reduce over the socket ring", "allreduce", args("socket")),
+        toolkitVariant(
+          "shm",
+          "all-reduce through shared memory",
+          "allreduce",
+          args("shm"),
+          deadline(120, warmup + iterations, 10),
+        ),
+        toolkitVariant(
+          "socket",
+          "all-reduce over the socket ring",
+          "allreduce",
+          args("socket"),
+          deadline(120, warmup + iterations, 10),
+        ),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -733,10 +790,12 @@ const scaling: Benchmark = {
     const steps = ctx.quick ? 2 : 8;
     const args = (replicas: number) =>
       flagArgs({ size: 32, batch: perReplica * replicas, replicas, warmup, steps });
+    const seconds = (replicas: number) =>
+      deadline(240, (warmup + steps) * perReplica * replicas, 2);
     return Promise.resolve({
       variants: [
-        toolkitVariant("one", "1 replica", "train_step", args(1)),
-        toolkitVariant("two", "2 mirrored replicas", "train_step", args(2)),
+        toolkitVariant("one", "1 replica", "train_step", args(1), seconds(1)),
+        toolkitVariant("two", "2 mirrored replicas", "train_step", args(2), seconds(2)),
       ],
       warmupReps: 0,
       reps: ctx.quick ? 1 : 3,
@@ -782,20 +841,30 @@ const browser: Benchmark = {
     const args = ["--run", inputs.run, "--in", inputs.images];
     const chromium = findChromium();
     const variants: Variant[] = [
-      toolkitVariant("predict", "deno task predict (lib/predict)", "predict_folder", args),
+      toolkitVariant(
+        "predict",
+        "deno task predict (lib/predict)",
+        "predict_folder",
+        args,
+        deadline(180, inputs.count, 2),
+      ),
     ];
     if (chromium.path !== null) {
+      // The pages are the bundles of build-web: a checkout that has never built them gets them
+      // here (without them the page stays at "Loading…" and the workload would wait).
+      await buildSite(ctx.log);
+      const seconds = browserInferDeadline(inputs.count);
       variants.unshift(
         toolkitVariant("browser", "classify page on TF.js WebGL", "browser_infer", [
           ...args,
           "--backend",
           "webgl",
-        ]),
+        ], seconds),
         toolkitVariant("browser-wasm", "classify page on TF.js WASM", "browser_infer", [
           ...args,
           "--backend",
           "wasm",
-        ]),
+        ], seconds),
       );
     }
     const what = `${inputs.count} ${inputs.real ? "real Kaggle" : "generated"} JPEGs`;

@@ -13,6 +13,28 @@ import { readRunConfig, RUN_CONFIG_FORMAT, type RunConfig } from "../run/config.
 import { hasRunModel, saveRunFolder } from "../run/model.ts";
 import { resnet34 } from "../model/resnet.ts";
 import { cacheDir, sharedDataDir, syntheticInput } from "./fixtures.ts";
+import { buildSiteBundles } from "../web/site.ts";
+
+/**
+ * Deadlines of the stages of bench/workloads/browser_infer.ts, seconds:
+ * starting Chromium, the page loading the model and compiling its kernels,
+ * then per image classified (ResNet-34 at 64 px took about 1.3 s an image
+ * on software WebGL on 2 cores: 15 times that), plus a settling allowance
+ * per batch of images handed over.
+ */
+export const BROWSER_STAGE_SECONDS = { launch: 60, ready: 180, perImage: 20, batch: 30 };
+
+/** The whole deadline of one browser_infer run over `count` images (+2 warm-up): its stages plus a margin. */
+export function browserInferDeadline(count: number): number {
+  const s = BROWSER_STAGE_SECONDS;
+  return s.launch + s.ready + 2 * s.batch + (count + 2) * s.perImage + 60;
+}
+
+/** Builds the page bundles the workload's server serves (see lib/web/site.ts). */
+export async function buildSite(log: (line: string) => void): Promise<void> {
+  log("building the page bundles (deno task build-web)");
+  await buildSiteBundles({ timeoutSeconds: 300 });
+}
 
 /** What {@linkcode browserBenchInputs} made. */
 export interface BrowserBenchInputs {

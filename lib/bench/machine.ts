@@ -91,18 +91,28 @@ export interface PythonVersions {
   torch_default_threads: number | null;
 }
 
-/** Runs bench/versions.py with the peers' Python; null when that Python is missing or fails. */
+/**
+ * Runs bench/versions.py with the peers' Python; null when that Python is
+ * missing, fails, or has not answered within `seconds` (120: importing torch
+ * the first time on a slow disk), which is said on stderr.
+ */
 export async function pythonVersions(
   python = PEER_PYTHON,
+  seconds = 120,
 ): Promise<PythonVersions | null> {
   const script = fileURLToPath(new URL("../../bench/versions.py", import.meta.url));
+  const deadline = AbortSignal.timeout(seconds * 1000);
   try {
     const out = await new Deno.Command(python, {
       args: [script],
       stdout: "piped",
       stderr: "null",
       stdin: "null",
+      signal: deadline,
     }).output();
+    if (deadline.aborted) {
+      console.error(`${script} did not answer within ${seconds} s: the peers count as missing`);
+    }
     if (!out.success) return null;
     const last = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
     return JSON.parse(last) as PythonVersions;

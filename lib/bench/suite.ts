@@ -28,8 +28,11 @@ export interface Variant {
   argv: string[];
   /** Python modules a peer imports; when one is missing the peer is "not installed". */
   requires?: readonly ("numpy" | "PIL" | "torch" | "torchvision")[];
-  /** Per-run limit. Default 1800 s. */
-  timeoutSeconds?: number;
+  /**
+   * Per-run deadline, seconds, sized to the work (lib/bench/benchmarks.ts
+   * `deadline`): a run that outlasts it is killed and its row fails saying so.
+   */
+  timeoutSeconds: number;
   /** Environment variables added for this variant's runs. */
   env?: Record<string, string>;
 }

@@ -27,7 +27,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { configureSharp, type ImageOptions } from "./image.ts";
+import { configureSharp, DEFAULT_FITS_STRETCH, type LoadOptions } from "./image.ts";
 import {
   type DecodeItem,
   type DecodeOutcome,
@@ -40,7 +40,7 @@ import { keepLastLines } from "../io/lines.ts";
 export type { DecodeItem, DecodeOutcome } from "./decode_protocol.ts";
 
 /** Options of {@linkcode DecodePool.start}. */
-export interface DecodePoolOptions extends ImageOptions {
+export interface DecodePoolOptions extends LoadOptions {
   /**
    * Decoder processes; 0 decodes in this process. Default: one per core
    * when this process may run subprocesses (`--allow-run`), else 0.
@@ -135,7 +135,7 @@ export class DecodePool {
   }
 
   private constructor(
-    private readonly o: ImageOptions,
+    private readonly o: LoadOptions,
     processes: number,
     private readonly lanes: number,
     private readonly deadlines: { answerMs: number; startMs: number },
@@ -159,7 +159,7 @@ export class DecodePool {
     const start = o.startSeconds ?? DECODER_DEADLINE_SECONDS;
     if (!(deadline > 0)) throw new Error(`deadlineSeconds must be positive, got ${deadline}`);
     if (!(start > 0)) throw new Error(`startSeconds must be positive, got ${start}`);
-    return new DecodePool({ size: o.size, crop: o.crop }, processes, lanes, {
+    return new DecodePool({ size: o.size, crop: o.crop, stretch: o.stretch }, processes, lanes, {
       answerMs: deadline * 1000,
       startMs: start * 1000,
     });
@@ -294,6 +294,7 @@ export class DecodePool {
         String(this.o.size),
         String(this.o.crop),
         String(quarantine ? 1 : this.lanes),
+        JSON.stringify(this.o.stretch ?? DEFAULT_FITS_STRETCH),
       ],
       env: { NO_COLOR: "1" },
       stdin: "piped",

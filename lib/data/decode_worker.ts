@@ -6,11 +6,13 @@
  * is complete (format in {@linkcode ./decode_protocol.ts}). It exits when
  * stdin closes and the last reply is written.
  *
- * Usage: deno run --allow-read --allow-env --allow-ffi decode_worker.ts SIZE CROP LANES
+ * Usage: deno run --allow-read --allow-env --allow-ffi decode_worker.ts SIZE CROP LANES STRETCH
+ * (STRETCH: the FITS stretch as JSON, lib/data/stretch.ts)
  *
  * @module
  */
-import { configureSharp, ImageError, type ImageOptions, loadImage } from "./image.ts";
+import { configureSharp, ImageError, loadImage, type LoadOptions } from "./image.ts";
+import { checkFitsStretch } from "./stretch.ts";
 import {
   type DecodeItem,
   type DecodeOutcome,
@@ -21,7 +23,7 @@ import {
 import { textLines } from "../io/lines.ts";
 
 /** Decodes one image, turning any failure into its outcome. */
-export async function decodeOutcome(item: DecodeItem, o: ImageOptions): Promise<DecodeOutcome> {
+export async function decodeOutcome(item: DecodeItem, o: LoadOptions): Promise<DecodeOutcome> {
   try {
     const img = await loadImage(item.path, o, item.name);
     return { ok: true, width: img.width, height: img.height, pixels: img.pixels };
@@ -58,7 +60,7 @@ export class Lanes {
 /** Decodes a batch, its images sharing `lanes` with every other batch in flight. */
 export function decodeBatch(
   items: DecodeItem[],
-  o: ImageOptions,
+  o: LoadOptions,
   lanes: Lanes,
 ): Promise<DecodeOutcome[]> {
   return Promise.all(items.map((item) => lanes.run(() => decodeOutcome(item, o))));
@@ -68,7 +70,7 @@ export function decodeBatch(
 export async function serveDecodes(
   input: ReadableStream<Uint8Array>,
   output: WritableStream<Uint8Array>,
-  o: ImageOptions & { lanes: number },
+  o: LoadOptions & { lanes: number },
 ): Promise<void> {
   const pixelBytes = o.size * o.size * 3;
   const lanes = new Lanes(o.lanes);
@@ -94,7 +96,8 @@ export async function serveDecodes(
 }
 
 if (import.meta.main) {
-  const [size, crop, lanes] = Deno.args.map(Number);
+  const [size, crop, lanes] = Deno.args.slice(0, 3).map(Number);
+  const stretch = checkFitsStretch(JSON.parse(Deno.args[3]), "decoder argument STRETCH");
   configureSharp();
-  await serveDecodes(Deno.stdin.readable, Deno.stdout.writable, { size, crop, lanes });
+  await serveDecodes(Deno.stdin.readable, Deno.stdout.writable, { size, crop, lanes, stretch });
 }

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { FitsStretch } from "./stretch.ts";
 import { join } from "node:path";
 import { readJson } from "../io/atomic.ts";
 import { NUM_VOTES } from "./schema.ts";
@@ -104,6 +105,8 @@ export interface Manifest {
     recordBytes: number;
     /** What decoded the images (lib/data/image.ts IMAGE_PIPELINE). */
     decoder: string;
+    /** How FITS inputs were stretched to 8 bits (absent in datasets made before FITS was read). */
+    fitsStretch?: FitsStretch;
   };
   /** Whether records carry the 37 vote fractions. */
   hasVotes: boolean;

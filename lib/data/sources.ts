@@ -4,7 +4,8 @@
  * - `kaggle`: `training_solutions_rev1.csv` (`GalaxyID` + 37 fractions) and
  *   `images_training_rev1/<GalaxyID>.jpg`, optionally `images_test_rev1/`
  *   (unlabeled);
- * - `labels-csv`: `labels.csv` (`id,label`) and `images/<id>.<jpg|jpeg|png>`;
+ * - `labels-csv`: `labels.csv` (`id,label`) and `images/<id>.<ext>` (any
+ *   format of lib/data/formats.ts);
  * - `class-folders`: one sub-folder per class holding its images, like Keras
  *   `image_dataset_from_directory` or torchvision `ImageFolder`; the id is the
  *   file name without extension.
@@ -17,6 +18,14 @@
  * and an image whose ids differ only in writing (`g1.jpg` and `g1`, `007`
  * and `7`) are one galaxy with one problem, not two.
  *
+ * Folders and files reached through symlinks are followed (a link back to a
+ * folder already read is reported, not read twice); broken links and names
+ * that are not valid UTF-8 are reported by name (lib/io/dir_entries.ts).
+ * Ids and class names are compared in Unicode NFC, so `éliptica` typed on
+ * Linux and the same name from a macOS file system (NFD) are one class; a
+ * merge of two spellings is warned about. A class folder is never left out
+ * without a warning saying why.
+ *
  * Kaggle GalaxyIDs written as integral floats (`100008.0`, what pandas
  * writes for an integer column once it held a missing value) are read as
  * the integer. Labels that differ only in case or spacing, and class folders
@@ -27,7 +36,8 @@
  */
 import { join, resolve } from "node:path";
 import { type CsvRow, readCsv } from "../io/csv.ts";
-import { isImageFile } from "./image.ts";
+import { readEntries, realFolder } from "../io/dir_entries.ts";
+import { IMAGE_EXTENSIONS_TEXT, imageStem, isImageFile } from "./formats.ts";
 import type { ItemProblem } from "./manifest.ts";
 import { checkTree, describeViolations, NUM_VOTES, VOTE_COLUMNS } from "./schema.ts";
 import { splitHash } from "./split.ts";
@@ -107,10 +117,10 @@ export async function detectLayout(dir: string): Promise<SourceLayout> {
   if (!info?.isDirectory) throw new Error(`input folder ${dir} does not exist`);
   if ((await exists(join(dir, KAGGLE_SOLUTIONS)))?.isFile) return "kaggle";
   if ((await exists(join(dir, "labels.csv")))?.isFile) return "labels-csv";
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isDirectory || e.name.startsWith(".")) continue;
-    for await (const f of Deno.readDir(join(dir, e.name))) {
-      if (f.isFile && isImageFile(f.name)) return "class-folders";
+  for (const e of await readEntries(dir)) {
+    if (e.kind !== "dir") continue;
+    for (const f of await readEntries(e.path)) {
+      if (f.kind === "file" && isImageFile(f.name)) return "class-folders";
     }
   }
   throw new Error(
@@ -119,9 +129,14 @@ export async function detectLayout(dir: string): Promise<SourceLayout> {
   );
 }
 
+/** An id or class name as compared: Unicode NFC (macOS file systems hand out NFD). */
+export function nfc(name: string): string {
+  return name.normalize("NFC");
+}
+
+/** A file's id: its name without the image extension, in NFC. */
 function stem(name: string): string {
-  const dot = name.lastIndexOf(".");
-  return dot > 0 ? name.slice(0, dot) : name;
+  return nfc(imageStem(name));
 }
 
 /** Whether an id can name a file: no path separators, not hidden, not empty. */
@@ -155,11 +170,11 @@ async function nestedImages(
 ): Promise<{ folder: string; count: number } | null> {
   const here = join(dir, rel);
   if (!(await exists(here))?.isDirectory) return null;
-  for await (const e of Deno.readDir(here)) {
-    if (!e.isDirectory || e.name.startsWith(".")) continue;
+  for (const e of await readEntries(here)) {
+    if (e.kind !== "dir") continue;
     let count = 0;
-    for await (const f of Deno.readDir(join(here, e.name))) {
-      if ((f.isFile || f.isSymlink) && isImageFile(f.name)) count++;
+    for (const f of await readEntries(e.path)) {
+      if (f.kind === "file" && isImageFile(f.name)) count++;
     }
     if (count > 0) return { folder: `${rel}/${e.name}`, count };
   }
@@ -198,24 +213,71 @@ function semicolonHint(header: string[]): string {
 }
 
 interface Listing {
-  /** id -> relative image paths (more than one = duplicate). */
+  /** id (NFC) -> relative image paths (more than one = duplicate). */
   byId: Map<string, string[]>;
-  ignored: number;
+  /** Files left out because their format is not read (names relative to the source). */
+  ignored: string[];
+  /** Broken links, link loops and non-UTF-8 names met, by name (with the id when it has one). */
+  problems: ItemProblem[];
+  /** Image paths whose names are not in NFC (their ids were normalised). */
+  respelled: string[];
+}
+
+const emptyListing = (): Listing => ({ byId: new Map(), ignored: [], problems: [], respelled: [] });
+
+/**
+ * The warning for files left out because their format is not read, by
+ * extension (`3 files: 2 '.txt', 1 '.bmp'`), or none.
+ */
+export function ignoredWarning(names: readonly string[]): ItemProblem[] {
+  if (names.length === 0) return [];
+  const byExt = new Map<string, number>();
+  for (const n of names) {
+    const base = n.slice(n.lastIndexOf("/") + 1);
+    const dot = base.lastIndexOf(".");
+    const ext = dot > 0 ? `'.${base.slice(dot + 1).toLowerCase()}'` : "without extension";
+    byExt.set(ext, (byExt.get(ext) ?? 0) + 1);
+  }
+  const counts = [...byExt].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([e, c]) =>
+    `${c} ${e}`
+  );
+  return [{
+    file: names[0],
+    reason: `${names.length} file(s) left out, not in a format read (${counts.join(", ")}), ` +
+      `e.g. ${names[0]}; the formats read are ${IMAGE_EXTENSIONS_TEXT}`,
+  }];
+}
+
+/** The warning that ids of image names were normalised to NFC, if any were. */
+function respelledWarning(listing: Listing, against: string): ItemProblem[] {
+  const n = listing.respelled.length;
+  if (n === 0) return [];
+  return [{
+    file: listing.respelled[0],
+    reason: `${n} image file name(s) are not in Unicode NFC (as a macOS file system writes ` +
+      `them), e.g. ${JSON.stringify(listing.respelled[0])}: their ids were normalised to NFC ` +
+      `to be compared with ${against}`,
+  }];
 }
 
 async function listImages(dir: string, rel: string, into?: Listing): Promise<Listing> {
-  const out = into ?? { byId: new Map(), ignored: 0 };
+  const out = into ?? emptyListing();
   const info = await exists(join(dir, rel));
   if (!info?.isDirectory) return out;
-  for await (const e of Deno.readDir(join(dir, rel))) {
-    if (e.name.startsWith(".")) continue;
-    if (!(e.isFile || e.isSymlink) || !isImageFile(e.name)) {
-      out.ignored++;
+  for (const e of await readEntries(join(dir, rel))) {
+    const path = rel ? `${rel}/${e.name}` : e.name;
+    if (e.problem) {
+      const id = e.kind === "bad-name" || !isImageFile(e.name) ? undefined : stem(e.name);
+      out.problems.push({ id, file: path, reason: e.problem });
+      continue;
+    }
+    if (e.kind !== "file" || !isImageFile(e.name)) {
+      out.ignored.push(path);
       continue;
     }
     const id = stem(e.name);
+    if (id !== imageStem(e.name)) out.respelled.push(path);
     const list = out.byId.get(id);
-    const path = rel ? `${rel}/${e.name}` : e.name;
     if (list) list.push(path);
     else out.byId.set(id, [path]);
   }
@@ -353,7 +415,11 @@ async function readKaggleRows(dir: string, problems: Problems): Promise<Map<stri
   }, problems);
 }
 
-async function readLabelRows(dir: string, problems: Problems): Promise<Map<string, Row>> {
+async function readLabelRows(
+  dir: string,
+  problems: Problems,
+  warnings: ItemProblem[],
+): Promise<Map<string, Row>> {
   const table = await readCsv(join(dir, "labels.csv"));
   const h = table.header.map((x) => x.toLowerCase());
   const idCol = h.indexOf("id");
@@ -364,13 +430,16 @@ async function readLabelRows(dir: string, problems: Problems): Promise<Map<strin
         `(header read: '${headerText(table.header)}')`,
     );
   }
-  return validRows("labels.csv", table.rows, table.header.length, idCol, (r) => {
-    const id = r.fields[idCol].trim();
+  const labels = new Map<string, Set<string>>();
+  const rows = validRows("labels.csv", table.rows, table.header.length, idCol, (r) => {
+    const id = nfc(r.fields[idCol].trim());
     if (!id) return { id, error: "missing value in column id" };
     const label = r.fields[labelCol].trim();
     if (!label) return { id, error: "missing value in column label" };
-    return { id, label };
+    return { id, label: noteSpelling(labels, label) };
   }, problems);
+  warnings.push(...spellingMerges("labels", labels));
+  return rows;
 }
 
 function duplicateProblem(id: string, files: string[]): ItemProblem {
@@ -396,7 +465,8 @@ function match(
       problems.add({
         id,
         file: `${csvName}:${row.line}`,
-        reason: `label row has no image (${imageDirHint}/${id}.jpg, .jpeg or .png)`,
+        reason:
+          `label row has no image (${imageDirHint}/${id} with one of ${IMAGE_EXTENSIONS_TEXT})`,
       });
     } else if (files.length > 1) {
       problems.add(duplicateProblem(id, files));
@@ -428,33 +498,97 @@ function match(
   return items;
 }
 
+/** Warnings for names written in several Unicode spellings (NFC and NFD) that were merged into one. */
+export function spellingMerges(
+  what: string,
+  spellings: Map<string, Set<string>>,
+): ItemProblem[] {
+  const out: ItemProblem[] = [];
+  for (const [name, raw] of spellings) {
+    if (raw.size < 2) continue;
+    const forms = [...raw].sort().map((r) => `${JSON.stringify(r)} (${escapeCodePoints(r)})`);
+    out.push({
+      reason: `${what} ${forms.join(" and ")} are one name in different Unicode spellings ` +
+        `(NFC and NFD, e.g. from a macOS file system): merged into one, ${JSON.stringify(name)}`,
+    });
+  }
+  return out;
+}
+
+/** The code points of a name beyond ASCII, as U+XXXX, so that two look-alike spellings differ visibly. */
+function escapeCodePoints(s: string): string {
+  return [...s].map((c) =>
+    c.charCodeAt(0) < 0x80
+      ? c
+      : `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`
+  )
+    .join("");
+}
+
+/** Adds `raw` to the spellings of its NFC form. */
+function noteSpelling(spellings: Map<string, Set<string>>, raw: string): string {
+  const name = nfc(raw);
+  spellings.set(name, (spellings.get(name) ?? new Set()).add(raw));
+  return name;
+}
+
 async function readClassFolders(dir: string, problems: Problems): Promise<{
   items: SourceItem[];
-  ignored: number;
+  ignored: string[];
   warnings: ItemProblem[];
 }> {
-  const listing: Listing = { byId: new Map(), ignored: 0 };
-  const subdirs: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (e.name.startsWith(".")) continue;
-    if (e.isDirectory) subdirs.push(e.name);
-    else if (isImageFile(e.name)) {
-      problems.add({ id: stem(e.name), file: e.name, reason: "image is not in a class folder" });
-    } else listing.ignored++;
-  }
+  const listing = emptyListing();
   const warnings: ItemProblem[] = [];
-  for (const sub of subdirs.sort()) {
+  const subdirs: { raw: string; path: string; link: boolean }[] = [];
+  for (const e of await readEntries(dir)) {
+    if (e.problem) {
+      // Not a class: say so, whatever it was meant to be.
+      warnings.push({
+        file: e.name,
+        reason: `${e.problem}; left out (not read as a class folder)`,
+      });
+    } else if (e.kind === "dir") subdirs.push({ raw: e.name, path: e.path, link: e.link });
+    else if (e.kind === "file" && isImageFile(e.name)) {
+      problems.add({ id: stem(e.name), file: e.name, reason: "image is not in a class folder" });
+    } else if (e.kind === "file") listing.ignored.push(e.name);
+  }
+  // Loop protection: a folder reached twice (a link to the dataset itself, or two links to
+  // one folder) is read once; the other name is reported.
+  const read = new Map<string, string>([[await realFolder(dir), "."]]);
+  const spellings = new Map<string, Set<string>>();
+  const labelOf = new Map<string, string>();
+  for (const sub of subdirs) {
+    const real = await realFolder(sub.path);
+    const first = read.get(real);
+    if (first !== undefined) {
+      warnings.push({
+        file: sub.raw,
+        reason: `class folder '${sub.raw}' is a symlink to ${
+          first === "." ? "the dataset folder itself (a loop)" : `'${first}', already read`
+        }: left out`,
+      });
+      continue;
+    }
+    read.set(real, sub.raw);
+    const label = noteSpelling(spellings, sub.raw);
     const before = [...listing.byId.values()].reduce((a, f) => a + f.length, 0);
-    await listImages(dir, sub, listing);
+    await listImages(dir, sub.raw, listing);
     const after = [...listing.byId.values()].reduce((a, f) => a + f.length, 0);
+    for (const files of listing.byId.values()) {
+      for (const f of files) if (!labelOf.has(f)) labelOf.set(f, label);
+    }
     if (after === before) {
       warnings.push({
-        file: sub,
-        reason: `class folder '${sub}' holds no images, so it is not a class of this dataset; ` +
+        file: sub.raw,
+        reason: `class folder '${sub.raw}' holds no images, so it is not a class of this ` +
+          `dataset (formats read: ${IMAGE_EXTENSIONS_TEXT}); ` +
           "the class set will change when it gets some",
       });
     }
   }
+  warnings.push(...spellingMerges("class folders", spellings));
+  warnings.push(...respelledWarning(listing, "one another"));
+  for (const p of listing.problems) problems.add(p);
   const items: SourceItem[] = [];
   for (const [id, files] of listing.byId) {
     if (problems.has(id)) continue;
@@ -466,7 +600,7 @@ async function readClassFolders(dir: string, problems: Problems): Promise<{
       problems.add({ id, file: files[0], reason: "id is not a file name" });
       continue;
     }
-    items.push({ id, file: files[0], label: files[0].split("/")[0] });
+    items.push({ id, file: files[0], label: labelOf.get(files[0])! });
   }
   return { items, ignored: listing.ignored, warnings };
 }
@@ -490,7 +624,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   const layout = await detectLayout(dir);
   const problems = new Problems();
   let labeled: SourceItem[];
-  let ignored = 0;
+  const ignored: string[] = [];
   // Class names come from every valid label (before --limit), so a sample or
   // a class whose images are missing does not renumber the classes.
   const labelSet = new Set<string>();
@@ -498,19 +632,22 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   if (layout === "kaggle") {
     const rows = await readKaggleRows(dir, problems);
     const images = await listRequiredImages(dir, KAGGLE_TRAIN_IMAGES);
-    ignored += images.ignored;
+    for (const p of images.problems) problems.add(p);
+    ignored.push(...images.ignored);
     labeled = match(rows, images, KAGGLE_TRAIN_IMAGES, KAGGLE_SOLUTIONS, problems);
   } else if (layout === "labels-csv") {
-    const rows = await readLabelRows(dir, problems);
+    const rows = await readLabelRows(dir, problems, warnings);
     for (const r of rows.values()) labelSet.add(r.label!);
     const images = await listRequiredImages(dir, "images");
-    ignored += images.ignored;
+    for (const p of images.problems) problems.add(p);
+    warnings.push(...respelledWarning(images, "the ids of labels.csv"));
+    ignored.push(...images.ignored);
     labeled = match(rows, images, "images", "labels.csv", problems);
   } else {
     const r = await readClassFolders(dir, problems);
     labeled = r.items;
     for (const x of labeled) labelSet.add(x.label!);
-    ignored += r.ignored;
+    ignored.push(...r.ignored);
     warnings.push(...r.warnings);
   }
   warnings.push(...caseTwins([...labelSet]));
@@ -519,7 +656,8 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   let unlabeled: SourceItem[] = [];
   if (layout === "kaggle" && (opts.unlabeled ?? true)) {
     const test = await listRequiredImages(dir, KAGGLE_TEST_IMAGES);
-    ignored += test.ignored;
+    for (const p of test.problems) unlabeledProblems.add(p);
+    ignored.push(...test.ignored);
     for (const [id, files] of test.byId) {
       if (files.length > 1) unlabeledProblems.add(duplicateProblem(id, files));
       else if (!usableId(id)) {
@@ -548,6 +686,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
   labeled.sort(byId);
   unlabeled.sort(byId);
   const all = [...anonymous, ...keptLabeledProblems, ...keptUnlabeledProblems];
+  warnings.push(...ignoredWarning(ignored));
   return {
     dir,
     layout,
@@ -557,7 +696,7 @@ export async function readSource(inputDir: string, opts: SourceOptions = {}): Pr
     hasVotes: layout === "kaggle",
     problems: all,
     itemCount: labeled.length + unlabeled.length + all.length,
-    ignoredFiles: ignored,
+    ignoredFiles: ignored.length,
     expectedImageSize: layout === "kaggle" ? KAGGLE_IMAGE_SIZE : null,
     warnings,
   };

@@ -5,9 +5,18 @@
  *
  * @module
  */
-import { basename, extname, join } from "node:path";
+import { basename, join } from "node:path";
 import { type Dataset, openDataset, type Split } from "../data/dataset.ts";
-import { configureSharp, type ImageOptions, isImageFile, loadImage } from "../data/image.ts";
+import {
+  configureSharp,
+  imageStem,
+  isImageFile,
+  loadImage,
+  type LoadOptions,
+  unsupportedFormat,
+} from "../data/image.ts";
+import { aspectWarning } from "../data/aspect.ts";
+import { readEntries } from "../io/dir_entries.ts";
 import { MANIFEST_FILE, SPLITS } from "../data/manifest.ts";
 import type { ImageBatch } from "../inference.ts";
 
@@ -35,7 +44,10 @@ export type PredictInput =
     kind: "images";
     /** Image files to predict, sorted by id. */
     items: ImageItem[];
-    /** Files refused before decoding (several files with one id), sorted by id. */
+    /**
+     * Files refused before decoding (several files with one id, a format not
+     * read, a broken link, a name that is not UTF-8), sorted by id.
+     */
     refused: PredictError[];
   }
   | { kind: "dataset"; dataset: Dataset; split: Split };
@@ -45,16 +57,19 @@ export function compareIds(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** An image's id: its file name without the extension. */
+/** An image's id: its file name without the image extension (`g1.fits.gz` -> `g1`), in Unicode NFC. */
 export function imageId(path: string): string {
   const name = basename(path);
-  return name.slice(0, name.length - extname(name).length) || name;
+  return (imageStem(name) || name).normalize("NFC");
 }
 
 /**
  * Resolves `--in`: a dataset folder (it has `manifest.json`; the split is
  * `split`, else `unlabeled` when it has images, else `test`), a folder of
- * JPEG/PNG images (not recursive; hidden files skipped), or one image file.
+ * images (not recursive; hidden files skipped; symlinks followed), or one
+ * image file. In a folder, a file whose format is not read
+ * (lib/data/formats.ts), a broken link or a name that is not UTF-8 is
+ * refused with the reason, as a single-file run of it would be.
  */
 export async function resolveInput(
   path: string,
@@ -91,13 +106,16 @@ export async function resolveInput(
   }
   if (o.split) throw new Error(`--split applies to a dataset folder; ${path} has no manifest.json`);
   const byId = new Map<string, string[]>();
-  for await (const e of Deno.readDir(path)) {
-    if (e.name.startsWith(".") || !(e.isFile || e.isSymlink) || !isImageFile(e.name)) continue;
+  const refused: PredictError[] = [];
+  for (const e of await readEntries(path)) {
+    if (e.kind === "dir") continue;
     const id = imageId(e.name);
-    byId.set(id, [...(byId.get(id) ?? []), join(path, e.name)]);
+    if (e.problem) refused.push({ id, file: join(path, e.name), reason: e.problem });
+    else if (!isImageFile(e.name)) {
+      refused.push({ id, file: join(path, e.name), reason: unsupportedFormat(e.name) });
+    } else byId.set(id, [...(byId.get(id) ?? []), join(path, e.name)]);
   }
   const items: ImageItem[] = [];
-  const refused: PredictError[] = [];
   for (const [id, paths] of byId) {
     if (paths.length === 1) {
       items.push({ id, path: paths[0] });
@@ -109,17 +127,19 @@ export async function resolveInput(
     }
   }
   if (items.length === 0 && refused.length === 0) {
-    throw new Error(`--in ${path} holds no .jpg, .jpeg or .png images`);
+    throw new Error(`--in ${path} holds no files`);
   }
   items.sort((a, b) => compareIds(a.id, b.id));
   refused.sort((a, b) => compareIds(a.id, b.id) || compareIds(a.file, b.file));
   return { kind: "images", items, refused };
 }
 
-/** A batch of images to predict (null when every image of the stretch failed) and the failures. */
+/** A batch of images to predict (null when every image of the stretch failed), the failures and warnings. */
 export interface Chunk {
   batch: ImageBatch | null;
   errors: PredictError[];
+  /** Images predicted with a warning (far from square; lib/data/aspect.ts). */
+  warnings: PredictError[];
 }
 
 /** Maps `items` through `fn` with at most `limit` calls in flight, yielding results in input order. */
@@ -152,22 +172,25 @@ export async function* mapInOrder<T, R>(
 }
 
 /**
- * Decodes image files with {@linkcode loadImage} (the crop and resize the
- * model was trained with), `concurrency` at a time, into batches of
- * `batchSize` readable images; unreadable ones come out as errors.
+ * Decodes image files with {@linkcode loadImage} (the crop, resize and FITS
+ * stretch the model was trained with), `concurrency` at a time, into
+ * batches of `batchSize` readable images; unreadable ones come out as
+ * errors, far-from-square ones as warnings.
  */
 export async function* imageChunks(
   items: readonly ImageItem[],
-  o: ImageOptions & { batchSize: number; concurrency: number },
+  o: LoadOptions & { batchSize: number; concurrency: number },
 ): AsyncGenerator<Chunk> {
   configureSharp();
   const bytes = o.size * o.size * 3;
   let pixels = new Uint8Array(o.batchSize * bytes);
   let ids: string[] = [];
   let errors: PredictError[] = [];
+  let warnings: PredictError[] = [];
   const decoded = mapInOrder(items, o.concurrency, async (item) => {
     try {
-      return { item, pixels: (await loadImage(item.path, o)).pixels, reason: null };
+      const img = await loadImage(item.path, o);
+      return { item, pixels: img.pixels, reason: aspectWarning(img.width, img.height) };
     } catch (e) {
       const msg = (e as Error).message;
       // ImageError prefixes the file name; the errors file has its own column for it.
@@ -180,20 +203,22 @@ export async function* imageChunks(
       errors.push({ id: d.item.id, file: d.item.path, reason: d.reason! });
       continue;
     }
+    if (d.reason) warnings.push({ id: d.item.id, file: d.item.path, reason: d.reason });
     pixels.set(d.pixels, ids.length * bytes);
     ids.push(d.item.id);
     if (ids.length === o.batchSize) {
-      yield { batch: { n: ids.length, ids, pixels }, errors };
+      yield { batch: { n: ids.length, ids, pixels }, errors, warnings };
       pixels = new Uint8Array(o.batchSize * bytes);
       ids = [];
       errors = [];
+      warnings = [];
     }
   }
   if (ids.length > 0 || errors.length > 0) {
     const batch = ids.length > 0
       ? { n: ids.length, ids, pixels: pixels.subarray(0, ids.length * bytes) }
       : null;
-    yield { batch, errors };
+    yield { batch, errors, warnings };
   }
 }
 
@@ -217,7 +242,7 @@ export async function* datasetChunks(
       pixels.set(b.pixels.subarray(i * bytes, (i + 1) * bytes), ids.length * bytes);
       ids.push(b.ids[i]);
       if (ids.length === o.batchSize) {
-        yield { batch: { n: ids.length, ids, pixels }, errors: [] };
+        yield { batch: { n: ids.length, ids, pixels }, errors: [], warnings: [] };
         pixels = new Uint8Array(o.batchSize * bytes);
         ids = [];
       }
@@ -227,6 +252,7 @@ export async function* datasetChunks(
     yield {
       batch: { n: ids.length, ids, pixels: pixels.subarray(0, ids.length * bytes) },
       errors: [],
+      warnings: [],
     };
   }
 }

@@ -90,6 +90,8 @@ export interface PredictSummary {
   failed: number;
   /** Rows kept from an earlier, interrupted run. */
   resumedRows: number;
+  /** Images of this session predicted with a warning (far from square), each also logged. */
+  warnings: PredictError[];
   /** Wall-clock seconds of this session. */
   seconds: number;
 }
@@ -252,6 +254,7 @@ export async function predict(o: PredictOptions): Promise<PredictSummary> {
     chunks = imageChunks(items, {
       size: run.dataset.size,
       crop: run.dataset.crop,
+      stretch: run.dataset.fitsStretch,
       batchSize,
       concurrency,
     });
@@ -264,6 +267,7 @@ export async function predict(o: PredictOptions): Promise<PredictSummary> {
   }
 
   let predicted = point?.rows ?? 0;
+  const warnings: PredictError[] = [];
   let failed = earlierErrors.length;
   let sessionDone = 0;
   const report = () =>
@@ -283,6 +287,10 @@ export async function predict(o: PredictOptions): Promise<PredictSummary> {
         await writeAll(errs, chunk.errors.map((e) => errorLine(e) + "\n").join(""));
         failed += chunk.errors.length;
         sessionDone += chunk.errors.length;
+      }
+      for (const w of chunk.warnings) {
+        warnings.push(w);
+        log(`warning: ${w.file}: ${w.reason}`);
       }
       if (chunk.batch) {
         const outputs = await predictBatch(run.model, chunk.batch, {
@@ -324,6 +332,7 @@ export async function predict(o: PredictOptions): Promise<PredictSummary> {
     predicted,
     failed: errorLines.length,
     resumedRows: point?.rows ?? 0,
+    warnings,
     seconds: (performance.now() - started) / 1000,
   };
 }

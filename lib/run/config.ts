@@ -21,6 +21,7 @@ import type { ResNetOptions } from "../model/resnet.ts";
 import type { ResolvedDatasetSettings } from "../train/dataset_settings.ts";
 import type { ResolvedTrainOptions } from "../train/trainer.ts";
 import { runPaths } from "./layout.ts";
+import { checkFitsStretch, DEFAULT_FITS_STRETCH, type FitsStretch } from "../data/stretch.ts";
 
 /** `format` of the config.json this module writes. */
 export const RUN_CONFIG_FORMAT = 2;
@@ -39,10 +40,17 @@ export interface RunDataset {
   size: number;
   /** Centre crop, fraction of the shorter side. */
   crop: number;
+  /**
+   * How FITS inputs become 8-bit RGB, as the training dataset was packed
+   * (`dataset.fitsStretch`; the default for runs made before FITS was read).
+   */
+  fitsStretch: FitsStretch;
 }
 
 /** The dataset a run was trained on: where, which (its manifest's SHA-256), and how it reads. */
-export interface RunDatasetRef extends RunDataset {
+export interface RunDatasetRef extends Omit<RunDataset, "fitsStretch"> {
+  /** As in {@linkcode RunDataset}; absent in runs made before FITS was read (the default then). */
+  fitsStretch?: FitsStretch;
   /** The preprocessed dataset folder, as given to `train` (relative to the working folder then). */
   dir?: string;
   /** SHA-256 of its `manifest.json`: a resumed run must see the same dataset. */
@@ -103,7 +111,10 @@ function field<T>(d: Record<string, unknown>, key: string, ok: (v: unknown) => b
 }
 
 /** Checks the `dataset` block of a config (`where` names the file in errors). */
-export function parseRunDataset(config: Record<string, unknown>, where: string): RunDatasetRef {
+export function parseRunDataset(
+  config: Record<string, unknown>,
+  where: string,
+): RunDatasetRef & RunDataset {
   const d = config.dataset as Record<string, unknown> | undefined;
   if (!d || typeof d !== "object") throw new Error(`${where}: no "dataset" block`);
   try {
@@ -129,6 +140,9 @@ export function parseRunDataset(config: Record<string, unknown>, where: string):
     if (kind === "votes" && classes.length !== NUM_VOTES) {
       throw new Error(`a votes run needs ${NUM_VOTES} classes, config lists ${classes.length}`);
     }
+    const fitsStretch = d.fitsStretch === undefined
+      ? DEFAULT_FITS_STRETCH
+      : checkFitsStretch(d.fitsStretch, "dataset.fitsStretch");
     return {
       scheme,
       kind,
@@ -136,6 +150,7 @@ export function parseRunDataset(config: Record<string, unknown>, where: string):
       flipPairs,
       size,
       crop,
+      fitsStretch,
       ...(typeof d.dir === "string" ? { dir: d.dir } : {}),
       ...(typeof d.manifestSha256 === "string" ? { manifestSha256: d.manifestSha256 } : {}),
     };

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { DEFAULT_FITS_STRETCH } from "../data/stretch.ts";
 import * as tf from "@tensorflow/tfjs";
 import { readRunConfig, type RunConfig, type RunDataset } from "./config.ts";
 import { readRunModel } from "./model.ts";
@@ -82,10 +83,18 @@ export async function openRun(dir: string, o: OpenRunOptions = {}): Promise<Run>
         "(a run trained or retrained now is)",
     );
   }
-  const { scheme, kind, classes, flipPairs, size, crop } = dataset;
+  const { scheme, kind, classes, flipPairs, size, crop, fitsStretch } = dataset;
   return {
     dir,
-    dataset: { scheme, kind, classes, flipPairs, size, crop },
+    dataset: {
+      scheme,
+      kind,
+      classes,
+      flipPairs,
+      size,
+      crop,
+      fitsStretch: fitsStretch ?? DEFAULT_FITS_STRETCH,
+    },
     model,
     modelDigest: folder.modelDigest,
     weightFiles: folder.weightFiles,

@@ -1,6 +1,8 @@
 /**
- * `POST /api/predict`: one image's bytes in, the model's outputs out, as
- * JSON. The image goes through {@linkcode loadImage} and
+ * `POST /api/predict`: one image in, the model's outputs out, as JSON. The
+ * image is the body itself (`curl --data-binary @g.jpg`), or, for a
+ * `multipart/form-data` body (`curl -F file=@g.jpg`, an HTML form), its
+ * first file part; the size limit is that of the whole body either way. The image goes through {@linkcode loadImage} and
  * {@linkcode predictBatch} exactly as in `deno task predict`, so the numbers
  * are the ones its CSV holds (there rounded to 6 decimals).
  *
@@ -8,12 +10,15 @@
  * is read, and one not received within `bodySeconds` (a stalled client) is a
  * 408; at most `maxConcurrent` images decode and predict at once and at
  * most `maxQueued` more wait (else 503, with `Retry-After`). An empty body
- * is a 400, bytes that are not a JPEG or PNG a 415, an image that cannot be
- * decoded a 422; each answer's JSON says why in `error`.
+ * is a 400, bytes that are not an image of a format read (lib/data/formats.ts)
+ * a 415, an image that cannot be decoded (or whose aspect ratio is above
+ * the limit) a 422; each answer's JSON says why in `error`. FITS files are
+ * stretched as the run's training data was (config.json `fitsStretch`).
  *
  * @module
  */
-import { ImageError, loadImage } from "../data/image.ts";
+import { IMAGE_EXTENSIONS_TEXT, ImageError, loadImage } from "../data/image.ts";
+import { formatOfBytes, type ImageFormat } from "../data/formats.ts";
 import { Q1_CLASSES } from "../data/label_schemes.ts";
 import { voteIndex } from "../data/schema.ts";
 import { predictBatch } from "../inference.ts";
@@ -125,14 +130,37 @@ export async function readBody(
   return out;
 }
 
-/** `jpeg`, `png` or null, from the file's first bytes. */
-export function imageType(b: Uint8Array): "jpeg" | "png" | null {
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
-  if (
-    b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 &&
-    b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a
-  ) return "png";
-  return null;
+/** The image format of a body from its first bytes (lib/data/formats.ts), or null. */
+export function imageType(b: Uint8Array): ImageFormat | null {
+  return formatOfBytes(b);
+}
+
+/**
+ * The first file part of a `multipart/form-data` body (already read within
+ * the size limit): its bytes and file name. A 400 {@linkcode ApiError} when
+ * the body does not parse or has no file part.
+ */
+export async function firstFilePart(
+  body: Uint8Array,
+  contentType: string,
+): Promise<{ bytes: Uint8Array; name: string }> {
+  let form: FormData;
+  try {
+    const headers = { "content-type": contentType };
+    form = await new Response(body as Uint8Array<ArrayBuffer>, { headers }).formData();
+  } catch (e) {
+    throw new ApiError(400, `malformed multipart/form-data body: ${(e as Error).message}`);
+  }
+  for (const [, value] of form) {
+    if (typeof value !== "string") {
+      return { bytes: new Uint8Array(await value.arrayBuffer()), name: value.name || "image" };
+    }
+  }
+  throw new ApiError(
+    400,
+    "the multipart/form-data body has no file part: send the image as a file field " +
+      "(curl -F file=@galaxy.jpg)",
+  );
 }
 
 /** A counting semaphore with a bounded queue. */
@@ -168,11 +196,14 @@ export class PredictApi {
     this.#slots = new Slots(this.limits.maxConcurrent, this.limits.maxQueued);
   }
 
-  /** The outputs of one image's bytes (errors as {@linkcode ApiError}). */
-  async predict(bytes: Uint8Array, tta: boolean): Promise<PredictAnswer> {
+  /** The outputs of one image's bytes (errors as {@linkcode ApiError}); `name` is for messages. */
+  async predict(bytes: Uint8Array, tta: boolean, name = "image"): Promise<PredictAnswer> {
     if (bytes.length === 0) throw new ApiError(400, "empty body: send the image file's bytes");
     if (imageType(bytes) === null) {
-      throw new ApiError(415, "the body is not a JPEG or PNG image");
+      throw new ApiError(
+        415,
+        `the body is not an image of a format read (${IMAGE_EXTENSIONS_TEXT})`,
+      );
     }
     const release = await this.#slots.acquire();
     if (!release) {
@@ -184,7 +215,7 @@ export class PredictApi {
       const d = this.run.dataset;
       let img;
       try {
-        img = await loadImage(bytes, { size: d.size, crop: d.crop }, "image");
+        img = await loadImage(bytes, { size: d.size, crop: d.crop, stretch: d.fitsStretch }, name);
       } catch (e) {
         if (e instanceof ImageError) {
           throw new ApiError(422, `cannot decode the image: ${e.reason}`);
@@ -230,8 +261,13 @@ export class PredictApi {
         throw new ApiError(405, "use POST with the image file as the body", { allow: "POST" });
       }
       const tta = ["1", "true", "yes"].includes(new URL(req.url).searchParams.get("tta") ?? "");
-      const bytes = await readBody(req, this.limits.maxBytes, this.limits.bodySeconds);
-      return json(await this.predict(bytes, tta));
+      const body = await readBody(req, this.limits.maxBytes, this.limits.bodySeconds);
+      const type = req.headers.get("content-type") ?? "";
+      if (/^multipart\/form-data\b/i.test(type)) {
+        const file = await firstFilePart(body, type);
+        return json(await this.predict(file.bytes, tta, file.name));
+      }
+      return json(await this.predict(body, tta));
     } catch (e) {
       if (e instanceof ApiError) return json({ error: e.message }, e.status, e.headers);
       return json({ error: `internal error: ${(e as Error).message}` }, 500);

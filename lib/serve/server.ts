@@ -13,13 +13,17 @@
  * The classify page's files sit at the same relative paths in the static
  * site of `deno task export-web` (lib/web/site.ts), so one page serves both.
  *
+ * Connections: a client must send complete request headers within
+ * `headerSeconds` (10) or gets a 408 and is closed (lib/serve/header_gate.ts
+ * in front of `Deno.serve`, which listens on a private loopback port).
+ *
  * @module
  */
 import { extname, join } from "node:path";
 import { resolveInput } from "../predict/inputs.ts";
 import type { Run } from "../run/open.ts";
 import { MODEL_JSON, runPaths } from "../run/layout.ts";
-import { pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
+import { assertSiteBuilt, pageConfig, SITE_ASSETS, siteFile, webRoot } from "../web/site.ts";
 import { ApiError, json, PredictApi, type PredictApiLimits } from "./predict_api.ts";
 import {
   PREDICTION_SORTS,
@@ -28,6 +32,7 @@ import {
   PredictionTable,
 } from "./predictions_table.ts";
 import { type RunSummary, runSummary } from "./run_summary.ts";
+import { HEADER_SECONDS, startHeaderGate } from "./header_gate.ts";
 
 /** Settings of {@linkcode startServer}. */
 export interface ServeOptions {
@@ -43,6 +48,8 @@ export interface ServeOptions {
   images?: string;
   /** Limits of `POST /api/predict`. */
   limits?: Partial<PredictApiLimits>;
+  /** Seconds a connection may take to send its request headers (10). */
+  headerSeconds?: number;
   /** Called with each request's method, path, status and milliseconds. */
   log?: (line: string) => void;
 }
@@ -109,8 +116,13 @@ export function parseFilter(q: URLSearchParams): PredictionFilter {
   };
 }
 
-/** Starts the server; resolves once it listens. */
+/**
+ * Starts the server; resolves once it listens. Throws, saying how to build
+ * them, when the page bundles are missing (the page would stay at
+ * "Loading…").
+ */
 export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
+  await assertSiteBuilt();
   const api = new PredictApi(o.run, o.limits);
   const table = o.predictions ? await PredictionTable.open(o.predictions) : null;
   let thumbs: Map<string, string> | null = null;
@@ -229,21 +241,44 @@ export async function startServer(o: ServeOptions): Promise<GalaxyServer> {
 
   const ac = new AbortController();
   let listening!: (addr: Deno.NetAddr) => void;
-  const ready = new Promise<Deno.NetAddr>((r) => (listening = r));
-  const server = Deno.serve({
+  let cannotListen!: (e: unknown) => void;
+  const ready = new Promise<Deno.NetAddr>((resolve, reject) => {
+    listening = resolve;
+    cannotListen = reject;
+  });
+  ready.catch(() => {}); // a failure is thrown below; connections waiting on it end
+  // The public address is the gate's, listening first (a port in use fails before anything else
+  // starts); the server itself listens on a private loopback port behind it.
+  const gate = startHeaderGate({
     hostname: o.host ?? "127.0.0.1",
     port: o.port ?? 8080,
+    backend: ready,
+    headerSeconds: o.headerSeconds ?? HEADER_SECONDS,
     signal: ac.signal,
-    onListen: (addr) => listening(addr as Deno.NetAddr),
-  }, handler);
-  const addr = await ready;
+  });
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      signal: ac.signal,
+      onListen: (addr) => listening(addr as Deno.NetAddr),
+    }, handler);
+  } catch (e) {
+    cannotListen(e);
+    ac.abort(); // the gate stops listening too
+    throw e;
+  }
+  await ready;
+  const addr = gate.addr;
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+  const finished = Promise.all([server.finished, gate.finished]).then(() => {});
   return {
     url: `http://${host}:${addr.port}`,
-    finished: server.finished,
+    finished,
     close: async () => {
       ac.abort();
-      await server.finished;
+      await finished;
     },
   };
 }

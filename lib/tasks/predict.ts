@@ -24,8 +24,9 @@ export const PREDICT_TASK = {
     ),
     in: text(
       "INPUT",
-      "folder of JPEG/PNG images (any size: cropped and resized as the run's training data), " +
-        "one image file, or a preprocessed dataset folder",
+      "folder of images (JPEG, PNG, WebP, TIFF, FITS; any size: cropped and resized as the " +
+        "run's training data, FITS stretched as its dataset was; see docs/inputs.md), one image " +
+        "file, or a preprocessed dataset folder",
     ),
     split: text("NAME", "split of a dataset folder", {
       shown: "unlabeled if it has images, else test",

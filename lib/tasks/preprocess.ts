@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DEFAULT_FITS_STRETCH, parseFitsStretch } from "../data/stretch.ts";
 import { SCHEME_NAMES } from "../data/label_schemes.ts";
 import { splitSeedFlag } from "../data/split.ts";
 import { bool, custom, int, num, text } from "../flags.ts";
@@ -32,6 +33,15 @@ export const PREPROCESS_TASK = {
     }),
     size: num("N", "output side in pixels", shown(d.size)),
     crop: num("F", "centre crop, a fraction of the shorter side", shown(d.crop)),
+    "fits-stretch": custom(
+      "Q,LOW,HIGH",
+      "asinh stretch of FITS inputs (Lupton et al. 2004): softening Q, black and white " +
+        "percentiles; see docs/inputs.md",
+      (_flag, value) => parseFitsStretch(value),
+      {
+        shown: `${DEFAULT_FITS_STRETCH.q},${DEFAULT_FITS_STRETCH.low},${DEFAULT_FITS_STRETCH.high}`,
+      },
+    ),
     val: num("F", "validation fraction", shown(d.val)),
     test: num("F", "test fraction", shown(d.test)),
     "split-seed": custom(

@@ -41,7 +41,8 @@ export const SERVE_TASK = {
     "no-verify": NO_VERIFY_FLAG,
   },
   epilogue: "pages: /  classify in the browser · /run.html  the run · /predictions.html  browse " +
-    "--predictions\nAPI:   curl --data-binary @galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]",
+    "--predictions\nAPI:   curl -F file=@galaxy.jpg http://127.0.0.1:8080/api/predict[?tta=1]\n" +
+    "       (or the bytes as the body: curl --data-binary @galaxy.fits ...)",
 };
 
 /** `deno task export-web`. */

@@ -467,6 +467,8 @@ async function planRun(o0: TrainOptions, ds: Dataset, collective: Collective) {
       flipPairs,
       size: side,
       crop: m.image.crop,
+      // The stretch FITS inputs were packed with, so predict applies the same one.
+      ...(m.image.fitsStretch ? { fitsStretch: m.image.fitsStretch } : {}),
     },
     model: {
       inputSize: side,

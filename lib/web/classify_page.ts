@@ -1,7 +1,7 @@
 /**
  * The classify page (web/index.html), bundled for the browser by
  * `deno task build-web`: dropped or chosen JPEG/PNG files are decoded by
- * the browser, cropped and resized as the run's config.json says
+ * the browser (upright by their EXIF orientation, as predict reads them), cropped and resized as the run's config.json says
  * (lib/web/resample.ts) and classified by the run's model with TF.js
  * (WebGL, else WebAssembly, else plain JavaScript), through the toolkit's
  * own {@linkcode predictBatch}, test-time augmentation included. Nothing
@@ -82,9 +82,14 @@ function webglLabel(): string {
     : "WebGL (GPU)";
 }
 
-/** Decodes a file with the browser's own decoder, as RGBA without colour management. */
+/**
+ * Decodes a file with the browser's own decoder, as RGBA without colour
+ * management, upright by its EXIF orientation (as lib/data/image.ts does
+ * for predict and the API).
+ */
 async function decode(file: Blob): Promise<ImageData> {
   const bitmap = await createImageBitmap(file, {
+    imageOrientation: "from-image",
     colorSpaceConversion: "none",
     premultiplyAlpha: "none",
   });

@@ -89,6 +89,28 @@ export async function assertSiteBuilt(): Promise<void> {
   }
 }
 
+/**
+ * Builds the page bundles (`deno task build-web`, the bundler command of
+ * deno.json) within `timeoutSeconds` (300); throws with the bundler's last
+ * lines when it fails or outlasts the deadline.
+ */
+export async function buildSiteBundles(o: { timeoutSeconds?: number } = {}): Promise<void> {
+  const seconds = o.timeoutSeconds ?? 300;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "build-web"],
+    cwd: fileURLToPath(new URL("../../", import.meta.url)),
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(seconds * 1000),
+  }).output().catch((e) => {
+    throw new Error(`deno task build-web did not finish within ${seconds} s: ${e.message}`);
+  });
+  if (!out.success) {
+    const tail = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-5).join("\n");
+    throw new Error(`deno task build-web failed (exit ${out.code}):\n${tail}`);
+  }
+}
+
 /** The weight files a run's model names (as verified when the run was opened). */
 export function modelWeightFiles(run: Run): string[] {
   return run.weightFiles;

@@ -105,16 +105,10 @@ function plainDescs(dnnl: OneDnn, g: ConvGeometry) {
  */
 export type FilterLayout = "blocked" | "plain";
 
-/** What the layout rule sees of a direction's candidates. */
+/** What the layout rule sees of a direction's blocked candidate. */
 export interface BlockedCandidate {
   /** Bytes of the blocked filter over bytes of the plain one (above 1 when blocks pad channels). */
   padding: number;
-  /**
-   * Whether oneDNN runs a direct convolution (not gemm, not a reference
-   * one) on plain `hwio` itself, as oneDNN 3.x's brgconv does for the
-   * forward pass on AVX-512. Default false.
-   */
-  plainDirect?: boolean;
 }
 
 /**
@@ -132,21 +126,15 @@ export interface BlockedCandidate {
 export const PLAIN_FILTER_PADDING = 2;
 
 /**
- * The filter layout to run on: plain `hwio` where a direct convolution
- * reads it in place (no reorder at all: with oneDNN 3.1's brgconv forward
- * on AVX-512 a ResNet-34 training step at 64 px ran 12-30 % faster than
- * on the blocked filter it reorders into, and no slower in inference), or
- * where the blocked filter is padded {@linkcode PLAIN_FILTER_PADDING} times
- * or more; else blocked. It depends on the geometry and the library alone
- * (not on timings), so a run, and a resumed run, always computes with the
- * same kernels.
+ * The filter layout to run on, from what the blocked candidate wastes:
+ * plain `hwio` where the blocked filter is padded
+ * {@linkcode PLAIN_FILTER_PADDING} times or more, else blocked. It depends on
+ * the geometry alone (not on timings), so a run, and a resumed run, always
+ * computes with the same kernels.
  */
 export function preferredLayout(blocked: BlockedCandidate): FilterLayout {
-  return blocked.plainDirect || blocked.padding >= PLAIN_FILTER_PADDING ? "plain" : "blocked";
+  return blocked.padding >= PLAIN_FILTER_PADDING ? "plain" : "blocked";
 }
-
-/** oneDNN's gemm-based convolutions (`x64:gemm:jit`, `gemm:jit`): on plain layouts only. */
-const GEMM = /(^|:)gemm(:|$)/;
 
 /** oneDNN's reference implementations (`ref:any`, `gemm:ref`): correct, but orders of magnitude slower. */
 const REFERENCE = /(^|:)ref(:|$)/;
@@ -158,19 +146,11 @@ const REFERENCE = /(^|:)ref(:|$)/;
  * layout to take instead of oneDNN's own pick where an optimised
  * implementation runs on it. Plain `hwio` is only taken where oneDNN runs it
  * on an optimised implementation: where it would fall to a reference one
- * the blocked candidate stays; a plain layout oneDNN runs a direct (not
- * gemm) convolution on is taken (see {@linkcode preferredLayout}). Where oneDNN's own pick for "any layout" is
+ * the blocked candidate stays. Where oneDNN's own pick for "any layout" is
  * plain `hwio` (its gemm implementation, e.g. the stem's backward-data on
  * AVX2, or every backward pass on SSE4.1) there is no blocked candidate:
  * `blockedPadding` is then null and the layout plain, whatever was asked.
  */
-/** A direction's primitive descriptor and what the layout rule saw. */
-interface Made {
-  pd: PrimitiveDesc;
-  blockedPadding: number | null;
-  plainDirect: boolean;
-}
-
 function withFilterLayout(
   dnnl: OneDnn,
   g: ConvGeometry,
@@ -178,22 +158,16 @@ function withFilterLayout(
   make: (weights: MdRef) => PrimitiveDesc,
   layout?: FilterLayout,
   blockedLayout?: MdRef,
-): Made {
+): { pd: PrimitiveDesc; blockedPadding: number | null } {
   const d = plainDescs(dnnl, g);
   const blocked = (blockedLayout && tryMake(make, blockedLayout)) || make(d.weightsAny);
   const chosen = blocked.md(query)!;
-  if (sameLayout(dnnl, chosen, d.weights)) {
-    return { pd: blocked, blockedPadding: null, plainDirect: false };
-  }
+  if (sameLayout(dnnl, chosen, d.weights)) return { pd: blocked, blockedPadding: null };
   const padding = byteSize(dnnl, chosen) / byteSize(dnnl, d.weights);
-  if (layout === "blocked") return { pd: blocked, blockedPadding: padding, plainDirect: false };
+  const result = (pd: PrimitiveDesc) => ({ pd, blockedPadding: padding });
+  if ((layout ?? preferredLayout({ padding })) === "blocked") return result(blocked);
   const plain = tryMake(make, d.weights);
-  const plainDirect = plain !== null && !GEMM.test(plain.implementation);
-  const result = (pd: PrimitiveDesc) => ({ pd, blockedPadding: padding, plainDirect });
-  if (plain === null || (layout ?? preferredLayout({ padding, plainDirect })) === "blocked") {
-    plain?.destroy();
-    return result(blocked);
-  }
+  if (plain === null) return result(blocked);
   blocked.destroy();
   return result(plain);
 }
@@ -252,16 +226,16 @@ export interface ConvPrimitive {
    * blocked layout for this direction on this CPU.
    */
   readonly blockedPadding: number | null;
-  /** Whether oneDNN runs a direct (not gemm) convolution on plain `hwio` for this direction. */
-  readonly plainDirect: boolean;
 }
 
-function describe(made: Made, relayout: Relayout): ConvPrimitive {
+function describe(
+  made: { pd: PrimitiveDesc; blockedPadding: number | null },
+  relayout: Relayout,
+): ConvPrimitive {
   return {
     implementation: made.pd.implementation,
     filterLayout: relayout.scratch === null ? "plain" : "blocked",
     blockedPadding: made.blockedPadding,
-    plainDirect: made.plainDirect,
   };
 }
 
@@ -298,7 +272,6 @@ export class ConvForward implements ConvPrimitive {
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
   readonly blockedPadding: number | null;
-  readonly plainDirect: boolean;
 
   /**
    * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
@@ -343,7 +316,6 @@ export class ConvForward implements ConvPrimitive {
         implementation: this.implementation,
         filterLayout: this.filterLayout,
         blockedPadding: this.blockedPadding,
-        plainDirect: this.plainDirect,
       } = describe(made, this.weights));
     } finally {
       pd.destroy();
@@ -388,7 +360,6 @@ export class ConvBackwardData implements ConvPrimitive {
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
   readonly blockedPadding: number | null;
-  readonly plainDirect: boolean;
 
   /**
    * `layout`: force a filter layout (tests); default {@linkcode preferredLayout}.
@@ -404,7 +375,7 @@ export class ConvBackwardData implements ConvPrimitive {
     const d = plainDescs(dnnl, g);
     const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
-    let made: Made;
+    let made: { pd: PrimitiveDesc; blockedPadding: number | null };
     try {
       made = withFilterLayout(
         dnnl,
@@ -429,7 +400,6 @@ export class ConvBackwardData implements ConvPrimitive {
         implementation: this.implementation,
         filterLayout: this.filterLayout,
         blockedPadding: this.blockedPadding,
-        plainDirect: this.plainDirect,
       } = describe(made, this.weights));
     } finally {
       pd?.destroy();
@@ -496,14 +466,13 @@ export class ConvBackwardWeights implements ConvPrimitive {
   readonly implementation: string;
   readonly filterLayout: FilterLayout;
   readonly blockedPadding: number | null;
-  readonly plainDirect: boolean;
 
   /** `layout`: force a filter layout (tests); default {@linkcode preferredLayout}. */
   constructor(dnnl: OneDnn, g: ConvGeometry, layout?: FilterLayout) {
     const d = plainDescs(dnnl, g);
     const hint = hintDesc(dnnl, g);
     let pd: PrimitiveDesc | null = null;
-    let made: Made;
+    let made: { pd: PrimitiveDesc; blockedPadding: number | null };
     try {
       made = withFilterLayout(
         dnnl,
@@ -528,7 +497,6 @@ export class ConvBackwardWeights implements ConvPrimitive {
         implementation: this.implementation,
         filterLayout: this.filterLayout,
         blockedPadding: this.blockedPadding,
-        plainDirect: this.plainDirect,
       } = describe(made, this.weights));
     } finally {
       pd?.destroy();

@@ -44,6 +44,9 @@ import { openRun, type Run } from "./predict/run.ts";
 import { confusionSpec, renderChart, trainingCurves, writePicture } from "./report/charts.ts";
 import { clip, galaxyGrid, gridCaptionChars } from "./report/galaxy_grid.ts";
 import { evaluationMarkdown } from "./report/markdown.ts";
+// Issue 23: error bars (bootstrap intervals, paired comparison) live in their own module.
+import { headlineIntervals, type HeadlineMetric, type ScoredImages } from "./evaluate/compare.ts";
+import type { Interval } from "./metrics/bootstrap.ts";
 
 /** Settings of {@linkcode evaluate}. */
 export interface EvaluateOptions {
@@ -65,6 +68,8 @@ export interface EvaluateOptions {
   backend?: string;
   /** Called with the images of the split read so far, at the start and after each batch. */
   onProgress?: (done: number, total: number) => void;
+  /** Called once with what was scored, image by image (for `--compare`). */
+  onScored?: (scored: ScoredImages) => void;
 }
 
 /** One galaxy of the most-confidently-wrong list. */
@@ -112,6 +117,8 @@ export interface EvaluationReport {
   classes: string[];
   /** Classification metrics on the scored images. */
   classification: ClassificationMetrics;
+  /** 95 % bootstrap interval of each headline metric (lib/evaluate/compare.ts). */
+  intervals: Partial<Record<HeadlineMetric, Interval>>;
   /** votes runs: the competition's RMSE over the 37 fractions, and per question. */
   votes: {
     rmse: number;
@@ -279,6 +286,8 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
   const side = r.size;
   const recordBytes = side * side * 3;
   const worst = new WorstK(o.worst ?? 16);
+  const scoredIds: string[] = [];
+  const predicted = new Int32Array(total);
   const q1 = voteIndex("Class1.1");
   let n = 0, seen = 0, leftOut = 0;
   o.onProgress?.(0, total);
@@ -304,6 +313,8 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
       labels[n] = label;
       if (v && truthVotes) truthVotes.set(v, n * NUM_VOTES);
       const pred = argmaxAt(p, 0, c);
+      scoredIds.push(b.ids[i]);
+      predicted[n] = pred;
       if (pred !== label) {
         worst.offer(p[pred], () => ({
           id: b.ids[i],
@@ -348,6 +359,18 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
       }),
     };
   }
+  const scored: ScoredImages = {
+    kind: r.kind,
+    classes,
+    ids: scoredIds,
+    predicted: predicted.subarray(0, n),
+    labels: labels.subarray(0, n),
+    votes: outputs && truthVotes
+      ? { pred: outputs.subarray(0, n * NUM_VOTES), truth: truthVotes.subarray(0, n * NUM_VOTES) }
+      : null,
+  };
+  const intervals = headlineIntervals(scored);
+  o.onScored?.(scored);
   let q1FractionRmse: EvaluationReport["q1FractionRmse"] = null;
   if (groups && truthVotes) {
     const pairs = q1FractionPairs(
@@ -433,6 +456,7 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
     },
     classes,
     classification,
+    intervals,
     votes,
     q1FractionRmse,
     mostConfidentlyWrong: worst.items.map(({ pixels: _, ...w }) => w),

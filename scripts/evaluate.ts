@@ -20,6 +20,13 @@ import {
 import { SPLITS } from "../lib/data/manifest.ts";
 import { evaluate } from "../lib/evaluate.ts";
 import { resolveRunDir } from "../lib/io/run_dir.ts";
+import {
+  describeComparison,
+  describeIntervals,
+  type ScoredImages,
+} from "../lib/evaluate/compare.ts";
+import { compareRuns } from "../lib/evaluate/compare_runs.ts";
+import { join } from "node:path";
 
 const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --out REPORT_DIR [flags]
 
@@ -29,6 +36,9 @@ const USAGE = `usage: deno task evaluate --model RUN_DIR --data DATASET_DIR --ou
   --split NAME       train|val|test (default test, or val when there is no test split)
   --out DIR          report folder: report.json, report.md, confusion.png, curves.png, wrong.png
   --tta              average over the 8 rotations and flips of the square
+  --compare RUN_DIR  also score RUN_DIR on the same images and print the paired difference
+                     (this run minus RUN_DIR) of each headline metric with its 95 % interval;
+                     RUN_DIR's report goes to OUT/compare/, the comparison to OUT/compare.json
   --batch N          images per batch (64)
   --worst N          galaxies in the most-confidently-wrong grid (16; 0: none)
   --backend NAME     ${BACKEND_NAMES.join("|")} (default: the fastest that loads)
@@ -43,6 +53,7 @@ async function main(): Promise<number> {
     split: { type: "string" },
     out: { type: "string" },
     tta: { type: "boolean" },
+    compare: { type: "string" },
     batch: { type: "string" },
     worst: { type: "string" },
     backend: { type: "string" },
@@ -66,8 +77,10 @@ async function main(): Promise<number> {
   const backendLine = describeBackend(info);
   console.log(backendLine);
   const progress = new ProgressLine();
+  let scored: ScoredImages | null = null;
   const r = await evaluate({
     ...options,
+    onScored: (s) => scored = s,
     backend: backendLine,
     onProgress: (done, total) =>
       progress.update(`${bar(total ? done / total : 1)} ${done}/${total} images`, done === total),
@@ -87,7 +100,19 @@ async function main(): Promise<number> {
       `  class probabilities vs Q1 vote fractions: RMSE ${r.q1FractionRmse.rmse.toFixed(4)}`,
     );
   }
+  for (const line of describeIntervals(r.intervals)) console.log(line);
   console.log(`report: ${options.out}/report.md`);
+  if (f.compare !== undefined) {
+    const other = await resolveRunDir(f.compare);
+    const c = await compareRuns(scored!, {
+      ...options,
+      run: other,
+      a: String(options.run),
+      backend: backendLine,
+    });
+    for (const line of describeComparison(c, options.run, other)) console.log(line);
+    console.log(`comparison: ${join(options.out, "compare.json")}`);
+  }
   return 0;
 }
 

@@ -97,13 +97,11 @@ class Init {
       seed: this.#next(),
     });
   }
-  dense(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.glorotUniform({ seed: this.#next() });
-  }
   /**
-   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torchvision's nn.Linear kernel: a
-   * vote head's logits then start about 2.4 times smaller than under Glorot,
-   * so its sigmoids do not start saturated at 0 or 1.
+   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torchvision's nn.Linear kernel, for
+   * every head: logits start about 2.4 times smaller than under Glorot, so
+   * a vote head's sigmoids do not start saturated at 0 or 1 and a class
+   * head's softmax starts as flat as torchvision's.
    */
   smallDense(): ReturnType<typeof tf.initializers.glorotUniform> {
     return tf.initializers.varianceScaling({
@@ -253,7 +251,7 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
   }
   const logits = tf.layers.dense({
     units: outputs,
-    kernelInitializer: votes ? init.smallDense() : init.dense(),
+    kernelInitializer: init.smallDense(),
     kernelRegularizer: init.regularizer(),
     name: votes ? "votes_logits" : "logits",
   }).apply(x) as tf.SymbolicTensor;

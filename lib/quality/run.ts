@@ -85,6 +85,9 @@ async function run(cmd: string, args: string[], o: QualityOptions, logFile: stri
   const r = await new Deno.Command(cmd, {
     args,
     cwd: o.root,
+    // OpenMP threads that sleep instead of spinning: on a shared machine torch runs 3-4 times
+    // faster so (the results do not change).
+    env: Deno.env.get("OMP_WAIT_POLICY") ? {} : { OMP_WAIT_POLICY: "PASSIVE" },
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(o.stepSeconds * 1000),

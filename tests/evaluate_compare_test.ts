@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { setupBackend } from "../lib/backend.ts";
 import { evaluate } from "../lib/evaluate.ts";
-import { type ComparisonReport } from "../lib/evaluate/compare_runs.ts";
+import type { ComparisonReport } from "../lib/evaluate/compare_runs.ts";
 import { openDataset } from "../lib/data/dataset.ts";
 import { tinyDataset } from "./fixtures_dataset.ts";
 import { toyRun } from "./fixtures_run.ts";

@@ -53,12 +53,21 @@ export function tagScored(s: ScoredImages, tag: string): ScoredImages {
   return { ...s, ids: s.ids.map((id) => `${tag}/${id}`) };
 }
 
-/** A toolkit run scored by `evaluate` on the pooled splits (reports under `out/<split>`). */
-export async function toolkitScored(run: string, data: string, out: string): Promise<ScoredImages> {
+/**
+ * A toolkit run scored by `evaluate` on the pooled splits (reports under
+ * `out/<split>`), with test-time augmentation if `tta`.
+ */
+export async function toolkitScored(
+  run: string,
+  data: string,
+  out: string,
+  tta = false,
+): Promise<ScoredImages> {
   const parts: ScoredImages[] = [];
   for (const split of POOLED_SPLITS) {
     let scored: ScoredImages | null = null;
     await evaluate({
+      tta,
       run,
       data,
       split,

@@ -70,6 +70,19 @@ export interface ResNetOptions {
   name?: string;
 }
 
+/**
+ * The choices inside the network that follow torchvision rather than TF.js
+ * defaults (docs/quality.md), recorded in a run's config.json so a run
+ * says which network it trained.
+ */
+export const ARCHITECTURE = {
+  stridedConvPadding: "1 on every side (torchvision), not TF 'same'",
+  convInit: "N(0, 2 / fan_out), untruncated (torchvision kaiming_normal_)",
+  headInit: "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torchvision nn.Linear)",
+  batchNormMovingVariance: "unbiased batch variance (torch)",
+  sigmoidVotesOutput: "projected onto the decision tree outside training",
+} as const;
+
 /** Stages of ResNet-34: [filters, blocks]. */
 const STAGES: readonly [number, number][] = [[64, 3], [128, 4], [256, 6], [512, 3]];
 

@@ -29,7 +29,7 @@ import { TOOLKIT_VERSION } from "../version.ts";
 import { captureModel, loadModel, saveArtifacts } from "../io/model_io.ts";
 import { WriteQueue } from "../io/write_queue.ts";
 import { type ClassificationMetrics, classificationMetrics, rmse } from "../metrics.ts";
-import { type HeadKind, resnet34 } from "../model/resnet.ts";
+import { ARCHITECTURE, type HeadKind, resnet34 } from "../model/resnet.ts";
 import type { SchemeKind } from "../data/label_schemes.ts";
 import { UsageError } from "../cli.ts";
 import {
@@ -362,6 +362,8 @@ export async function train(
         crop: m.image.crop,
       },
       model: modelOptions,
+      // Issue 23: which network choices the run trained with.
+      architecture: ARCHITECTURE,
       replicas: collective.size,
       versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOLKIT_VERSION },
       backend: tf.getBackend(),

@@ -19,6 +19,7 @@ const USAGE = `usage: deno task quality --scheme NAME [flags]
   --doc FILE         markdown file whose section for the scheme is rewritten (docs/quality.md)
   --shared DIR       the shared real samples (../shared/data)
   --train-flags STR  extra 'deno task train' flags, space-separated (none: the defaults)
+  --tta              score the toolkit with test-time augmentation (evaluate --tta)
   --python PATH      python with torch and torchvision (/usr/bin/python3)
   --step-seconds N   deadline of each step (3600)
 
@@ -32,6 +33,7 @@ async function main(): Promise<number> {
     doc: { type: "string" },
     shared: { type: "string" },
     "train-flags": { type: "string" },
+    tta: { type: "boolean" },
     python: { type: "string" },
     "step-seconds": { type: "string" },
   }, USAGE);
@@ -51,6 +53,7 @@ async function main(): Promise<number> {
     work: f.work ?? "/tmp/galaxy-quality",
     doc: f.doc ?? `${root}docs/quality.md`,
     trainFlags: (f["train-flags"] ?? "").split(/\s+/).filter(Boolean),
+    tta: f.tta ?? false,
     root,
     python: f.python ?? "/usr/bin/python3",
     stepSeconds,

@@ -71,6 +71,8 @@ export interface QualityOptions {
   doc: string;
   /** Extra `deno task train` flags (then the table is not "the defaults"). */
   trainFlags: string[];
+  /** Score the toolkit with test-time augmentation (`evaluate --tta`). */
+  tta: boolean;
   /** Repository root (where deno.json is). */
   root: string;
   /** Python with torch and torchvision. */
@@ -160,27 +162,37 @@ export async function runQuality(o: QualityOptions): Promise<string> {
     o.log(`seed ${seed}: score both on val + test`);
     scores.push({
       seed,
-      toolkit: await toolkitScored(runDir, data, join(runDir, "quality")),
+      toolkit: await toolkitScored(
+        runDir,
+        data,
+        join(runDir, o.tta ? "quality-tta" : "quality"),
+        o.tta,
+      ),
       reference: await torchScored(`${ref}.predictions.json`, data),
     });
   }
   const summary = summarize(scores);
   const flags = o.trainFlags.length ? ` ${o.trainFlags.join(" ")}` : "";
+  const variant = `${flags ? ":flags" : ""}${o.tta ? ":tta" : ""}`;
   const section = [
     `### ${q.title}`,
     "",
     `Written by \`deno task quality --scheme ${o.scheme} --seeds ${o.seeds.join(",")}${
       flags ? ` --train-flags '${flags.trim()}'` : ""
-    }\` (${new Date().toISOString().slice(0, 10)}): \`${q.sample}\` preprocessed with ` +
+    }${o.tta ? " --tta" : ""}\` (${
+      new Date().toISOString().slice(0, 10)
+    }): \`${q.sample}\` preprocessed with ` +
     `\`${q.preprocess.join(" ")} --split-seed SEED\`, ${q.epochs} epochs, batch 32, both sides ` +
     `scored on the pooled val + test images of each seed's split.`,
     "",
     summaryMarkdown(summary, {
-      toolkit: `toolkit${flags ? ` (${flags.trim()})` : " defaults"}`,
+      toolkit: `toolkit${flags ? ` (${flags.trim()})` : " defaults"}${
+        o.tta ? ", evaluated with TTA" : ""
+      }`,
       reference: "PyTorch reference",
     }),
   ].join("\n");
-  await writeSection(o.doc, `quality:${o.scheme}${flags ? ":flags" : ""}`, section);
+  await writeSection(o.doc, `quality:${o.scheme}${variant}`, section);
   return section;
 }
 

@@ -684,11 +684,23 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string) {
   try {
     const from = source.weights;
     const to = model.weights;
-    const layers = (m: tf.LayersModel) => m.layers.map((l) => l.getClassName()).join(",");
-    const mismatch = layers(source) !== layers(model)
-      ? `its layers differ (the output layer is ${source.layers.at(-1)?.getClassName()} there, ${
-        model.layers.at(-1)?.getClassName()
-      } here)`
+    // Layers with weights, and the head: runs from before issue 23 lack weightless padding and
+    // projection layers, and still load.
+    const layers = (m: tf.LayersModel) =>
+      m.layers.filter((l) => l.weights.length > 0).map((l) => l.getClassName()).join(",");
+    const head = (m: tf.LayersModel) =>
+      m.layers.some((l) => l.getClassName() === "GalaxyZooVotes")
+        ? "tree"
+        : m.layers.some((l) =>
+            l.getClassName() === "Activation" &&
+            (l.getConfig() as { activation?: string }).activation === "sigmoid"
+          )
+        ? "sigmoid"
+        : "softmax";
+    const mismatch = head(source) !== head(model)
+      ? `its head differs (${head(source)} there, ${head(model)} here)`
+      : layers(source) !== layers(model)
+      ? "its layers differ"
       : from.length !== to.length
       ? `${from.length} weights there, ${to.length} here`
       : to.map((w, i) => [w, from[i]] as const)

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";
-import { VOTE_COLUMNS } from "../lib/data/schema.ts";
+import { checkTree, VOTE_COLUMNS } from "../lib/data/schema.ts";
 import { SCHEME_DEFAULTS } from "../lib/train/dataset_settings.ts";
 import { tempDir } from "./temp.ts";
 
@@ -93,6 +93,8 @@ Deno.test({
       assert.match(id, /^\d+$/);
       assert.equal(values.length, 37);
       for (const v of values.map(Number)) assert.ok(v >= 0 && v <= 1, line);
+      // The default head's predictions obey the decision tree (lib/model/tree_projection.ts).
+      assert.deepEqual(checkTree(values.map(Number), 1e-5), [], line);
     }
   },
 });

@@ -193,6 +193,17 @@ export async function runQuality(o: QualityOptions): Promise<string> {
     }),
   ].join("\n");
   await writeSection(o.doc, `quality:${o.scheme}${variant}`, section);
+  // Tables as `deno task check` wants them (aligned columns).
+  const fmt = await new Deno.Command("deno", {
+    args: ["fmt", "--quiet", o.doc],
+    cwd: o.root,
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.timeout(60_000),
+  }).output();
+  if (!fmt.success) {
+    o.log(`warning: deno fmt ${o.doc} failed: ${new TextDecoder().decode(fmt.stderr).trim()}`);
+  }
   return section;
 }
 

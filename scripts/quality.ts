@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { describeBackend, setupBackend } from "../lib/backend.ts";
 import { parseFlags, runMain, UsageError } from "../lib/cli.ts";
 import { QUALITY_SCHEMES, runQuality } from "../lib/quality/run.ts";
 
@@ -45,6 +46,8 @@ async function main(): Promise<number> {
   }
   const stepSeconds = Number(f["step-seconds"] ?? 3600);
   if (!(stepSeconds > 0)) throw new UsageError(`--step-seconds must be > 0`);
+  // The scoring runs in this process (the training in child processes, each choosing its own).
+  console.log(describeBackend(await setupBackend({})));
   const root = new URL("..", import.meta.url).pathname;
   const section = await runQuality({
     scheme,

@@ -78,6 +78,9 @@ Deno.test("evaluate --compare: same run gives 0 with a zero-width interval; anot
   const ra = JSON.parse(await Deno.readTextFile(join(out, "other", "report.json")));
   const rb = JSON.parse(await Deno.readTextFile(join(out, "other", "compare", "report.json")));
   assert.equal(c.n, ra.n);
+  // The CLI scores with test-time augmentation unless --no-tta.
+  assert.equal(ra.tta, true);
+  assert.equal(rb.tta, true);
   assert.equal(c.b, b);
   assert.ok(Math.abs(c.metrics.rmse!.a - ra.votes.rmse) < 1e-9);
   assert.ok(Math.abs(c.metrics.rmse!.b - rb.votes.rmse) < 1e-9);

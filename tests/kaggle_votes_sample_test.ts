@@ -65,7 +65,9 @@ Deno.test({
     assert.equal(report.bestEpoch, rows.findIndex((r) => r.val_rmse === bestRmse) + 1);
     assert.ok(report.rmse > 0 && report.rmse < 0.5, `test rmse ${report.rmse}`);
 
-    const ev = await task("evaluate", ["--model", run, "--data", data, "--out", join(tmp, "eval")]);
+    const ev = await task("evaluate", [
+      ...["--model", run, "--data", data, "--out", join(tmp, "eval"), "--no-tta"],
+    ]);
     assert.equal(ev.code, 0, ev.out);
     const evaluation = JSON.parse(await Deno.readTextFile(join(tmp, "eval", "report.json")));
     assert.ok(

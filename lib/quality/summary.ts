@@ -136,7 +136,8 @@ export function summaryMarkdown(s: QualitySummary, names: { toolkit: string; ref
   const pct = (k: HeadlineMetric) => k !== "rmse";
   const v = (k: HeadlineMetric, x: number) =>
     Number.isFinite(x) ? (pct(k) ? (100 * x).toFixed(2) : x.toFixed(4)) : "n/a";
-  const sv = (k: HeadlineMetric, x: number) => `${x >= 0 ? "+" : ""}${v(k, x)}`;
+  const sv = (k: HeadlineMetric, x: number) =>
+    Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${v(k, x)}` : "n/a";
   for (const k of Object.keys(s.overSeeds) as HeadlineMetric[]) {
     const o = s.overSeeds[k]!;
     const unit = pct(k) ? " (%)" : "";
@@ -160,15 +161,18 @@ export function summaryMarkdown(s: QualitySummary, names: { toolkit: string; ref
         }).join(" | ")
       } | ${sv(k, o.difference.mean)} ± ${v(k, o.difference.sd)} |`,
       "",
-      `Difference (toolkit - reference) over the ${o.difference.n} seeds: ${
-        sv(k, o.difference.mean)
-      }, 95 % t interval ${sv(k, o.difference.lo)} to ${sv(k, o.difference.hi)}: **${
-        verdict(k, o.difference)
-      }**. Paired bootstrap over all ${s.pooled.n} (seed, image) pairs: ${
-        sv(k, s.pooled.metrics[k]!.difference.estimate)
-      } (${sv(k, s.pooled.metrics[k]!.difference.lo)} to ${
-        sv(k, s.pooled.metrics[k]!.difference.hi)
-      }).`,
+      (o.difference.n > 1
+        ? `Difference (toolkit - reference) over the ${o.difference.n} seeds: ${
+          sv(k, o.difference.mean)
+        }, 95 % t interval ${sv(k, o.difference.lo)} to ${sv(k, o.difference.hi)}: **${
+          verdict(k, o.difference)
+        }**.`
+        : `One seed: no interval over seeds, so no verdict.`) +
+        ` Paired bootstrap over all ${s.pooled.n} (seed, image) pairs: ${
+          sv(k, s.pooled.metrics[k]!.difference.estimate)
+        } (${sv(k, s.pooled.metrics[k]!.difference.lo)} to ${
+          sv(k, s.pooled.metrics[k]!.difference.hi)
+        }).`,
       "",
     );
   }

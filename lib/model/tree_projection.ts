@@ -73,6 +73,39 @@ const GRAM_INV = invert(
   A.map((ri) => Float64Array.from(A, (rj) => ri.reduce((s, x, k) => s + x * rj[k], 0))),
 );
 
+/**
+ * The affine part of the projection as one map, v -> v M + c (row vectors):
+ * M = I - A^T (A A^T)^-1 A (37 x 37, symmetric) and c = b^T (A A^T)^-1 A
+ * (37), in float64. The same map as {@linkcode projectToTree}'s affine step
+ * (which applies it factor by factor), for the exported graphs
+ * (lib/export/onnx.ts, python/galaxy_torch.py).
+ */
+export function affineProjection(): { matrix: Float64Array; offset: Float64Array } {
+  const k = A.length;
+  // W = (A A^T)^-1 A, k x 37.
+  const w = GRAM_INV.map((g) =>
+    Float64Array.from({ length: NUM_VOTES }, (_, j) => g.reduce((s, x, i) => s + x * A[i][j], 0))
+  );
+  const matrix = new Float64Array(NUM_VOTES * NUM_VOTES);
+  for (let r = 0; r < NUM_VOTES; r++) {
+    for (let c = 0; c < NUM_VOTES; c++) {
+      let s = r === c ? 1 : 0;
+      for (let i = 0; i < k; i++) s -= A[i][r] * w[i][c];
+      matrix[r * NUM_VOTES + c] = s;
+    }
+  }
+  const offset = Float64Array.from(
+    { length: NUM_VOTES },
+    (_, j) => w.reduce((s, row, i) => s + B[i] * row[j], 0),
+  );
+  return { matrix, offset };
+}
+
+/** Dykstra iterations {@linkcode projectToTree} runs at most per row. */
+export const MAX_PROJECTION_ITERATIONS = 10_000;
+/** {@linkcode projectToTree}'s default stopping tolerance on the most negative fraction. */
+export const PROJECTION_TOLERANCE = 1e-7;
+
 /** In place: v <- v - A^T (A A^T)^-1 (A v - b). */
 function projectAffine(v: Float64Array): void {
   const k = A.length;
@@ -105,7 +138,10 @@ export function treeViolation(v: ArrayLike<number>, offset = 0): number {
  * every question's answers sum to its reach within `tolerance` (default
  * 1e-7) and none is negative.
  */
-export function projectToTree(votes: ArrayLike<number>, tolerance = 1e-7): Float32Array {
+export function projectToTree(
+  votes: ArrayLike<number>,
+  tolerance = PROJECTION_TOLERANCE,
+): Float32Array {
   if (votes.length % NUM_VOTES !== 0) {
     throw new Error(`projectToTree: ${votes.length} values are not rows of ${NUM_VOTES}`);
   }
@@ -117,7 +153,7 @@ export function projectToTree(votes: ArrayLike<number>, tolerance = 1e-7): Float
     for (let j = 0; j < NUM_VOTES; j++) x[j] = Number.isFinite(votes[r + j]) ? votes[r + j] : 0;
     q.fill(0);
     // Dykstra: the affine set needs no correction term (its projection is affine).
-    for (let it = 0; it < 10_000; it++) {
+    for (let it = 0; it < MAX_PROJECTION_ITERATIONS; it++) {
       y.set(x);
       projectAffine(y);
       let negative = 0;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
-import { projectToTree, treeViolation } from "../lib/model/tree_projection.ts";
+import { affineProjection, projectToTree, treeViolation } from "../lib/model/tree_projection.ts";
 import { votesFromLogits } from "../lib/model/votes_head.ts";
 import { resnet34 } from "../lib/model/resnet.ts";
 import { checkTree, NUM_VOTES } from "../lib/data/schema.ts";
@@ -112,4 +112,32 @@ Deno.test("a strided 3x3 convolution is centred where the 1x1 shortcut samples, 
   }
   tf.dispose([x, y]);
   model.dispose();
+});
+
+Deno.test("affineProjection (the exports' affine step): lands on the tree, fixes tree rows", () => {
+  const { matrix, offset } = affineProjection();
+  const apply = (v: ArrayLike<number>) =>
+    Float64Array.from(
+      { length: NUM_VOTES },
+      (_, j) => offset[j] + Array.from(v).reduce((s, x, i) => s + x * matrix[i * NUM_VOTES + j], 0),
+    );
+  const r = mulberry32(5);
+  for (let k = 0; k < 20; k++) {
+    const raw = Float64Array.from({ length: NUM_VOTES }, () => 2 * r() - 0.5);
+    assert.ok(treeViolation(raw) > 0.01);
+    assert.ok(treeViolation(apply(raw)) < 1e-12, `row ${k}: ${treeViolation(apply(raw))}`);
+  }
+  // A point already on the tree stays put: an orthogonal projection.
+  const rows = treeRows(5, 3);
+  for (let i = 0; i < 5; i++) {
+    const row = rows.subarray(i * NUM_VOTES, (i + 1) * NUM_VOTES);
+    const moved = apply(row);
+    for (let j = 0; j < NUM_VOTES; j++) assert.ok(Math.abs(moved[j] - row[j]) < 1e-6);
+  }
+  // M is symmetric (I - A^T (A A^T)^-1 A).
+  for (let i = 0; i < NUM_VOTES; i++) {
+    for (let j = 0; j < i; j++) {
+      assert.ok(Math.abs(matrix[i * NUM_VOTES + j] - matrix[j * NUM_VOTES + i]) < 1e-12);
+    }
+  }
 });

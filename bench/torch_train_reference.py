@@ -37,13 +37,14 @@ import torchvision
 NUM_VOTES = 37
 
 
-def read_split(data_dir, split):
+def read_split(data_dir, split, with_ids=False):
     """Pixels (N, H, W, 3) uint8 and targets of one split, from the shard files: labels
-    (N,) int64 for a class dataset, vote fractions (N, 37) float32 for a votes one."""
+    (N,) int64 for a class dataset, vote fractions (N, 37) float32 for a votes one; with
+    `with_ids`, also the image ids in stored order."""
     with open(os.path.join(data_dir, "manifest.json")) as f:
         manifest = json.load(f)
     votes = manifest["scheme"]["kind"] == "votes"
-    pixels, labels = [], []
+    pixels, labels, ids = [], [], []
     for shard in manifest["shards"]:
         if shard["split"] != split:
             continue
@@ -54,6 +55,7 @@ def read_split(data_dir, split):
         meta = json.loads(blob[meta_offset:meta_offset + meta_length])
         n, h, w = meta["count"], meta["height"], meta["width"]
         pixels.append(np.frombuffer(blob, np.uint8, n * h * w * 3).reshape(n, h, w, 3))
+        ids.extend(meta["ids"])
         if votes:
             v = np.frombuffer(blob, "<f4", n * NUM_VOTES, meta["votesOffset"])
             labels.append(v.reshape(n, NUM_VOTES).astype(np.float32))
@@ -62,8 +64,10 @@ def read_split(data_dir, split):
     if not pixels:
         h = w = manifest["image"]["height"]
         shape = (0, NUM_VOTES) if votes else (0,)
-        return np.zeros((0, h, w, 3), np.uint8), np.zeros(shape, np.float32), manifest
-    return np.concatenate(pixels), np.concatenate(labels), manifest
+        empty = (np.zeros((0, h, w, 3), np.uint8), np.zeros(shape, np.float32), manifest)
+        return (*empty, []) if with_ids else empty
+    out = (np.concatenate(pixels), np.concatenate(labels), manifest)
+    return (*out, ids) if with_ids else out
 
 
 def focal_loss(logits, target, alpha, gamma, eps=1e-7):
@@ -167,14 +171,17 @@ def main():
     ap.add_argument("--head", choices=["sigmoid", "tree"], default="sigmoid",
                     help="votes: 37 sigmoids, or the tree-consistent head")
     ap.add_argument("--out")
+    ap.add_argument("--predictions",
+                    help="write the kept model's outputs on val and test (ids in stored order, "
+                         "37 fractions or class probabilities per image) to this JSON file")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)
 
     xtr, ytr, manifest = read_split(a.data, "train")
-    xva, yva, _ = read_split(a.data, "val")
-    xte, yte, _ = read_split(a.data, "test")
+    xva, yva, _, ids_va = read_split(a.data, "val", with_ids=True)
+    xte, yte, _, ids_te = read_split(a.data, "test", with_ids=True)
     classes = manifest["scheme"]["classNames"]
     votes = manifest["scheme"]["kind"] == "votes"
     flip_swap = {}
@@ -197,15 +204,19 @@ def main():
     def to_tensor(x):
         return (torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() - mean) / std
 
-    def outputs(x):
-        """Class indices, or the 37 sigmoid fractions of a votes model."""
+    def outputs(x, probabilities=False):
+        """Class indices (or, with `probabilities`, softmax outputs), or the 37 fractions of a
+        votes model."""
         model.eval()
         out = []
         with torch.no_grad():
             for i in range(0, len(x), 64):
                 z = model(to_tensor(x[i:i + 64]))
-                out.append((fractions(z) if votes else z.argmax(1)).numpy())
-        return np.concatenate(out)
+                if votes:
+                    out.append(fractions(z).numpy())
+                else:
+                    out.append((F.softmax(z, dim=1) if probabilities else z.argmax(1)).numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(classes)), np.float32)
 
     def evaluate(x, y):
         return vote_metrics(outputs(x), y, classes) if votes else metrics(outputs(x), y, classes)
@@ -260,6 +271,13 @@ def main():
     if a.out:
         with open(a.out, "w") as f:
             json.dump(result, f, indent=2)
+    if a.predictions:
+        dump = {"kind": result["kind"], "classes": classes, "splits": {}}
+        for name, x, ids in (("val", xva, ids_va), ("test", xte, ids_te)):
+            dump["splits"][name] = {"ids": ids,
+                                    "outputs": outputs(x, probabilities=True).round(6).tolist()}
+        with open(a.predictions, "w") as f:
+            json.dump(dump, f)
     print(json.dumps({k: v for k, v in result.items() if k not in ("confusion", "rmse_per_question", "q1")}))
 
 

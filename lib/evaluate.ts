@@ -50,6 +50,9 @@ import {
 } from "./evaluate/score.ts";
 
 export { q1FractionPairs, q1Groups } from "./evaluate/score.ts";
+// Error bars (bootstrap intervals, paired comparison) live in their own module.
+import { headlineIntervals, type HeadlineMetric, type ScoredImages } from "./evaluate/compare.ts";
+import type { Interval } from "./metrics/bootstrap.ts";
 
 /** Settings of {@linkcode evaluate}. */
 export interface EvaluateOptions {
@@ -71,6 +74,8 @@ export interface EvaluateOptions {
   backend?: string;
   /** Called with the images of the split read so far, at the start and after each batch. */
   onProgress?: (done: number, total: number) => void;
+  /** Called once with what was scored, image by image (for `--compare`). */
+  onScored?: (scored: ScoredImages) => void;
 }
 
 /** One galaxy of the most-confidently-wrong list. */
@@ -118,6 +123,8 @@ export interface EvaluationReport {
   classes: string[];
   /** Classification metrics on the scored images. */
   classification: ClassificationMetrics;
+  /** 95 % bootstrap interval of each headline metric (lib/evaluate/compare.ts). */
+  intervals: Partial<Record<HeadlineMetric, Interval>>;
   /** votes runs: the competition's RMSE over the 37 fractions, and per question. */
   votes: VoteScores | null;
   /** Class runs on data with fractions: class probabilities vs Q1 vote fractions. */
@@ -211,6 +218,18 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
   }
   const scores = scorePredictions(run, labels.classes, predictions);
   notes.push(...scores.notes);
+  const scored: ScoredImages = {
+    kind: r.kind,
+    classes: labels.classes,
+    ids: predictions.ids,
+    predicted: predictions.predicted,
+    labels: predictions.labels,
+    votes: predictions.outputs && predictions.truthVotes
+      ? { pred: predictions.outputs, truth: predictions.truthVotes }
+      : null,
+  };
+  const intervals = headlineIntervals(scored);
+  o.onScored?.(scored);
 
   await Deno.mkdir(o.out, { recursive: true });
   const drawn = await drawPictures({
@@ -240,6 +259,7 @@ async function evaluateOpen(o: EvaluateOptions, run: Run, ds: Dataset): Promise<
     labels: { source: labels.source, scheme: labels.scheme, leftOut },
     classes: labels.classes,
     classification: scores.classification,
+    intervals,
     votes: scores.votes,
     q1FractionRmse: scores.q1FractionRmse,
     mostConfidentlyWrong: predictions.worst.map(({ pixels: _, ...w }) => w),

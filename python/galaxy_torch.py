@@ -8,16 +8,23 @@ The file holds torchvision `resnet34` state-dict names; its metadata holds
 the classes, the standardisation (mean and std in 0-255 units), the crop and
 size, the stem, the head and the batch-norm epsilon. `load` builds the
 matching module for every stem, head and width and gives the toolkit's
-numbers (within 1e-4). Two details make that exact:
+numbers (within 1e-4). Three details make that exact:
 
-* TensorFlow's `same` padding of a 3x3 stride-2 convolution over an even
-  side pads 0 pixels before and 1 after, where torch's `padding=1` pads 1
-  on both sides; `match_tf_padding` pads those convolutions as TF does.
+* Models made since the toolkit's issue 23 pad a 3x3 stride-2 convolution
+  1 pixel on every side, as torchvision does (`strided_conv_padding` is
+  `torchvision`). Runs made before used TensorFlow's `same` padding, which
+  over an even side pads 0 pixels before and 1 after (`tf_same`, also what
+  a file without the key means); `match_tf_padding` pads those
+  convolutions as TF did, and `load` calls it for such files only.
+* A sigmoid head whose file says `tree_projection` `true` projects its 37
+  fractions onto the Galaxy Zoo decision tree (`project_to_tree`, the
+  toolkit's lib/model/tree_projection.ts).
 * The batch-norm epsilon is the file's `bn_epsilon`.
 
 For the imagenet stem at width 1, `torchvision.models.resnet34(num_classes=N)`
-loads the same file with `load_state_dict(..., strict=True)`; call
-`match_tf_padding` on it for the toolkit's numbers.
+loads the same file with `load_state_dict(..., strict=True)` and, for a
+`torchvision`-padded model, gives the toolkit's logits as it is; for a
+`tf_same` one call `match_tf_padding` on it first.
 
 Needs torch and torchvision; no other package (the safetensors format is
 read here, per its specification).
@@ -127,6 +134,59 @@ def tree_votes(logits, tree):
     return torch.cat(cols, dim=1)
 
 
+# As lib/model/tree_projection.ts: the Dykstra iteration cap and the stopping tolerance.
+MAX_PROJECTION_ITERATIONS = 10_000
+PROJECTION_TOLERANCE = 1e-7
+
+
+def _tree_constraints(tree):
+    """The tree's constraints A v = b (float64): per question, its answers sum to its reach."""
+    n = max(q["columns"][1] for q in tree)
+    a = torch.zeros(len(tree), n, dtype=torch.float64)
+    b = torch.zeros(len(tree), dtype=torch.float64)
+    for k, q in enumerate(tree):
+        start, end = q["columns"]
+        a[k, start:end] = 1
+        for p in q["parents"]:
+            a[k, p] -= 1
+        if not q["parents"]:
+            b[k] = 1
+    return a, b
+
+
+def project_to_tree(votes, tree, tolerance=PROJECTION_TOLERANCE):
+    """The nearest (Euclidean) tree-consistent, non-negative fractions to `votes` [N, 37].
+
+    Dykstra's alternating projections between {A v = b} and v >= 0, in
+    float64, image by image as the toolkit's `projectToTree`: x = votes
+    (non-finite as 0), q = 0; each iteration y = the affine projection of
+    x, z = y + q, x = max(z, 0), q = z - x; an image stops at the first y
+    with no entry below -tolerance and outputs max(y, 0); one that never
+    does within MAX_PROJECTION_ITERATIONS outputs its last x."""
+    a, b = _tree_constraints(tree)
+    w = torch.linalg.inv(a @ a.T) @ a  # (A A^T)^-1 A
+    m = torch.eye(a.shape[1], dtype=torch.float64) - a.T @ w
+    c = b @ w
+    x = votes.to(torch.float64)
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    q = torch.zeros_like(x)
+    out = x.clone()
+    done = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    for _ in range(MAX_PROJECTION_ITERATIONS):
+        y = x @ m + c
+        z = y + q
+        x = torch.relu(z)
+        q = z - x
+        converged = (-y).amax(dim=1).clamp(min=0) <= tolerance
+        now = converged & ~done
+        out[now] = torch.relu(y[now])
+        done |= converged
+        if bool(done.all()):
+            break
+    out[~done] = x[~done]
+    return out.to(votes.dtype)
+
+
 class GalaxyModel(nn.Module):
     """Standardisation, the trunk and the head: 0-255 RGB pixels [N, 3, H, W] in,
     class probabilities or the 37 vote fractions out (as `deno task predict`)."""
@@ -135,7 +195,8 @@ class GalaxyModel(nn.Module):
         super().__init__()
         self.trunk = trunk
         self.head = meta["head"]
-        self.tree = json.loads(meta["vote_tree"]) if self.head == "tree" else None
+        self.projected = self.head == "sigmoid" and meta.get("tree_projection") == "true"
+        self.tree = json.loads(meta["vote_tree"]) if self.head == "tree" or self.projected else None
         self.register_buffer("mean", torch.tensor(json.loads(meta["mean"])).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(json.loads(meta["std"])).view(1, -1, 1, 1))
 
@@ -144,7 +205,8 @@ class GalaxyModel(nn.Module):
         if self.head == "softmax":
             return torch.softmax(logits, dim=1)
         if self.head == "sigmoid":
-            return torch.sigmoid(logits)
+            votes = torch.sigmoid(logits)
+            return project_to_tree(votes, self.tree) if self.projected else votes
         return tree_votes(logits, self.tree)
 
 
@@ -157,5 +219,7 @@ def load(path):
     for m in trunk.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.eps = float(meta["bn_epsilon"])
-    match_tf_padding(trunk)
+    # Files without the key were exported from runs made before the torchvision padding.
+    if meta.get("strided_conv_padding", "tf_same") == "tf_same":
+        match_tf_padding(trunk)
     return GalaxyModel(trunk, meta).eval(), meta

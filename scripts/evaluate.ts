@@ -15,6 +15,13 @@ import { evaluate } from "../lib/evaluate.ts";
 import { resolveRunDir } from "../lib/run/run_dir.ts";
 import { openRun } from "../lib/run/open.ts";
 import { assertWritable } from "../lib/io/writable.ts";
+import {
+  describeComparison,
+  describeIntervals,
+  type ScoredImages,
+} from "../lib/evaluate/compare.ts";
+import { compareRuns } from "../lib/evaluate/compare_runs.ts";
+import { join } from "node:path";
 
 const USAGE = usage(EVALUATE_TASK);
 
@@ -25,7 +32,8 @@ async function main(): Promise<number> {
     data: required("data", f.data, USAGE),
     out: required("out", f.out, USAGE),
     split: f.split,
-    tta: f.tta,
+    // Test-time augmentation is the default (docs/quality.md); --tta is still accepted.
+    tta: !f["no-tta"],
     batchSize: f.batch,
     worst: f.worst,
   };
@@ -39,9 +47,11 @@ async function main(): Promise<number> {
   console.log(backendLine);
   const run = await openRun(options.run, { verify: !f["no-verify"] });
   const progress = new ProgressLine();
+  let scored: ScoredImages | null = null;
   const r = await evaluate({
     ...options,
     run,
+    onScored: (s) => scored = s,
     backend: backendLine,
     onProgress: (done, total) =>
       progress.update(`${bar(total ? done / total : 1)} ${done}/${total} images`, done === total),
@@ -61,7 +71,25 @@ async function main(): Promise<number> {
       `  class probabilities vs Q1 vote fractions: RMSE ${r.q1FractionRmse.rmse.toFixed(4)}`,
     );
   }
+  for (const line of describeIntervals(r.intervals)) console.log(line);
   console.log(`report: ${options.out}/report.md`);
+  if (f.compare !== undefined) {
+    const other = await resolveRunDir(f.compare);
+    const otherRun = await openRun(other, { verify: !f["no-verify"] });
+    let c;
+    try {
+      c = await compareRuns(scored!, {
+        ...options,
+        run: otherRun,
+        a: String(options.run),
+        backend: backendLine,
+      });
+    } finally {
+      otherRun.model.dispose();
+    }
+    for (const line of describeComparison(c, options.run, other)) console.log(line);
+    console.log(`comparison: ${join(options.out, "compare.json")}`);
+  }
   return 0;
 }
 

@@ -6,6 +6,7 @@ Debian's python3-onnx and PyTorch and prints one JSON line.
                                          for each pair of FILE and NPY
     export_peer.py torchvision FILE NPY  torchvision.models.resnet34 + load_state_dict(strict=True):
                                          softmax outputs as loaded, and after match_tf_padding
+                                         (which old, TF-padded runs need)
 """
 
 import json

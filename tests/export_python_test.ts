@@ -2,8 +2,10 @@
  * The exports read by Python: Debian's python3-onnx `onnx.checker` accepts
  * every ONNX file; PyTorch (`/usr/bin/python3`) loads every safetensors file
  * with python/galaxy_torch.py and equals `predict` within 1e-4 for every
- * head and stem; torchvision's own `resnet34` loads a width-1 export with
- * `strict=True`. Each test skips, saying why, where its peer is absent.
+ * head and stem, for current networks and for runs saved before issue 23;
+ * torchvision's own `resnet34` loads a width-1 export with `strict=True`
+ * and gives the toolkit's numbers as it is (old runs: after
+ * `match_tf_padding`). Each test skips, saying why, where its peer is absent.
  *
  * @module
  */
@@ -12,6 +14,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { setupBackend } from "../lib/backend.ts";
 import { encodeNpy } from "../lib/bench/npy.ts";
+import { checkTree } from "../lib/data/schema.ts";
 import { exportModel } from "../lib/export/export.ts";
 import { ONNX_BATCH, ONNX_INPUT } from "../lib/export/onnx.ts";
 import { ONNX_IR_VERSION, ONNX_OPSET } from "../lib/export/onnx_graph.ts";
@@ -119,12 +122,15 @@ Deno.test({
   ignore: noTorch !== "",
   async fn(t) {
     const cases = [];
-    for (const stem of STEMS) {
-      for (const head of HEADS) {
-        const run = await tinyResNetRun({ stem, head });
-        const file = join(run, "model.safetensors");
-        await exportModel({ model: run, format: "torch", out: file });
-        cases.push({ stem, head, file, ...await expected(run) });
+    // Current networks, and networks saved before issue 23 (TF padding, no projection).
+    for (const legacy of [false, true]) {
+      for (const stem of STEMS) {
+        for (const head of HEADS) {
+          const run = await tinyResNetRun({ stem, head, legacy });
+          const file = join(run, "model.safetensors");
+          await exportModel({ model: run, format: "torch", out: file });
+          cases.push({ stem, head, legacy, file, ...await expected(run) });
+        }
       }
     }
     // One Python process for all of them: importing torch takes seconds.
@@ -133,35 +139,52 @@ Deno.test({
       ...cases.flatMap((c) => [c.file, c.npy]),
     );
     for (const [i, c] of cases.entries()) {
-      await t.step(`${c.stem} stem, ${c.head} head`, () => {
-        const diff = maxAbsDiff(c.want.rows, got[i].outputs.flat());
-        console.log(`largest difference from predict: ${diff.toExponential(2)}`);
-        assert.ok(diff <= TOLERANCE, `largest difference ${diff} (${images.note})`);
-        assert.equal(got[i].metadata.head, c.head);
-        assert.equal(got[i].metadata.stem, c.stem);
-        assert.deepEqual(JSON.parse(got[i].metadata.mean), [40, 35, 30]);
-        assert.deepEqual(JSON.parse(got[i].metadata.std), [50, 45, 40]);
-      });
+      await t.step(
+        `${c.stem} stem, ${c.head} head${c.legacy ? ", saved before issue 23" : ""}`,
+        () => {
+          const diff = maxAbsDiff(c.want.rows, got[i].outputs.flat());
+          console.log(`largest difference from predict: ${diff.toExponential(2)}`);
+          assert.ok(diff <= TOLERANCE, `largest difference ${diff} (${images.note})`);
+          assert.equal(got[i].metadata.head, c.head);
+          assert.equal(got[i].metadata.stem, c.stem);
+          assert.deepEqual(JSON.parse(got[i].metadata.mean), [40, 35, 30]);
+          assert.deepEqual(JSON.parse(got[i].metadata.std), [50, 45, 40]);
+          assert.equal(got[i].metadata.strided_conv_padding, c.legacy ? "tf_same" : "torchvision");
+          if (c.head === "sigmoid" && !c.legacy) {
+            // Projected: every image's fractions obey the tree (raw sigmoids here do not).
+            for (const row of got[i].outputs) assert.deepEqual(checkTree(row), []);
+          }
+        },
+      );
     }
   },
 });
 
-Deno.test({
-  name: "torchvision resnet34(num_classes=5) loads a width-1 imagenet-stem export with " +
-    "strict=True; with TF's padding it equals predict within 1e-4",
-  ignore: noTorch !== "",
-  async fn() {
-    const run = await tinyResNetRun({ stem: "imagenet", head: "softmax", width: 1 });
-    const file = join(run, "model.safetensors");
-    await exportModel({ model: run, format: "torch", out: file });
-    const { want, npy } = await expected(run);
-    const got = await peer<{ plain: number[][]; matched: number[][] }>("torchvision", file, npy);
-    assert.equal(got.plain[0].length, GZ5.length);
-    const matched = maxAbsDiff(want.rows, got.matched.flat());
-    assert.ok(matched <= TOLERANCE, `largest difference ${matched}`);
-    // As loaded, torch pads the stride-2 3x3 convolutions symmetrically: measurably different.
-    const plain = maxAbsDiff(want.rows, got.plain.flat());
-    console.log(`torchvision resnet34 as loaded differs from predict by up to ${plain}`);
-    assert.ok(plain > 10 * TOLERANCE, `plain torchvision differs by only ${plain}`);
-  },
-});
+for (const legacy of [false, true]) {
+  Deno.test({
+    name: "torchvision resnet34(num_classes=5) loads a width-1 imagenet-stem export with " +
+      (legacy
+        ? "strict=True; a run saved before issue 23 equals predict within 1e-4 after " +
+          "match_tf_padding"
+        : "strict=True and equals predict within 1e-4 as it is (the same padding)"),
+    ignore: noTorch !== "",
+    async fn() {
+      const run = await tinyResNetRun({ stem: "imagenet", head: "softmax", width: 1, legacy });
+      const file = join(run, "model.safetensors");
+      await exportModel({ model: run, format: "torch", out: file });
+      const { want, npy } = await expected(run);
+      const got = await peer<{ plain: number[][]; matched: number[][] }>("torchvision", file, npy);
+      assert.equal(got.plain[0].length, GZ5.length);
+      const plain = maxAbsDiff(want.rows, got.plain.flat());
+      const matched = maxAbsDiff(want.rows, got.matched.flat());
+      console.log(
+        `torchvision resnet34 differs from predict by up to ${plain} as loaded, ` +
+          `${matched} after match_tf_padding`,
+      );
+      // The padding that is not the run's is measurably different: the comparison can fail.
+      const [right, wrong] = legacy ? [matched, plain] : [plain, matched];
+      assert.ok(right <= TOLERANCE, `largest difference ${right}`);
+      assert.ok(wrong > 10 * TOLERANCE, `the other padding differs by only ${wrong}`);
+    },
+  });
+}

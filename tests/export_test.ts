@@ -122,6 +122,28 @@ Deno.test("torch export: torchvision resnet34's 218 state-dict entries, with met
   assert.deepEqual(s.metadata, metadata);
 });
 
+Deno.test("export tells a current network (torchvision padding, tree projection) from one saved before", async () => {
+  for (const legacy of [false, true]) {
+    for (const head of ["sigmoid", "softmax"] as const) {
+      const run = await tinyResNetRun({ stem: "imagenet", head, legacy });
+      const out = join(run, "w.safetensors");
+      const s = await exportModel({ model: run, format: "torch", out });
+      const what = `${legacy ? "legacy" : "current"} ${head}`;
+      assert.equal(s.layout?.head, head, what);
+      assert.equal(s.layout?.stridedConvPadding, legacy ? "tf_same" : "torchvision", what);
+      assert.equal(s.layout?.treeProjection, head === "sigmoid" && !legacy, what);
+      assert.equal(s.metadata.strided_conv_padding, legacy ? "tf_same" : "torchvision", what);
+      assert.equal(s.metadata.tree_projection, String(head === "sigmoid" && !legacy), what);
+      if (head === "sigmoid") {
+        assert.match(s.metadata.output, legacy ? /sigmoid to each\)$/ : /project_to_tree/, what);
+        assert.equal(JSON.parse(s.metadata.vote_tree).length, 11);
+      }
+      // Same weights either way: the padding and projection layers have none.
+      assert.equal(decodeSafetensors(await Deno.readFile(out), out).tensors.size, 218);
+    }
+  }
+});
+
 Deno.test("export refuses a folder that is not a run, and a run that has not finished", async () => {
   const empty = await tempDir("galaxy-export-empty-");
   const out = join(empty, "m.onnx");

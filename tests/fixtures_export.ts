@@ -45,6 +45,61 @@ export interface TinyResNetRun {
   seed?: number;
   /** Write report.json, as a finished run has (default true). */
   finished?: boolean;
+  /**
+   * The network of runs saved before issue 23 (see {@linkcode legacyNetwork}):
+   * TF `same` padding on the strided 3x3 convs and no tree projection.
+   */
+  legacy?: boolean;
+}
+
+/** One layer of a Layers model's topology JSON (the parts rewritten here). */
+interface TopologyLayer {
+  class_name: string;
+  name: string;
+  config: Record<string, unknown>;
+  inbound_nodes: [string, number, number, Record<string, unknown>][][];
+}
+
+/**
+ * `model` as the code before issue 23 built it, with the same weights:
+ * every strided 3x3 conv pads with TF's `same` instead of a ZeroPadding2D
+ * layer (padding 1) and a `valid` conv, and a sigmoid head ends in the
+ * Activation layer `votes` instead of `votes_sigmoid` + the projection
+ * `votes`. Old runs hold exactly these layers (names and classes).
+ */
+export async function legacyNetwork(model: tf.LayersModel): Promise<tf.LayersModel> {
+  const topology = model.toJSON(null, false) as unknown as {
+    config: { layers: TopologyLayer[] };
+  };
+  const layers = topology.config.layers;
+  const replaced = new Map<string, string>();
+  const kept: TopologyLayer[] = [];
+  for (const l of layers) {
+    if (/^conv\d_block\d+_1_pad$/.test(l.name)) {
+      replaced.set(l.name, l.inbound_nodes[0][0][0]);
+      continue;
+    }
+    if (l.class_name === "GalaxyTreeProjection") continue;
+    if (l.name === "votes_sigmoid") l.name = l.config.name = "votes";
+    kept.push(l);
+  }
+  for (const l of kept) {
+    for (const node of l.inbound_nodes) {
+      for (const edge of node) {
+        const wasPad = replaced.get(edge[0]);
+        if (wasPad) {
+          edge[0] = wasPad;
+          l.config.padding = "same";
+        }
+      }
+    }
+  }
+  topology.config.layers = kept;
+  const old = await tf.models.modelFromJSON(
+    { modelTopology: topology } as unknown as tf.io.ModelJSON,
+  );
+  old.setWeights(model.getWeights());
+  return old;
 }
 
 /** Random batch-norm statistics and affine weights; the rest of the model as initialised. */
@@ -77,13 +132,15 @@ export async function tinyResNetRun(o: TinyResNetRun): Promise<string> {
     std: [50, 45, 40],
     seed,
   };
-  const model = resnet34(modelOptions);
+  const current = resnet34(modelOptions);
+  const model = o.legacy ? await legacyNetwork(current) : current;
+  if (o.legacy) current.dispose();
   randomiseBatchNorm(model, seed);
   // Logits of a few units, so softmax outputs are not all 0 or 1 and every class is compared.
   const dense = model.getLayer(votes ? "votes_logits" : "logits");
   const [kernel, bias] = dense.getWeights();
   dense.setWeights([tf.mul(kernel, 0.05), bias]);
-  const dir = await tempDir(`galaxy-export-${o.stem}-${o.head}-`);
+  const dir = await tempDir(`galaxy-export-${o.stem}-${o.head}${o.legacy ? "-legacy" : ""}-`);
   const config = {
     dataset: {
       scheme: votes ? "votes" : "gz5",

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { sharedDataDir } from "../lib/bench/fixtures.ts";
-import { VOTE_COLUMNS } from "../lib/data/schema.ts";
+import { checkTree, VOTE_COLUMNS } from "../lib/data/schema.ts";
 import { SCHEME_DEFAULTS } from "../lib/train/dataset_settings.ts";
 import { tempDir } from "./temp.ts";
 
@@ -65,7 +65,9 @@ Deno.test({
     assert.equal(report.bestEpoch, rows.findIndex((r) => r.val_rmse === bestRmse) + 1);
     assert.ok(report.rmse > 0 && report.rmse < 0.5, `test rmse ${report.rmse}`);
 
-    const ev = await task("evaluate", ["--model", run, "--data", data, "--out", join(tmp, "eval")]);
+    const ev = await task("evaluate", [
+      ...["--model", run, "--data", data, "--out", join(tmp, "eval"), "--no-tta"],
+    ]);
     assert.equal(ev.code, 0, ev.out);
     const evaluation = JSON.parse(await Deno.readTextFile(join(tmp, "eval", "report.json")));
     assert.ok(
@@ -93,6 +95,8 @@ Deno.test({
       assert.match(id, /^\d+$/);
       assert.equal(values.length, 37);
       for (const v of values.map(Number)) assert.ok(v >= 0 && v <= 1, line);
+      // The default head's predictions obey the decision tree (lib/model/tree_projection.ts).
+      assert.deepEqual(checkTree(values.map(Number), 1e-5), [], line);
     }
   },
 });

@@ -239,6 +239,6 @@ Deno.test("fine-tuning refuses a model whose vote head is another kind", async (
   const o = await options({ data: await tinyDataset("votes"), epochs: 1, initFrom: dir });
   await assert.rejects(
     () => train({ ...o, head: "sigmoid" }),
-    /its layers differ \(the output layer is GalaxyZooVotes there, Activation here\).*--head/,
+    /its head differs \(tree there, sigmoid here\).*--head/,
   );
 });

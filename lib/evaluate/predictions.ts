@@ -48,6 +48,10 @@ export interface Predictions {
   probs: Float32Array;
   /** n true classes. */
   labels: Int32Array;
+  /** n ids of the scored images (a paired comparison matches images by id). */
+  ids: string[];
+  /** n predicted classes (argmax of `probs`). */
+  predicted: Int32Array;
   /** n x 37 predicted fractions (votes runs), else null. */
   outputs: Float32Array | null;
   /** n x 37 volunteers' fractions (datasets with fractions), else null. */
@@ -84,6 +88,8 @@ export async function predictSplit(
   const truthVotes = ds.manifest.hasVotes ? new Float32Array(total * NUM_VOTES) : null;
   const recordBytes = r.size * r.size * 3;
   const worst = new WorstK(o.worst);
+  const ids: string[] = [];
+  const predicted = new Int32Array(total);
   const q1 = voteIndex("Class1.1");
   let n = 0, seen = 0, leftOut = 0;
   o.onProgress?.(0, total);
@@ -109,6 +115,8 @@ export async function predictSplit(
       labels[n] = label;
       if (v && truthVotes) truthVotes.set(v, n * NUM_VOTES);
       const pred = argmaxAt(p, 0, c);
+      ids.push(b.ids[i]);
+      predicted[n] = pred;
       if (pred !== label) {
         worst.offer(p[pred], () => ({
           id: b.ids[i],
@@ -129,6 +137,8 @@ export async function predictSplit(
     leftOut,
     probs: probs.subarray(0, n * c),
     labels: labels.subarray(0, n),
+    ids,
+    predicted: predicted.subarray(0, n),
     outputs: outputs?.subarray(0, n * NUM_VOTES) ?? null,
     truthVotes: truthVotes?.subarray(0, n * NUM_VOTES) ?? null,
     worst: worst.items,

@@ -83,6 +83,8 @@ export async function exportModel(o: ExportOptions): Promise<ModelExportSummary>
         ...exportMetadata(run, layout),
         output: layout.head === "softmax"
           ? "logits (apply softmax)"
+          : layout.head === "sigmoid" && layout.treeProjection
+          ? "logits (apply a sigmoid to each, then project_to_tree of galaxy_torch.py)"
           : layout.head === "sigmoid"
           ? "logits (apply a sigmoid to each)"
           : "logits (apply the tree vote head of galaxy_torch.py)",

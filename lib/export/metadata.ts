@@ -29,8 +29,12 @@ export function preprocessingText(crop: number, size: number): string {
  * `scheme`, `crop` (fraction of the shorter side), `size` (pixels),
  * `channel_order` (`RGB`), `value_range` (`0-255`), `preprocessing`
  * (the sentence of {@linkcode preprocessingText}), `source_model_sha256`,
- * `galaxy_version`; for votes runs `vote_tree` ({@linkcode voteTree}); with a layout also `head`, `stem`, `mean` and `std`
- * (JSON, per channel, 0-255 units), `bn_epsilon`, `filters` (JSON).
+ * `galaxy_version`; for votes runs `vote_tree` ({@linkcode voteTree}); with
+ * a layout also `head`, `stem`, `mean` and `std` (JSON, per channel, 0-255
+ * units), `bn_epsilon`, `filters` (JSON), `strided_conv_padding`
+ * (`torchvision`: 1 on every side; `tf_same`: TF's `same`, runs made before
+ * issue 23) and `tree_projection` (`true` where a sigmoid head's outputs are
+ * projected onto the decision tree, else `false`).
  */
 export function exportMetadata(run: Run, layout: ResNetLayout | null): Record<string, string> {
   const d = run.dataset;
@@ -55,6 +59,8 @@ export function exportMetadata(run: Run, layout: ResNetLayout | null): Record<st
       std: JSON.stringify(layout.std),
       bn_epsilon: String(layout.epsilon),
       filters: JSON.stringify(layout.filters),
+      strided_conv_padding: layout.stridedConvPadding,
+      tree_projection: String(layout.treeProjection),
     });
   }
   return meta;

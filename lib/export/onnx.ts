@@ -10,7 +10,11 @@
  * padding.ts), BatchNormalization, Relu, Pad, MaxPool, Add,
  * GlobalAveragePool. Dropout is the identity at inference and is left out.
  * The tree vote head (lib/model/votes_head.ts) becomes per-question
- * Slice/Softmax/Mul nodes. A layer of any other kind is refused by name.
+ * Slice/Softmax/Mul nodes. The projection of sigmoid vote fractions onto the
+ * decision tree (lib/model/tree_projection.ts) becomes a Loop running the
+ * same Dykstra iterations with the same per-image stopping rule, in float64
+ * as there (see `treeProjection` below). A layer of any other kind is
+ * refused by name.
  *
  * @module
  */
@@ -19,6 +23,12 @@ import { QUESTIONS, questionSlice, voteIndex } from "../data/schema.ts";
 import { GraphBuilder, type ValueSpec } from "./onnx_graph.ts";
 import { hwioToOihw } from "./layouts.ts";
 import { onnxPads } from "./padding.ts";
+import {
+  affineProjection,
+  MAX_PROJECTION_ITERATIONS,
+  PROJECTION_TOLERANCE,
+} from "../model/tree_projection.ts";
+import { NUM_VOTES } from "../data/schema.ts";
 
 /** Names of the exported graph's input and output tensors. */
 export const ONNX_INPUT = "pixels";
@@ -125,6 +135,100 @@ function treeVotes(g: GraphBuilder, logits: Value, name: string): Value {
     blocks.push(p);
   }
   return { name: g.node("Concat", blocks, { axis: { int: 1 } }, name), rank: 2 };
+}
+
+/**
+ * lib/model/tree_projection.ts' `projectToTree` algorithm as an ONNX Loop, image by image as
+ * there: in float64, x = the fractions (non-finite ones as 0), q = 0; each
+ * iteration y = x M + c (the affine projection), z = y + q, x = max(z, 0),
+ * q = z - x; an image stops at the first iteration whose y has no entry
+ * below -tolerance, with output max(y, 0); one that never does by the
+ * iteration cap outputs its last x. The Loop ends once every image of the
+ * batch has stopped (an image that stopped keeps its output while the
+ * others go on), or at the cap: the same iterations and stopping rule as
+ * `predict`, not a fixed count.
+ */
+function treeProjection(g: GraphBuilder, x: Value, name: string): Value {
+  if (x.rank !== 2) throw new Error(`layer ${name}: tree projection of a 4-D tensor`);
+  const { matrix, offset } = affineProjection();
+  const m = g.doubles(`${name}/affine_matrix`, matrix, [NUM_VOTES, NUM_VOTES]);
+  const c = g.doubles(`${name}/affine_offset`, offset, [1, NUM_VOTES]);
+  const tolerance = g.doubles(`${name}/tolerance`, [PROJECTION_TOLERANCE], []);
+  const zero = g.doubles(`${name}/zero`, [0], []);
+  // Non-finite fractions count as 0, as projectToTree reads them.
+  const wide = g.node("Cast", [x.name], { to: { int: 11 } }, name);
+  const bad = g.node("Or", [g.node("IsNaN", [wide], {}, name), g.node("IsInf", [wide], {}, name)]);
+  const x0 = g.node("Where", [bad, zero, wide], {}, name);
+  const q0 = g.node("Mul", [x0, zero], {}, name);
+  const axis1 = g.int64s(`${name}/axis1`, [1]);
+  const column = g.node(
+    "Slice",
+    [x0, g.int64s(`${name}/start`, [0]), g.int64s(`${name}/end`, [1]), axis1],
+    {},
+    name,
+  );
+  // [N, 1] false: no image has stopped yet.
+  const done0 = g.node("Less", [column, column], {}, name);
+
+  const b = g.subgraph();
+  const iter = b.reserve(`${name}/body/iteration`);
+  const condIn = b.reserve(`${name}/body/cond_in`);
+  const [xi, qi, di, oi] = ["x", "q", "done", "out"].map((v) => b.reserve(`${name}/body/${v}_in`));
+  const y = b.node("Add", [b.node("MatMul", [xi, m], {}, name), c], {}, name);
+  const z = b.node("Add", [y, qi], {}, name);
+  const xo = b.node("Relu", [z], {}, name);
+  const qo = b.node("Sub", [z, xo], {}, name);
+  const negative = b.node(
+    "ReduceMax",
+    [b.node("Neg", [y], {}, name)],
+    { axes: { ints: [1] }, keepdims: { int: 1 } },
+    name,
+  );
+  const converged = b.node("Not", [b.node("Less", [tolerance, negative], {}, name)], {}, name);
+  const stopsNow = b.node("And", [converged, b.node("Not", [di], {}, name)], {}, name);
+  const oo = b.node("Where", [stopsNow, b.node("Relu", [y], {}, name), oi], {}, name);
+  const doneOut = b.node("Or", [di, converged], {}, name);
+  const running = b.node(
+    "ReduceSum",
+    [b.node("Cast", [b.node("Not", [doneOut], {}, name)], { to: { int: 11 } }, name)],
+    { keepdims: { int: 0 } },
+    name,
+  );
+  const condOut = b.node("Less", [zero, running], {}, name);
+  const body = b.graph(
+    `${name}/dykstra`,
+    [
+      { name: iter, type: "int64", shape: [] },
+      { name: condIn, type: "bool", shape: [] },
+      { name: xi, type: "float64" },
+      { name: qi, type: "float64" },
+      { name: di, type: "bool" },
+      { name: oi, type: "float64" },
+    ],
+    [
+      { name: condOut, type: "bool", shape: [] },
+      { name: xo, type: "float64" },
+      { name: qo, type: "float64" },
+      { name: doneOut, type: "bool" },
+      { name: oo, type: "float64" },
+    ],
+  );
+  const [xLast, , done, out] = g.nodeOutputs(
+    "Loop",
+    [
+      g.int64s(`${name}/max_iterations`, [MAX_PROJECTION_ITERATIONS], []),
+      g.bools(`${name}/run`, [true], []),
+      x0,
+      q0,
+      done0,
+      x0,
+    ],
+    4,
+    { body: { graph: body } },
+    name,
+  );
+  const result = g.node("Where", [done, out, xLast], {}, name);
+  return { name: g.node("Cast", [result], { to: { int: 1 } }, name), rank: 2 };
 }
 
 type Converter = (g: GraphBuilder, layer: tf.layers.Layer, inputs: Value[]) => Value;
@@ -288,6 +392,9 @@ const CONVERTERS: Record<string, Converter> = {
   },
   GalaxyZooVotes(g, layer, inputs) {
     return treeVotes(g, single(layer, inputs), layer.name);
+  },
+  GalaxyTreeProjection(g, layer, inputs) {
+    return treeProjection(g, single(layer, inputs), layer.name);
   },
   // Identity at inference.
   Dropout: (_g, layer, inputs) => single(layer, inputs),

@@ -25,21 +25,34 @@ export type AttrValue =
   | { int: number }
   | { ints: readonly number[] }
   | { float: number }
-  | { string: string };
+  | { string: string }
+  | { graph: onnx.IGraphProto };
 
 /** A graph input or output: element type and shape, `string` dims being symbolic (e.g. the batch). */
 export interface ValueSpec {
   name: string;
-  /** Element type; float32 is the only one the toolkit's graphs exchange. */
-  type: "float32";
-  shape: (number | string)[];
+  /**
+   * Element type: float32 is the only one the exported models exchange; the
+   * others appear between the nodes of a subgraph (a Loop body).
+   */
+  type: "float32" | "float64" | "int64" | "bool";
+  /** Dimensions; absent: any shape (a subgraph's loop-carried values). */
+  shape?: (number | string)[];
 }
+
+const ELEMENT_TYPES = {
+  float32: ONNX.TensorProto.DataType.FLOAT,
+  float64: ONNX.TensorProto.DataType.DOUBLE,
+  int64: ONNX.TensorProto.DataType.INT64,
+  bool: ONNX.TensorProto.DataType.BOOL,
+} as const;
 
 function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
   const T = ONNX.AttributeProto.AttributeType;
   if ("int" in v) return { name, type: T.INT, i: v.int };
   if ("ints" in v) return { name, type: T.INTS, ints: [...v.ints] };
   if ("float" in v) return { name, type: T.FLOAT, f: v.float };
+  if ("graph" in v) return { name, type: T.GRAPH, g: v.graph };
   return { name, type: T.STRING, s: new TextEncoder().encode(v.string) };
 }
 
@@ -48,38 +61,77 @@ function valueInfo(v: ValueSpec): onnx.IValueInfoProto {
     name: v.name,
     type: {
       tensorType: {
-        elemType: ONNX.TensorProto.DataType.FLOAT,
-        shape: {
-          dim: v.shape.map((d) => typeof d === "number" ? { dimValue: d } : { dimParam: d }),
-        },
+        elemType: ELEMENT_TYPES[v.type],
+        ...(v.shape
+          ? {
+            shape: {
+              dim: v.shape.map((d) => typeof d === "number" ? { dimValue: d } : { dimParam: d }),
+            },
+          }
+          : {}),
       },
     },
   };
 }
 
 /** Little-endian bytes of a typed array (TensorProto.raw_data is little-endian by spec). */
-export function littleEndianBytes(a: Float32Array | BigInt64Array): Uint8Array {
+export function littleEndianBytes(a: Float32Array | Float64Array | BigInt64Array): Uint8Array {
   const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   if (new Uint8Array(new Uint16Array([1]).buffer)[0] === 1) return bytes.slice();
   const out = new Uint8Array(a.byteLength);
   const view = new DataView(out.buffer);
   a.forEach((x: number | bigint, i: number) =>
-    typeof x === "bigint" ? view.setBigInt64(i * 8, x, true) : view.setFloat32(i * 4, x, true)
+    typeof x === "bigint"
+      ? view.setBigInt64(i * 8, x, true)
+      : a instanceof Float64Array
+      ? view.setFloat64(i * 8, x, true)
+      : view.setFloat32(i * 4, x, true)
   );
   return out;
+}
+
+/** The initializers of a graph and its subgraphs, and the tensor names they all share. */
+class Scope {
+  readonly initializers: onnx.ITensorProto[] = [];
+  readonly used = new Set<string>();
 }
 
 /** Collects the nodes and initializers of one graph, handing out unique tensor names. */
 export class GraphBuilder {
   readonly nodes: onnx.INodeProto[] = [];
-  readonly initializers: onnx.ITensorProto[] = [];
-  #used = new Set<string>();
+  #scope: Scope;
+
+  /** A builder of a new graph, or (given `scope`) of a subgraph of the graph that owns it. */
+  constructor(scope: Scope = new Scope()) {
+    this.#scope = scope;
+  }
+
+  /** The initializers of the graph and of every subgraph (ONNX subgraphs read outer values). */
+  get initializers(): readonly onnx.ITensorProto[] {
+    return this.#scope.initializers;
+  }
+
+  /**
+   * A builder of a subgraph (a Loop body): its own nodes, names unique
+   * across the whole model, and initializers kept in the outer graph, which
+   * the subgraph reads by name.
+   */
+  subgraph(): GraphBuilder {
+    return new GraphBuilder(this.#scope);
+  }
 
   /** `base`, or `base_2`, `base_3` ... if taken: a tensor name not used before. */
   unique(base: string): string {
     let name = base;
-    for (let i = 2; this.#used.has(name); i++) name = `${base}_${i}`;
-    this.#used.add(name);
+    for (let i = 2; this.#scope.used.has(name); i++) name = `${base}_${i}`;
+    this.#scope.used.add(name);
+    return name;
+  }
+
+  /** Marks `name` as taken (a subgraph's input, named by the caller). */
+  reserve(name: string): string {
+    if (this.#scope.used.has(name)) throw new Error(`internal error: tensor ${name} exists`);
+    this.#scope.used.add(name);
     return name;
   }
 
@@ -88,24 +140,43 @@ export class GraphBuilder {
     return this.#initializer(name, Float32Array.from(data), dims);
   }
 
+  /** Adds a float64 initializer of shape `dims`; returns its name. */
+  doubles(name: string, data: ArrayLike<number>, dims: readonly number[]): string {
+    return this.#initializer(name, Float64Array.from(data), dims);
+  }
+
+  /** Adds a bool initializer of shape `dims`; returns its name. */
+  bools(name: string, data: readonly boolean[], dims: readonly number[]): string {
+    return this.#initializer(name, Uint8Array.from(data, (b) => b ? 1 : 0), dims);
+  }
+
   /** Adds an int64 initializer of shape `dims` (e.g. Pad's pads, Slice's starts); returns its name. */
   int64s(name: string, data: readonly number[], dims: readonly number[] = [data.length]): string {
     return this.#initializer(name, BigInt64Array.from(data.map(BigInt)), dims);
   }
 
-  #initializer(name: string, data: Float32Array | BigInt64Array, dims: readonly number[]): string {
+  #initializer(
+    name: string,
+    data: Float32Array | Float64Array | BigInt64Array | Uint8Array,
+    dims: readonly number[],
+  ): string {
     const size = dims.reduce((a, b) => a * b, 1);
     if (size !== data.length) {
       throw new Error(`initializer ${name}: ${data.length} values for shape [${dims}]`);
     }
     const unique = this.unique(name);
-    this.initializers.push({
+    this.#scope.initializers.push({
       name: unique,
       dims: [...dims],
       dataType: data instanceof Float32Array
         ? ONNX.TensorProto.DataType.FLOAT
+        : data instanceof Float64Array
+        ? ONNX.TensorProto.DataType.DOUBLE
+        : data instanceof Uint8Array
+        ? ONNX.TensorProto.DataType.BOOL
         : ONNX.TensorProto.DataType.INT64,
-      rawData: littleEndianBytes(data),
+      // One byte per bool (TensorProto raw_data).
+      rawData: data instanceof Uint8Array ? data.slice() : littleEndianBytes(data),
     });
     return unique;
   }
@@ -121,17 +192,49 @@ export class GraphBuilder {
     name = op,
     output?: string,
   ): string {
-    const nodeName = this.unique(`${name}/${op}`);
     const out = output ?? this.unique(`${name}/${op}:0`);
-    if (output !== undefined) this.#used.add(output);
+    if (output !== undefined) this.#scope.used.add(output);
+    this.#push(op, inputs, [out], attrs, name);
+    return out;
+  }
+
+  /** Adds a node with `count` outputs (e.g. Loop); returns their fresh names. */
+  nodeOutputs(
+    op: string,
+    inputs: readonly string[],
+    count: number,
+    attrs: Record<string, AttrValue> = {},
+    name = op,
+  ): string[] {
+    const outs = Array.from({ length: count }, (_, i) => this.unique(`${name}/${op}:${i}`));
+    this.#push(op, inputs, outs, attrs, name);
+    return outs;
+  }
+
+  #push(
+    op: string,
+    inputs: readonly string[],
+    outputs: string[],
+    attrs: Record<string, AttrValue>,
+    name: string,
+  ): void {
     this.nodes.push({
-      name: nodeName,
+      name: this.unique(`${name}/${op}`),
       opType: op,
       input: [...inputs],
-      output: [out],
+      output: outputs,
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
     });
-    return out;
+  }
+
+  /** This builder's nodes as a subgraph (a Loop body) with the given inputs and outputs. */
+  graph(name: string, inputs: ValueSpec[], outputs: ValueSpec[]): onnx.IGraphProto {
+    return {
+      name,
+      node: this.nodes,
+      input: inputs.map(valueInfo),
+      output: outputs.map(valueInfo),
+    };
   }
 
   /** The serialised `ModelProto` of this graph. */
@@ -152,7 +255,7 @@ export class GraphBuilder {
       graph: {
         name: o.graphName,
         node: this.nodes,
-        initializer: this.initializers,
+        initializer: [...this.initializers],
         input: o.inputs.map(valueInfo),
         output: o.outputs.map(valueInfo),
       },

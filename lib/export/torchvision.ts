@@ -33,6 +33,19 @@ export interface ResNetLayout {
   std: number[];
   /** Outputs of the final Dense layer. */
   outputs: number;
+  /**
+   * How the 3x3 stride-2 convolutions pad: `torchvision` (1 on every side,
+   * an explicit ZeroPadding2D layer: models made since issue 23) or
+   * `tf_same` (TF's `same`, 0 before and 1 after an even side: runs made
+   * before, which still load and export).
+   */
+  stridedConvPadding: "torchvision" | "tf_same";
+  /**
+   * Sigmoid heads: whether the outputs are projected onto the decision tree
+   * at inference (a `GalaxyTreeProjection` layer, lib/model/tree_projection.ts;
+   * models made since issue 23). False for the other heads and older runs.
+   */
+  treeProjection: boolean;
 }
 
 const BLOCKS = [3, 4, 6, 3];
@@ -69,9 +82,16 @@ export function resnetLayout(model: tf.LayersModel): ResNetLayout {
   }
   const out = model.layers[model.layers.length - 1];
   const dense = byName.get("logits") ?? byName.get("votes_logits") ?? notResNet("no logits layer");
+  const projected = out.getClassName() === "GalaxyTreeProjection";
+  // The layer the projection reads: the sigmoid (named `votes_sigmoid` then).
+  const beforeProjection = projected ? out.inboundNodes[0]?.inboundLayers[0] : undefined;
   const head: HeadKind = out.getClassName() === "GalaxyZooVotes"
     ? "tree"
-    : byName.has("votes") && out.getClassName() === "Activation"
+    : projected && beforeProjection?.getClassName() === "Activation" &&
+        beforeProjection.getConfig().activation === "sigmoid"
+    ? "sigmoid"
+    : byName.has("votes") && out.getClassName() === "Activation" &&
+        out.getConfig().activation === "sigmoid"
     ? "sigmoid"
     : out.getClassName() === "Softmax"
     ? "softmax"
@@ -83,6 +103,20 @@ export function resnetLayout(model: tf.LayersModel): ResNetLayout {
   );
   if (epsilons.size !== 1) notResNet(`batch norm epsilons ${[...epsilons]}`);
   const standardize = byName.get("standardize") as unknown as { mean: number[]; std: number[] };
+  // Every strided 3x3 conv pads the same way: all explicitly (1 on every side) or none (TF same).
+  const strided = [3, 4, 5].map((s) => byName.get(`conv${s}_block1_1_conv`)!);
+  const padded = strided.map((conv) => {
+    const before = conv.inboundNodes[0]?.inboundLayers[0];
+    const c = conv.getConfig();
+    if (before?.getClassName() === "ZeroPadding2D" && c.padding === "valid") {
+      const p = JSON.stringify(before.getConfig().padding);
+      if (p !== JSON.stringify([[1, 1], [1, 1]])) notResNet(`${before.name} pads ${p}`);
+      return true;
+    }
+    if (c.padding !== "same") notResNet(`${conv.name} has padding ${c.padding} and no pad layer`);
+    return false;
+  });
+  if (new Set(padded).size !== 1) notResNet("its strided convolutions pad in different ways");
   return {
     stem: has("pool1_pool") ? "imagenet" : "small",
     head,
@@ -94,6 +128,8 @@ export function resnetLayout(model: tf.LayersModel): ResNetLayout {
     mean: [...standardize.mean],
     std: [...standardize.std],
     outputs: (dense.weights[0].shape as number[])[1],
+    stridedConvPadding: padded[0] ? "torchvision" : "tf_same",
+    treeProjection: projected,
   };
 }
 

@@ -23,6 +23,7 @@ import { readSealedJson, sealJson, sha256Hex, verifyBytes } from "./verify.ts";
 // Registers the toolkit's custom layers, so every model it saves can be loaded.
 import "../model/standardize.ts";
 import "../model/votes_head.ts";
+import "../model/tree_projection.ts";
 import "../model/seeded_dropout.ts";
 
 function joinBuffers(data: tf.io.WeightData | undefined): Uint8Array {

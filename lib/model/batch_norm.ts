@@ -172,7 +172,11 @@ class CustomGradBatchNormalization extends Base {
         self.epsilon,
       );
       updateMovingAverage(self.movingMean, mean, self.momentum);
-      updateMovingAverage(self.movingVariance, variance, self.momentum);
+      // The moving variance tracks the unbiased batch variance, as torch's BatchNorm2d does
+      // (tfjs-layers' base layer feeds it the biased one); see docs/quality.md.
+      const count = x.size / x.shape[3]!;
+      const unbiased = count > 1 ? tf.mul(variance, count / (count - 1)) : variance;
+      updateMovingAverage(self.movingVariance, unbiased, self.momentum);
       tf.dispose([mean, variance]);
       return y;
     });

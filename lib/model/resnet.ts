@@ -14,13 +14,16 @@ import { Standardize } from "./standardize.ts";
 import { batchNormalization } from "./batch_norm.ts";
 import { conv2d } from "./conv2d.ts";
 import { GalaxyZooVotes } from "./votes_head.ts";
+import { TreeProjection } from "./tree_projection.ts";
 import { SeededDropout } from "./seeded_dropout.ts";
 import { mixSeed } from "../random.ts";
 
 /**
  * What the model predicts: `softmax` class probabilities; for the 37 vote
- * fractions, `sigmoid` (one independent sigmoid per answer) or `tree` (the
- * tree-consistent head of {@linkcode GalaxyZooVotes}).
+ * fractions, `sigmoid` (one independent sigmoid per answer, trained as such,
+ * projected onto the decision tree at prediction time by
+ * {@linkcode TreeProjection}) or `tree` (the tree-consistent head of
+ * {@linkcode GalaxyZooVotes}).
  */
 export type HeadKind = "softmax" | "sigmoid" | "tree";
 
@@ -67,6 +70,19 @@ export interface ResNetOptions {
   name?: string;
 }
 
+/**
+ * The choices inside the network that follow torchvision rather than TF.js
+ * defaults (docs/quality.md), recorded in a run's config.json so a run
+ * says which network it trained.
+ */
+export const ARCHITECTURE = {
+  stridedConvPadding: "1 on every side (torchvision), not TF 'same'",
+  convInit: "N(0, 2 / fan_out), untruncated (torchvision kaiming_normal_)",
+  headInit: "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (torchvision nn.Linear)",
+  batchNormMovingVariance: "unbiased batch variance (torch)",
+  sigmoidVotesOutput: "projected onto the decision tree outside training",
+} as const;
+
 /** Stages of ResNet-34: [filters, blocks]. */
 const STAGES: readonly [number, number][] = [[64, 3], [128, 4], [256, 6], [512, 3]];
 
@@ -81,21 +97,24 @@ class Init {
   #next(): number {
     return mixSeed(this.#seed, this.#count++) || 1;
   }
-  kernel(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.varianceScaling({
-      scale: 2,
-      mode: "fanOut",
-      distribution: "normal",
+  /**
+   * N(0, 2 / fan_out) with fan_out = kernel^2 filters: torchvision's
+   * kaiming_normal_(mode="fan_out"). Not TF.js' varianceScaling "normal",
+   * which draws from a normal truncated at 2 sd and so starts every kernel
+   * 12 % smaller than intended.
+   */
+  kernel(kernel: number, filters: number): ReturnType<typeof tf.initializers.glorotUniform> {
+    return tf.initializers.randomNormal({
+      mean: 0,
+      stddev: Math.sqrt(2 / (kernel * kernel * filters)),
       seed: this.#next(),
     });
   }
-  dense(): ReturnType<typeof tf.initializers.glorotUniform> {
-    return tf.initializers.glorotUniform({ seed: this.#next() });
-  }
   /**
-   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torchvision's nn.Linear kernel: a
-   * vote head's logits then start about 2.4 times smaller than under Glorot,
-   * so its sigmoids do not start saturated at 0 or 1.
+   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torchvision's nn.Linear kernel, for
+   * every head: logits start about 2.4 times smaller than under Glorot, so
+   * a vote head's sigmoids do not start saturated at 0 or 1 and a class
+   * head's softmax starts as flat as torchvision's.
    */
   smallDense(): ReturnType<typeof tf.initializers.glorotUniform> {
     return tf.initializers.varianceScaling({
@@ -126,7 +145,7 @@ function conv(
     strides: stride,
     padding,
     useBias: false,
-    kernelInitializer: init.kernel(),
+    kernelInitializer: init.kernel(kernel, filters),
     kernelRegularizer: init.regularizer(),
     name,
   }).apply(x) as tf.SymbolicTensor;
@@ -157,7 +176,16 @@ function basicBlock(
     shortcut = conv(x, filters, 1, stride, "valid", `${name}_0_conv`, init);
     shortcut = batchNorm(shortcut, `${name}_0_bn`);
   }
-  let y = conv(x, filters, 3, stride, "same", `${name}_1_conv`, init);
+  // A strided 3x3 conv pads 1 on every side, as torchvision's does. TF's "same" would pad only
+  // the bottom and right of an even-sized input, centring the branch one pixel off the 1x1
+  // shortcut's samples (and off torchvision's grid); see docs/quality.md.
+  let y = x;
+  if (stride !== 1) {
+    y = tf.layers.zeroPadding2d({ padding: 1, name: `${name}_1_pad` }).apply(
+      y,
+    ) as tf.SymbolicTensor;
+  }
+  y = conv(y, filters, 3, stride, stride !== 1 ? "valid" : "same", `${name}_1_conv`, init);
   y = relu(batchNorm(y, `${name}_1_bn`), `${name}_1_relu`);
   y = conv(y, filters, 3, 1, "same", `${name}_2_conv`, init);
   y = batchNorm(y, `${name}_2_bn`);
@@ -236,15 +264,16 @@ export function resnet34(options: ResNetOptions = {}): tf.LayersModel {
   }
   const logits = tf.layers.dense({
     units: outputs,
-    kernelInitializer: votes ? init.smallDense() : init.dense(),
+    kernelInitializer: init.smallDense(),
     kernelRegularizer: init.regularizer(),
     name: votes ? "votes_logits" : "logits",
   }).apply(x) as tf.SymbolicTensor;
   const out = head === "tree"
     ? new GalaxyZooVotes({ name: "votes" }).apply(logits) as tf.SymbolicTensor
     : head === "sigmoid"
-    ? tf.layers.activation({ activation: "sigmoid", name: "votes" }).apply(
-      logits,
+    // Outside training the 37 sigmoids are projected onto the decision tree (docs/quality.md).
+    ? new TreeProjection({ name: "votes" }).apply(
+      tf.layers.activation({ activation: "sigmoid", name: "votes_sigmoid" }).apply(logits),
     ) as tf.SymbolicTensor
     : tf.layers.softmax({ name: "probs" }).apply(logits) as tf.SymbolicTensor;
 

@@ -4,6 +4,8 @@
  * @module
  */
 import type { EvaluationReport } from "../evaluate.ts";
+import { formatInterval, type HeadlineMetric, METRIC_NAMES } from "../evaluate/compare.ts";
+import type { Interval } from "../metrics/bootstrap.ts";
 
 const f4 = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : "n/a");
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : "n/a");
@@ -40,6 +42,19 @@ export function evaluationMarkdown(r: EvaluationReport): string {
     ]),
     "",
   );
+  // Issue 23: the headline metrics with their bootstrap intervals.
+  const intervals = Object.entries(r.intervals ?? {}) as [HeadlineMetric, Interval][];
+  if (intervals.length > 0) {
+    out.push(
+      "## Headline metrics with 95 % intervals",
+      "",
+      table(
+        ["metric", "value (95 % bootstrap interval over images)"],
+        intervals.map(([k, i]) => [METRIC_NAMES[k], formatInterval(k, i)]),
+      ),
+      "",
+    );
+  }
   if (r.votes) {
     out.push(
       "## Vote fractions",

@@ -17,7 +17,7 @@ import { resolve } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { readSealedJson, sealJson } from "../io/verify.ts";
 import { NUM_VOTES } from "../data/schema.ts";
-import type { ResNetOptions } from "../model/resnet.ts";
+import type { ARCHITECTURE, ResNetOptions } from "../model/resnet.ts";
 import type { ResolvedDatasetSettings } from "../train/dataset_settings.ts";
 import type { ResolvedTrainOptions } from "../train/trainer.ts";
 import { runPaths } from "./layout.ts";
@@ -83,6 +83,11 @@ export interface RunConfig {
   /** The dataset, stored once. */
   dataset: RunDatasetRef;
   model?: RunModelOptions;
+  /**
+   * The network's torchvision-matching choices (lib/model/resnet.ts' `ARCHITECTURE`); absent in
+   * runs trained before them (TF 'same' padding on strided convs, no tree projection).
+   */
+  architecture?: Partial<Record<keyof typeof ARCHITECTURE, string>>;
   /** Replica processes that trained the run. */
   replicas?: number;
   versions?: { deno: string; tfjs: string; galaxy: string };

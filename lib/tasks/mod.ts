@@ -12,6 +12,7 @@ import { EXPORT_TASK } from "./export.ts";
 import { FETCH_TASK } from "./fetch.ts";
 import { PREDICT_TASK } from "./predict.ts";
 import { PREPROCESS_TASK } from "./preprocess.ts";
+import { QUALITY_TASK } from "./quality.ts";
 import { RETRAIN_TASK } from "./retrain.ts";
 import { EXPORT_WEB_TASK, SERVE_TASK } from "./serve.ts";
 import { TRAIN_TASK } from "./train.ts";
@@ -28,6 +29,7 @@ export const TASKS: readonly TaskFlags[] = [
   EXPORT_TASK,
   RETRAIN_TASK,
   BENCH_TASK,
+  QUALITY_TASK,
   DOCTOR_TASK,
   DEMO_TASK,
 ];

@@ -36,7 +36,7 @@ import { loadRunModel, saveRunModel } from "../run/model.ts";
 import { WriteQueue } from "../io/write_queue.ts";
 import type { ClassificationMetrics } from "../metrics.ts";
 import { scoreOutputs } from "../evaluate/score.ts";
-import { type HeadKind, resnet34 } from "../model/resnet.ts";
+import { ARCHITECTURE, type HeadKind, resnet34 } from "../model/resnet.ts";
 import type { SchemeKind } from "../data/label_schemes.ts";
 import { UsageError } from "../cli.ts";
 import {
@@ -482,6 +482,8 @@ async function planRun(o0: TrainOptions, ds: Dataset, collective: Collective) {
       std: m.stats?.std,
       seed: o.seed,
     },
+    // Which network choices the run trained with (issue 23: torchvision padding, tree projection).
+    architecture: ARCHITECTURE,
     replicas: collective.size,
     versions: { deno: Deno.version.deno, tfjs: tf.version.tfjs, galaxy: TOOLKIT_VERSION },
     backend: tf.getBackend(),
@@ -817,11 +819,23 @@ async function loadInitialWeights(model: tf.LayersModel, dir: string, verify: bo
   try {
     const from = source.weights;
     const to = model.weights;
-    const layers = (m: tf.LayersModel) => m.layers.map((l) => l.getClassName()).join(",");
-    const mismatch = layers(source) !== layers(model)
-      ? `its layers differ (the output layer is ${source.layers.at(-1)?.getClassName()} there, ${
-        model.layers.at(-1)?.getClassName()
-      } here)`
+    // Layers with weights, and the head: runs from before issue 23 lack weightless padding and
+    // projection layers, and still load.
+    const layers = (m: tf.LayersModel) =>
+      m.layers.filter((l) => l.weights.length > 0).map((l) => l.getClassName()).join(",");
+    const head = (m: tf.LayersModel) =>
+      m.layers.some((l) => l.getClassName() === "GalaxyZooVotes")
+        ? "tree"
+        : m.layers.some((l) =>
+            l.getClassName() === "Activation" &&
+            (l.getConfig() as { activation?: string }).activation === "sigmoid"
+          )
+        ? "sigmoid"
+        : "softmax";
+    const mismatch = head(source) !== head(model)
+      ? `its head differs (${head(source)} there, ${head(model)} here)`
+      : layers(source) !== layers(model)
+      ? "its layers differ"
       : from.length !== to.length
       ? `${from.length} weights there, ${to.length} here`
       : to.map((w, i) => [w, from[i]] as const)

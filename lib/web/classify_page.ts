@@ -14,6 +14,7 @@ import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { predictBatch } from "../inference.ts";
 import "../model/standardize.ts";
 import "../model/votes_head.ts";
+import "../model/tree_projection.ts";
 import "../model/seeded_dropout.ts";
 import type { Question } from "../data/schema.ts";
 import { cropResize, isExactCrop, isJpegBytes } from "./resample.ts";

@@ -1,3 +1,4 @@
+import { sharedOneDnn3 } from "../lib/bench/native_configs.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -165,7 +166,7 @@ Deno.test("native kernels: a oneDNN of an unsupported version falls back to plai
 });
 
 /** oneDNN 3.1.1 built from upstream, beside this repository, where present. */
-const ONEDNN_3 = new URL("../../shared/onednn/3.1.1/lib/libdnnl.so.3", import.meta.url).pathname;
+const ONEDNN_3 = sharedOneDnn3();
 
 Deno.test("native kernels: oneDNN 3.1 loads through the same kernels and names itself", async () => {
   try {

@@ -9,13 +9,12 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { oneDnnCandidates, probeCpuIsa } from "../lib/kernels/onednn/library.ts";
+import { probeCpuIsa } from "../lib/kernels/onednn/library.ts";
+import { runsAvx512, sharedOneDnn3 } from "../lib/bench/native_configs.ts";
 
 const TEST_FILE = fileURLToPath(new URL("./onednn_test.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
-const ONEDNN_3 = fileURLToPath(
-  new URL("../../shared/onednn/3.1.1/lib/libdnnl.so.3", import.meta.url),
-);
+const ONEDNN_3 = sharedOneDnn3();
 const AVX2 = { ONEDNN_MAX_CPU_ISA: "AVX2", DNNL_MAX_CPU_ISA: "AVX2" };
 /** One run of the oneDNN test file takes 5-15 s here; a hung one fails the test instead. */
 const DEADLINE_MS = 300_000;
@@ -51,8 +50,7 @@ async function runOneDnnTests(env: Record<string, string>, expect: RegExp): Prom
   }
 }
 
-const defaultLibrary = oneDnnCandidates().find((c) => c.version !== null && c.refusal === null);
-const defaultIsa = defaultLibrary ? probeCpuIsa(defaultLibrary.path) : null;
+const avx512 = runsAvx512();
 const shared3 = (() => {
   try {
     Deno.statSync(ONEDNN_3);
@@ -64,7 +62,7 @@ const shared3 = (() => {
 
 Deno.test({
   name: "the oneDNN tests pass capped at AVX2 (what most laptops run)",
-  ignore: defaultIsa?.family !== "avx512_core",
+  ignore: !avx512,
   fn: () => runOneDnnTests(AVX2, /^ {2}avx2: /m),
 });
 
@@ -80,11 +78,10 @@ Deno.test({
   fn: () => runOneDnnTests({ GALAXY_DNNL_LIBRARY: ONEDNN_3, ...AVX2 }, /oneDNN 3\.1 \(avx2,/),
 });
 
-if (defaultIsa?.family !== "avx512_core") {
+if (!avx512) {
   console.warn(
-    `skipping the AVX2-capped run: ${
-      defaultLibrary ? `oneDNN runs ${defaultIsa?.family} here already` : "no oneDNN loads here"
-    }`,
+    "skipping the AVX2-capped run: no oneDNN here runs AVX-512 kernels (it runs AVX2 or less " +
+      "already, or none loads)",
   );
 }
 if (!shared3) console.warn(`skipping the oneDNN 3.1.1 runs: no library at ${ONEDNN_3}`);

@@ -35,14 +35,10 @@ export function sharedOneDnn3(): string {
   return join(PROJECT_ROOT, "..", "shared", "onednn", "3.1.1", "lib", "libdnnl.so.3");
 }
 
-/** Whether the loader or a path finds `lib` (dlopen, closed again). */
-function loads(lib: string): boolean {
-  try {
-    Deno.dlopen(lib, { dnnl_version: { parameters: [], result: "pointer" } }).close();
-    return true;
-  } catch {
-    return false;
-  }
+/** Whether `lib` (a path or soname) loads as a supported oneDNN 3.x. */
+function isOneDnn3(lib: string): boolean {
+  const [c] = oneDnnCandidates({ path: lib });
+  return c.version?.major === 3 && c.refusal === null;
 }
 
 /**
@@ -111,9 +107,9 @@ export function nativeConfigs(
 function findOneDnn3(): string | null {
   const given = Deno.env.get("GALAXY_BENCH_DNNL3");
   if (given) return given;
-  if (loads("libdnnl.so.3")) return "libdnnl.so.3";
+  if (isOneDnn3("libdnnl.so.3")) return "libdnnl.so.3";
   const shared = sharedOneDnn3();
-  return loads(shared) ? shared : null;
+  return isOneDnn3(shared) ? shared : null;
 }
 
 /** The distinct torch configurations of `configs` (one per cap), by key suffix. */

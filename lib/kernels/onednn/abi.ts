@@ -106,6 +106,11 @@ export const ALG = {
   poolingAvgExcludePadding: 0x3ff,
 } as const;
 
+/** The `dnnl_alg_kind_t` of pooling `p`. */
+export function poolAlgorithm(p: PoolParams): number {
+  return p.alg === "max" ? ALG.poolingMax : ALG.poolingAvgExcludePadding;
+}
+
 /** `dnnl_f32`, the same in both. */
 export const F32 = 3;
 

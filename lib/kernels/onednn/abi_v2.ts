@@ -18,7 +18,7 @@ import {
   type LayoutTag,
   type MdRef,
   pointerOf,
-  type PoolParams,
+  poolAlgorithm,
   PROP,
   withReluAttr,
 } from "./abi.ts";
@@ -157,8 +157,6 @@ export function abiV2(v2: V2Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
     check(init(op), what);
     return create(op, what, null, hint);
   };
-  const poolAlg = (p: PoolParams) =>
-    p.alg === "max" ? ALG.poolingMax : ALG.poolingAvgExcludePadding;
   /** The descriptor as the buffer a 2.x call takes (a struct inside a primitive descriptor is viewed in place). */
   const b = (md: MdRef): Uint8Array =>
     md instanceof Uint8Array
@@ -247,7 +245,7 @@ export function abiV2(v2: V2Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
         v2.dnnl_pooling_v2_forward_desc_init(
           op,
           PROP[prop],
-          poolAlg(p),
+          poolAlgorithm(p),
           b(src),
           b(dst),
           p.strides,
@@ -263,7 +261,7 @@ export function abiV2(v2: V2Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
         (op) =>
           v2.dnnl_pooling_v2_backward_desc_init(
             op,
-            poolAlg(p),
+            poolAlgorithm(p),
             b(diffSrc),
             b(diffDst),
             p.strides,

@@ -25,7 +25,7 @@ import {
   type LayoutTag,
   type MdRef,
   pointerOf,
-  type PoolParams,
+  poolAlgorithm,
   PROP,
   withReluAttr,
 } from "./abi.ts";
@@ -105,8 +105,6 @@ export function abiV3(v3: V3Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
     check(create(out), what);
     return handleOf(out, what);
   };
-  const poolAlg = (p: PoolParams) =>
-    p.alg === "max" ? ALG.poolingMax : ALG.poolingAvgExcludePadding;
   const zero = dims([0, 0]);
   const m = pointerOf;
   return {
@@ -196,7 +194,7 @@ export function abiV3(v3: V3Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
             out,
             engine,
             PROP[prop],
-            poolAlg(p),
+            poolAlgorithm(p),
             m(src),
             m(dst),
             p.strides,
@@ -215,7 +213,7 @@ export function abiV3(v3: V3Symbols, attrs: AttrSymbols, engine: Deno.PointerObj
           v3.dnnl_pooling_backward_primitive_desc_create(
             out,
             engine,
-            poolAlg(p),
+            poolAlgorithm(p),
             m(diffSrc),
             m(diffDst),
             p.strides,

@@ -104,6 +104,16 @@ CONV_CASES.push(
   { x: [2, 8, 9, 2], filter: [2, 3, 2, 3], strides: 2, pad: 1 },
   { x: [2, 2, 3, 64], filter: [3, 3, 64, 128], strides: 1, pad: "same" },
   { x: [1, 4, 4, 32], filter: [3, 3, 32, 64], strides: 2, pad: "same" },
+  // Dead taps (lib/kernels/onednn/cropped_filter.ts): only the centre of a 1x1 map (a view of
+  // the filter), one row of taps (a view), one column (gathered), a 2x2 corner of a strided
+  // filter (gathered), and a 7x7 stem on a map smaller than its filter.
+  { x: [2, 1, 1, 32], filter: [3, 3, 32, 64], strides: 1, pad: "same" },
+  { x: [2, 1, 4, 16], filter: [3, 3, 16, 16], strides: 1, pad: "same" },
+  { x: [2, 5, 1, 16], filter: [3, 3, 16, 32], strides: 1, pad: "same" },
+  { x: [2, 2, 2, 16], filter: [3, 3, 16, 16], strides: 2, pad: 1 },
+  { x: [1, 3, 2, 3], filter: [7, 7, 3, 8], strides: 2, pad: 3 },
+  // No live tap at all (the stride steps over the only column): not cropped, all zeros.
+  { x: [2, 3, 1, 4], filter: [1, 1, 4, 8], strides: 3, pad: 1 },
 );
 
 const label = (c: ConvCase) => `x ${c.x} filter ${c.filter} strides ${c.strides} pad ${c.pad}`;
@@ -128,7 +138,10 @@ Deno.test({
       });
       assertClose(cpu, got, `conv2d, dx, dW: ${label(c)}`);
     }
-    assert.ok(oneDnnKernelState().primitives > 0, "the oneDNN kernels ran");
+    const state = oneDnnKernelState();
+    assert.ok(state.primitives > 0, "the oneDNN kernels ran");
+    // The five dead-tap cases ran cropped (the all-dead one and the 3x3 on 2x3 maps did not).
+    assert.equal(state.croppedGeometries, 5, "geometries run cropped to their live taps");
   },
 });
 
@@ -526,7 +539,12 @@ Deno.test({
   ignore,
   fn: () => {
     unregisterOneDnnKernels();
-    assert.deepEqual(oneDnnKernelState(), { registered: false, primitives: 0, filterCopyBytes: 0 });
+    assert.deepEqual(oneDnnKernelState(), {
+      registered: false,
+      primitives: 0,
+      filterCopyBytes: 0,
+      croppedGeometries: 0,
+    });
     const y = tf.tidy(() =>
       tf.conv2d(
         tf.ones([1, 4, 4, 2]) as tf.Tensor4D,

@@ -65,3 +65,61 @@ export function nhwcConvGeometry(
     padRight: info.padInfo.right,
   };
 }
+
+/**
+ * The block of filter taps a convolution can multiply with input pixels:
+ * rows `top .. top + height - 1`, columns `left .. left + width - 1`. The
+ * taps outside it meet only the zero padding at every output pixel (a 3x3
+ * "same" convolution of a 1x1 map uses only its centre; ResNet-34's last
+ * stage at 32 px runs on 1x1 maps), so dropping them changes no sum.
+ *
+ * Tap `k` of a row meets input row `o * stride - padTop + k` for output
+ * rows `o = 0 .. outHeight - 1`; it can meet a real row (0 .. inHeight - 1)
+ * only if `padTop - (outHeight - 1) * stride <= k <= inHeight - 1 + padTop`.
+ * With strides above 1 a tap inside the block may still meet only padding;
+ * the block is the hull, which is all that cropping needs. A height or
+ * width of 0 means no tap meets any pixel (a stride that steps over the
+ * whole input): every output is then the bias alone, and there is no
+ * smaller convolution to run.
+ */
+export interface LiveTaps {
+  top: number;
+  left: number;
+  height: number;
+  width: number;
+}
+
+/** The {@linkcode LiveTaps} of `g`. */
+export function liveTaps(g: ConvGeometry): LiveTaps {
+  const span = (filter: number, pad: number, input: number, output: number, stride: number) => {
+    const first = Math.max(0, pad - (output - 1) * stride);
+    const last = Math.min(filter - 1, input - 1 + pad);
+    return [first, Math.max(0, last - first + 1)];
+  };
+  const [top, height] = span(g.filterHeight, g.padTop, g.inHeight, g.outHeight, g.strideHeight);
+  const [left, width] = span(g.filterWidth, g.padLeft, g.inWidth, g.outWidth, g.strideWidth);
+  return { top, left, height, width };
+}
+
+/**
+ * `g` with its filter cropped to `taps` and the padding the dropped taps
+ * faced removed: the same output size, every output the same sum without
+ * its zero terms. The pads stay non-negative: a dropped leading tap faced
+ * only leading padding, a dropped trailing one only trailing padding.
+ */
+export function cropTaps(g: ConvGeometry, taps: LiveTaps): ConvGeometry {
+  return {
+    ...g,
+    filterHeight: taps.height,
+    filterWidth: taps.width,
+    padTop: g.padTop - taps.top,
+    padBottom: g.padBottom - (g.filterHeight - taps.top - taps.height),
+    padLeft: g.padLeft - taps.left,
+    padRight: g.padRight - (g.filterWidth - taps.left - taps.width),
+  };
+}
+
+/** Whether `taps` is the whole filter of `g` (nothing to crop). */
+export function allTapsLive(g: ConvGeometry, taps: LiveTaps): boolean {
+  return taps.height === g.filterHeight && taps.width === g.filterWidth;
+}

@@ -16,6 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { OneDnn } from "./library.ts";
 import { FilterCopies } from "./filter_copies.ts";
+import { CroppedFilter } from "./cropped_filter.ts";
 import {
   ARG,
   byteSize,
@@ -520,6 +521,7 @@ export class ConvPrimitives {
   private readonly forward = new PrimitiveCache<ConvForward>();
   private readonly data = new PrimitiveCache<ConvBackwardData>();
   private readonly weights = new PrimitiveCache<ConvBackwardWeights>();
+  private readonly crops = new Map<string, CroppedFilter | null>();
   /** The forward's blocked filters, for backward-data and repeated forwards. */
   readonly copies = new FilterCopies();
 
@@ -543,6 +545,24 @@ export class ConvPrimitives {
     return this.weights.get(key(g), () => new ConvBackwardWeights(this.dnnl, g));
   }
 
+  /**
+   * The crop that drops the dead taps of `g` (lib/kernels/onednn/cropped_filter.ts),
+   * or null when all are live; the primitives are then asked for its geometry.
+   */
+  cropFor(g: ConvGeometry): CroppedFilter | null {
+    const k = key(g);
+    let crop = this.crops.get(k);
+    if (crop === undefined) this.crops.set(k, crop = CroppedFilter.of(g));
+    return crop;
+  }
+
+  /** Geometries seen that run cropped (have dead taps). */
+  get croppedGeometries(): number {
+    let n = 0;
+    for (const crop of this.crops.values()) if (crop !== null) n++;
+    return n;
+  }
+
   /** Cached primitives, all directions. */
   get size(): number {
     return this.forward.size + this.data.size + this.weights.size;
@@ -552,6 +572,7 @@ export class ConvPrimitives {
     this.forward.clear();
     this.data.clear();
     this.weights.clear();
+    this.crops.clear();
     this.copies.clear();
   }
 }

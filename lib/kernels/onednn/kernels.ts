@@ -116,14 +116,16 @@ function conv2D(args: KernelArgs, name: "Conv2D" | "FusedConv2D"): Info {
     (activation !== "linear" && activation !== "relu") ||
     (hasBias && tf.util.sizeFromShape(bias.shape) !== g.outChannels)
   ) return previous(name)(args) as Info;
-  const prim = r.conv.forwardFor(g, hasBias, activation === "relu");
+  const crop = r.conv.cropFor(g);
+  const prim = r.conv.forwardFor(crop?.geometry ?? g, hasBias, activation === "relu");
   const y = backend.makeOutput([g.batch, g.outHeight, g.outWidth, g.outChannels], "float32");
+  const w = heap(backend, filter);
   prim.run(
     heap(backend, x),
-    heap(backend, filter),
+    crop?.filter(w) ?? w,
     hasBias ? heap(backend, bias) : null,
     heap(backend, y),
-    filter.dataId,
+    crop?.idOf(filter.dataId) ?? filter.dataId,
   );
   return y;
 }
@@ -143,9 +145,12 @@ function conv2DBackpropInput(args: KernelArgs): Info {
     a.dimRoundingMode,
   );
   if (g === null || !allF32(dy, filter)) return previous("Conv2DBackpropInput")(args) as Info;
-  const prim = r.conv.backwardDataFor(g);
+  const crop = r.conv.cropFor(g);
+  const prim = r.conv.backwardDataFor(crop?.geometry ?? g);
   const dx = backend.makeOutput([...a.inputShape], "float32");
-  prim.run(heap(backend, dy), heap(backend, filter), heap(backend, dx), filter.dataId);
+  const w = heap(backend, filter);
+  const id = crop?.idOf(filter.dataId) ?? filter.dataId;
+  prim.run(heap(backend, dy), crop?.filter(w) ?? w, heap(backend, dx), id);
   return dx;
 }
 
@@ -164,9 +169,12 @@ function conv2DBackpropFilter(args: KernelArgs): Info {
     a.dimRoundingMode,
   );
   if (g === null || !allF32(x, dy)) return previous("Conv2DBackpropFilter")(args) as Info;
-  const prim = r.conv.backwardWeightsFor(g);
+  const crop = r.conv.cropFor(g);
+  const prim = r.conv.backwardWeightsFor(crop?.geometry ?? g);
   const dw = backend.makeOutput([...a.filterShape], "float32");
-  prim.run(heap(backend, x), heap(backend, dy), heap(backend, dw));
+  const [xs, dys, dws] = [heap(backend, x), heap(backend, dy), heap(backend, dw)];
+  if (crop === null) prim.run(xs, dys, dws);
+  else crop.gradient(dws, (cropped) => prim.run(xs, dys, cropped));
   return dw;
 }
 
@@ -379,12 +387,15 @@ export function unregisterOneDnnKernels(): void {
 
 /**
  * Whether the oneDNN kernels are registered, how many primitives they
- * cache, and the bytes of blocked filter copies they hold.
+ * cache, the bytes of blocked filter copies they hold, and how many of the
+ * convolution geometries seen run cropped to their live taps
+ * (lib/kernels/onednn/cropped_filter.ts).
  */
 export function oneDnnKernelState(): {
   registered: boolean;
   primitives: number;
   filterCopyBytes: number;
+  croppedGeometries: number;
 } {
   return {
     registered: active !== null,
@@ -392,5 +403,6 @@ export function oneDnnKernelState(): {
       ? active.conv.size + active.pool.size + active.batchNorm.size + active.eltwise.size
       : 0,
     filterCopyBytes: active?.conv.copies.bytes.held ?? 0,
+    croppedGeometries: active?.conv.croppedGeometries ?? 0,
   };
 }

@@ -165,7 +165,7 @@ def main():
     ap.add_argument("--loss", choices=["focal", "ce"], default="focal")
     ap.add_argument("--gamma", type=float, default=2.0)
     ap.add_argument("--alpha", type=float, default=0.25)
-    ap.add_argument("--dropout", type=float, default=0.3)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--head", choices=["sigmoid", "tree"], default="sigmoid",

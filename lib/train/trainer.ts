@@ -148,7 +148,7 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
   labelSmoothing: 0,
   seed: 0,
   patience: 5,
-  dropout: 0.3,
+  dropout: 0,
   weightDecay: 0,
   stem: "imagenet",
   width: 1,

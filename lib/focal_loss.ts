@@ -85,12 +85,19 @@ export function categoricalFocalLoss(options: CategoricalFocalOptions = {}): Los
     });
 }
 
-/** Inverse-frequency class weights, normalised to mean 1 (`--alpha balanced`). */
-export function balancedAlpha(counts: readonly number[]): number[] {
+/**
+ * Inverse-frequency class weights raised to `power`, normalised to mean 1:
+ * `(total / (present * count))^power` (absent classes 0). `power` 1 is
+ * `--alpha balanced`; 0.5, `--alpha sqrt-balanced`, the softer inverse
+ * square-root weighting (Mahajan et al. 2018, "Exploring the Limits of
+ * Weakly Supervised Pretraining", sec. 3.1), which gives the rarest class
+ * of a 100:1 split 10x rather than 100x the weight of the commonest.
+ */
+export function balancedAlpha(counts: readonly number[], power = 1): number[] {
   const total = counts.reduce((a, b) => a + b, 0);
   const present = counts.filter((c) => c > 0).length;
   if (total === 0 || present === 0) throw new Error("balancedAlpha: no examples");
-  const raw = counts.map((c) => (c > 0 ? total / (present * c) : 0));
+  const raw = counts.map((c) => (c > 0 ? (total / (present * c)) ** power : 0));
   const mean = raw.reduce((a, b) => a + b, 0) / counts.length;
   return raw.map((r) => r / mean);
 }

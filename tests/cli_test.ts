@@ -59,6 +59,7 @@ Deno.test("training flags: read and checked once for train and retrain; unset on
     { epochs: 3, alpha: "balanced", loss: "ce", warmupEpochs: 0.5, evalBatch: 8 },
   );
   assert.deepEqual(read(["--alpha", "0.5"]), { alpha: 0.5 });
+  assert.deepEqual(read(["--alpha", "sqrt-balanced"]), { alpha: "sqrt-balanced" });
   // A subset (retrain's): its flags only; a flag outside it is a usage error.
   const some = { task: "t", synopsis: ["t"], flags: trainFlags(["epochs"]) };
   assert.throws(() => parseTask(some, ["--loss", "ce"]), UsageError);
@@ -69,6 +70,7 @@ Deno.test("training flags: read and checked once for train and retrain; unset on
       ["lr", "fast", /--lr must be a number >= 0/],
       ["stem", "huge", /--stem must be one of imagenet, small, got 'huge'/],
       ["alpha", "-1", /--alpha must be a number >= 0/],
+      ["alpha", "sqrt", /--alpha must be a number >= 0/],
     ] as const
   ) {
     assert.throws(() => read([`--${flag}=${value}`]), message);

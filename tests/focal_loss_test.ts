@@ -123,6 +123,14 @@ Deno.test("a tiny model trains with each loss and its loss falls", async () => {
   }
 });
 
+Deno.test("balancedAlpha with power 0.5 (sqrt-balanced) weights by the inverse square root of frequency, mean 1", () => {
+  const a = balancedAlpha([100, 25, 1], 0.5);
+  assert.ok(Math.abs(a.reduce((x, y) => x + y, 0) / 3 - 1) < 1e-12, `mean of ${a}`);
+  // Square roots of the inverse frequencies 1 : 4 : 100 are 1 : 2 : 10.
+  assert.ok(Math.abs(a[1] / a[0] - 2) < 1e-12 && Math.abs(a[2] / a[0] - 10) < 1e-12, `${a}`);
+  assert.deepEqual(balancedAlpha([4, 0, 1], 0.5)[1], 0, "an absent class gets no weight");
+});
+
 Deno.test("balancedAlpha weights rare classes up, with mean 1", () => {
   const a = balancedAlpha([90, 9, 1]);
   assert.ok(a[2] > a[1] && a[1] > a[0]);

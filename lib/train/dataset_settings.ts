@@ -40,7 +40,7 @@ export interface DatasetSettings {
   /** Validation score that picks the best epoch. */
   monitor: MonitorName;
   /** Focal weight: a number, or `balanced` (inverse train-split class frequency). */
-  alpha: number | "balanced";
+  alpha: number | "balanced" | "sqrt-balanced";
   /** Class index pairs a mirror flip swaps (from the dataset's scheme). */
   flipPairs: [number, number][];
 }

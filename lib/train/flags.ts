@@ -81,9 +81,12 @@ export const TRAIN_FLAGS = {
   alpha: {
     key: "alpha",
     ...custom(
-      "X|balanced",
-      "focal weight, or inverse class frequency of the train split",
-      (flag, value) => value === "balanced" ? "balanced" : numberFlag(flag, value, 0, { min: 0 }),
+      "X|balanced|sqrt-balanced",
+      "focal weight, or inverse class frequency of the train split (sqrt-balanced: its square root)",
+      (flag, value) =>
+        value === "balanced" || value === "sqrt-balanced"
+          ? value
+          : numberFlag(flag, value, 0, { min: 0 }),
       { shown: byScheme("alpha") },
     ),
   },

@@ -86,8 +86,11 @@ export interface TrainOptions {
   head?: HeadKind;
   /** Focal-loss focusing parameter; 0 gives plain cross-entropy. */
   gamma: number;
-  /** A number, or `balanced` (inverse train-split class frequency); unset: the dataset's default. */
-  alpha?: number | "balanced";
+  /**
+   * A number, `balanced` (inverse train-split class frequency) or
+   * `sqrt-balanced` (its square root); unset: the dataset's default.
+   */
+  alpha?: number | "balanced" | "sqrt-balanced";
   /** Label smoothing of the class targets (0: none). */
   labelSmoothing: number;
   /** Seed of initial weights, shuffling, augmentation and dropout. */
@@ -252,9 +255,11 @@ export function lossFor(
   kind: SchemeKind,
   trainCounts: number[],
 ): LossFn {
-  const alpha = o.alpha === "balanced"
-    ? (kind === "votes" ? 0.5 : balancedAlpha(trainCounts))
-    : o.alpha;
+  const alpha = typeof o.alpha === "number"
+    ? o.alpha
+    : kind === "votes"
+    ? 0.5
+    : balancedAlpha(trainCounts, o.alpha === "balanced" ? 1 : 0.5);
   if (kind === "votes") {
     if (o.loss === "mse") return (y, p) => tf.losses.meanSquaredError(y, p) as tf.Scalar;
     if (o.loss === "ce") {

@@ -89,9 +89,10 @@ export function categoricalFocalLoss(options: CategoricalFocalOptions = {}): Los
  * Inverse-frequency class weights raised to `power`, normalised to mean 1:
  * `(total / (present * count))^power` (absent classes 0). `power` 1 is
  * `--alpha balanced`; 0.5, `--alpha sqrt-balanced`, the softer inverse
- * square-root weighting (Mahajan et al. 2018, "Exploring the Limits of
- * Weakly Supervised Pretraining", sec. 3.1), which gives the rarest class
- * of a 100:1 split 10x rather than 100x the weight of the commonest.
+ * square-root form (as the square-root resampling of rare hashtags in
+ * Mahajan et al. 2018, "Exploring the Limits of Weakly Supervised
+ * Pretraining"), which gives the rarest class of a 100:1 split 10x rather
+ * than 100x the weight of the commonest.
  */
 export function balancedAlpha(counts: readonly number[], power = 1): number[] {
   const total = counts.reduce((a, b) => a + b, 0);

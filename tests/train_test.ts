@@ -100,6 +100,18 @@ Deno.test("the same seed gives the same run; an interrupted and resumed run ends
   assert.deepEqual(epochs, [1, 2]);
 });
 
+Deno.test("--shift reaches the augmentation: it changes the weights, and config.json records it", async () => {
+  const still = await options({ epochs: 1 });
+  const moved = await options({ epochs: 1, shift: 2 });
+  await train(still);
+  await train(moved);
+  assert.notEqual(await variablesDigest(moved.out), await variablesDigest(still.out));
+  const recorded = async (o: TrainOptions) =>
+    JSON.parse(await Deno.readTextFile(join(o.out, "config.json"))).options.shift;
+  assert.equal(await recorded(still), 0);
+  assert.equal(await recorded(moved), 2);
+});
+
 Deno.test("a run that diverges stops naming the step and keeps the last good checkpoint", async () => {
   // A loss that turns NaN on its fourth call, standing in for an exploding run.
   let calls = 0;

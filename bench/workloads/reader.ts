@@ -17,7 +17,7 @@
 import { printResult, workloadFlags } from "../../lib/bench/workload.ts";
 import { numberFlag } from "../../lib/cli.ts";
 import { openDataset, type Split } from "../../lib/data/dataset.ts";
-import { augmentBatch } from "../../lib/train/augment.ts";
+import { augmentBatch, DEFAULT_AUGMENT } from "../../lib/train/augment.ts";
 
 const a = workloadFlags({
   data: { type: "string" },
@@ -37,12 +37,15 @@ const side = ds.manifest.image.height;
 const flipPairs = ds.manifest.scheme.flipPairs;
 let images = 0;
 let seen = 0;
+// Every part, shifts of 3 px included, as the NumPy peer (bench/peer_numpy_reader.py) does.
+const ALL_PARTS = { ...DEFAULT_AUGMENT, maxShift: 3 };
 let checksum = 0;
 let t0 = performance.now();
 for (let epoch = 0; epoch < epochs; epoch++) {
   let offset = 0;
   for await (const b of ds.batches(split, { batchSize, shuffle: true, seed: 0, epoch })) {
-    const out = augmentBatch(b.pixels, b.n, side, b.labels, flipPairs, { seed: 0, epoch, offset });
+    const key = { seed: 0, epoch, offset };
+    const out = augmentBatch(b.pixels, b.n, side, b.labels, flipPairs, key, ALL_PARTS);
     offset += b.n;
     // Use the output, so no engine could skip the work.
     checksum += out.pixels[out.pixels.length - 1];

@@ -41,6 +41,7 @@ import {
   workloadCommand,
 } from "./suite.ts";
 import { formatFigure } from "./table.ts";
+import { DEFAULT_AUGMENT } from "../train/augment.ts";
 
 /** ResNet-34's trainable scalars with 5 outputs: the gradient the all-reduce moves. */
 export const RESNET34_GRADIENT_FLOATS = 21_287_237;
@@ -437,7 +438,11 @@ const trainRun: Benchmark = {
           key: `torch${c.torchKey}`,
           label: `bench/torch_train_reference.py, ${c.label}`,
           role: "peer",
-          argv: peerCommand("torch_train_reference", [...common, "--loss", "focal"]),
+          // The toolkit's default augmentation: no shifts (the reference's own default is 3 px).
+          argv: peerCommand("torch_train_reference", [
+            ...common,
+            ...["--loss", "focal", "--shift", String(DEFAULT_AUGMENT.maxShift)],
+          ]),
           requires: TORCH,
           timeoutSeconds: 3600,
           env: c.torchEnv,

@@ -248,7 +248,11 @@ export function datasetDirOf(config: RunConfig): string | null {
   return d === undefined ? null : resolve(d);
 }
 
-/** Options whose change makes a checkpoint meaningless for the new settings. */
+/**
+ * Options a resumed run must keep: under others its checkpoint is
+ * meaningless, or (`shift`) the run would no longer be the one its
+ * config.json records.
+ */
 export const FIXED_ON_RESUME = [
   "batch",
   "optimizer",
@@ -262,7 +266,16 @@ export const FIXED_ON_RESUME = [
   "dropout",
   "weightDecay",
   "labelSmoothing",
+  "shift",
 ] as const;
+
+/**
+ * What a run recorded before an option existed was trained with: the
+ * default of that time (shifts of up to 3 px until `--shift` came, with 0).
+ */
+export const RECORDED_BEFORE: Partial<Record<(typeof FIXED_ON_RESUME)[number], unknown>> = {
+  shift: 3,
+};
 
 /**
  * Why a run recorded as `old` cannot be resumed with the settings `now`, or
@@ -277,8 +290,9 @@ export function resumeConflict(old: RunConfig, now: RunConfig, dir: string): str
   const a = (old.options ?? {}) as Record<string, unknown>;
   const b = (now.options ?? {}) as Record<string, unknown>;
   for (const k of FIXED_ON_RESUME) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
-      return `${dir} was started with --${k} ${a[k]}, not ${b[k]}: resume with the same value`;
+    const was = a[k] ?? RECORDED_BEFORE[k];
+    if (JSON.stringify(was) !== JSON.stringify(b[k])) {
+      return `${dir} was started with --${k} ${was}, not ${b[k]}: resume with the same value`;
     }
   }
   return null;

@@ -121,6 +121,12 @@ export const TRAIN_FLAGS = {
     min: 0.01,
     max: 4,
   }),
+  shift: num(
+    "shift",
+    "PX",
+    "largest random shift of a training image, pixels per axis (Galaxy Zoo cutouts are centred)",
+    { min: 0, integer: true },
+  ),
   dropout: num("dropout", "X", "dropout before the head", { min: 0, max: 0.99 }),
   "weight-decay": num("weightDecay", "X", "L2 penalty on every kernel", { min: 0 }),
   "checkpoint-steps": num(

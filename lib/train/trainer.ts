@@ -109,6 +109,12 @@ export interface TrainOptions {
   width: number;
   /** Augment training batches (dihedral, shifts, brightness/contrast; lib/train/augment.ts). */
   augment: boolean;
+  /**
+   * Largest random shift of a training image, in pixels along each axis
+   * (edges replicated); 0: none, the default, as Galaxy Zoo cutouts are
+   * centred on their galaxy ({@linkcode DEFAULT_AUGMENT}).
+   */
+  shift: number;
   /** Checkpoint every this many steps as well as after each epoch; 0: epochs only. */
   checkpointSteps: number;
   /** Checkpoint when this many seconds passed since the last one; 0: off. */
@@ -156,6 +162,7 @@ export const TRAIN_DEFAULTS: Omit<TrainOptions, "data" | "out"> = {
   stem: "imagenet",
   width: 1,
   augment: true,
+  shift: DEFAULT_AUGMENT.maxShift,
   checkpointSteps: 0,
   checkpointSeconds: 300,
   evalBatch: 64,
@@ -572,7 +579,7 @@ function batchTensors(s: Session, batch: Batch) {
       seed: o.seed,
       epoch: s.state.epoch,
       offset: s.state.batchInEpoch * o.batch + from,
-    }, DEFAULT_AUGMENT)
+    }, { ...DEFAULT_AUGMENT, maxShift: o.shift })
     : { pixels: Float32Array.from(pixels), labels };
   const x = tf.tensor4d(aug.pixels, [local, side, side, 3]);
   const y = kind === "votes"

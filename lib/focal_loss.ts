@@ -86,6 +86,23 @@ export function categoricalFocalLoss(options: CategoricalFocalOptions = {}): Los
 }
 
 /**
+ * The named class weightings `--alpha` takes, each with the power of the
+ * inverse class frequency it uses in {@linkcode balancedAlpha}.
+ */
+export const BALANCED_ALPHA_POWERS = { balanced: 1, "sqrt-balanced": 0.5 } as const;
+
+/** A named class weighting of `--alpha`. */
+export type BalancedAlphaName = keyof typeof BALANCED_ALPHA_POWERS;
+
+/** `--alpha`: a fixed focal weight, or a named class weighting. */
+export type FocalAlpha = number | BalancedAlphaName;
+
+/** Whether `value` names a class weighting of {@linkcode BALANCED_ALPHA_POWERS}. */
+export function isBalancedAlphaName(value: string): value is BalancedAlphaName {
+  return Object.hasOwn(BALANCED_ALPHA_POWERS, value);
+}
+
+/**
  * Inverse-frequency class weights raised to `power`, normalised to mean 1:
  * `(total / (present * count))^power` (absent classes 0). `power` 1 is
  * `--alpha balanced`; 0.5, `--alpha sqrt-balanced`, the softer inverse

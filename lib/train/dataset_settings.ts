@@ -23,6 +23,7 @@
  */
 import { UsageError } from "../cli.ts";
 import type { SchemeKind } from "../data/label_schemes.ts";
+import type { FocalAlpha } from "../focal_loss.ts";
 import type { HeadKind } from "../model/resnet.ts";
 
 /** Loss names of `--loss`. */
@@ -39,8 +40,8 @@ export interface DatasetSettings {
   loss: LossName;
   /** Validation score that picks the best epoch. */
   monitor: MonitorName;
-  /** Focal weight: a number, or `balanced` (inverse train-split class frequency). */
-  alpha: number | "balanced" | "sqrt-balanced";
+  /** Focal weight: a number, or a class weighting of the train split (lib/focal_loss.ts). */
+  alpha: FocalAlpha;
   /** Class index pairs a mirror flip swaps (from the dataset's scheme). */
   flipPairs: [number, number][];
 }

@@ -10,6 +10,7 @@
  */
 import { choiceFlag, numberFlag, type NumberRange } from "../cli.ts";
 import { custom, type Flag } from "../flags.ts";
+import { BALANCED_ALPHA_POWERS, isBalancedAlphaName } from "../focal_loss.ts";
 import { SCHEME_DEFAULTS } from "./dataset_settings.ts";
 import { TRAIN_DEFAULTS, type TrainOptions } from "./trainer.ts";
 
@@ -81,12 +82,9 @@ export const TRAIN_FLAGS = {
   alpha: {
     key: "alpha",
     ...custom(
-      "X|balanced|sqrt-balanced",
+      ["X", ...Object.keys(BALANCED_ALPHA_POWERS)].join("|"),
       "focal weight, or inverse class frequency of the train split (sqrt-balanced: its square root)",
-      (flag, value) =>
-        value === "balanced" || value === "sqrt-balanced"
-          ? value
-          : numberFlag(flag, value, 0, { min: 0 }),
+      (flag, value) => isBalancedAlphaName(value) ? value : numberFlag(flag, value, 0, { min: 0 }),
       { shown: byScheme("alpha") },
     ),
   },

@@ -18,9 +18,11 @@ import { type Batch, openDataset, type Split } from "../data/dataset.ts";
 import { MANIFEST_FILE } from "../data/manifest.ts";
 import { NUM_VOTES } from "../data/schema.ts";
 import {
+  BALANCED_ALPHA_POWERS,
   balancedAlpha,
   binaryFocalLoss,
   categoricalFocalLoss,
+  type FocalAlpha,
   type LossFn,
 } from "../focal_loss.ts";
 import { predictAll } from "../inference.ts";
@@ -90,7 +92,7 @@ export interface TrainOptions {
    * A number, `balanced` (inverse train-split class frequency) or
    * `sqrt-balanced` (its square root); unset: the dataset's default.
    */
-  alpha?: number | "balanced" | "sqrt-balanced";
+  alpha?: FocalAlpha;
   /** Label smoothing of the class targets (0: none). */
   labelSmoothing: number;
   /** Seed of initial weights, shuffling, augmentation and dropout. */
@@ -266,7 +268,7 @@ export function lossFor(
     ? o.alpha
     : kind === "votes"
     ? 0.5
-    : balancedAlpha(trainCounts, o.alpha === "balanced" ? 1 : 0.5);
+    : balancedAlpha(trainCounts, BALANCED_ALPHA_POWERS[o.alpha]);
   if (kind === "votes") {
     if (o.loss === "mse") return (y, p) => tf.losses.meanSquaredError(y, p) as tf.Scalar;
     if (o.loss === "ce") {
